@@ -1,0 +1,78 @@
+"""Conductor's JSON models as msgspec Structs; see each module's header for its rules."""
+
+from core.models.base import UNSET, UnsetType
+from core.models.definitions import (
+    RateLimitConfig,
+    SchemaDef,
+    StateChangeEvent,
+    SubWorkflowParams,
+    TaskDef,
+    WorkflowDef,
+    WorkflowTask,
+)
+from core.models.events import (
+    EventAction,
+    EventExecution,
+    EventHandler,
+    StartWorkflowAction,
+    TaskDetails,
+    TerminateWorkflowAction,
+    UpdateWorkflowVariablesAction,
+)
+from core.models.execution import (
+    INTERNAL_TASK_FIELDS,
+    PollData,
+    SearchResult,
+    Task,
+    TaskExecLog,
+    TaskSummary,
+    Workflow,
+    WorkflowStatusResponse,
+    WorkflowSummary,
+)
+from core.models.requests import (
+    BulkResponse,
+    ErrorResponse,
+    RerunWorkflowRequest,
+    SkipTaskRequest,
+    StartWorkflowRequest,
+    TaskExecLogEntry,
+    TaskResult,
+    ValidationErrorItem,
+)
+
+__all__ = [
+    "INTERNAL_TASK_FIELDS",
+    "UNSET",
+    "BulkResponse",
+    "ErrorResponse",
+    "EventAction",
+    "EventExecution",
+    "EventHandler",
+    "PollData",
+    "RateLimitConfig",
+    "RerunWorkflowRequest",
+    "SchemaDef",
+    "SearchResult",
+    "SkipTaskRequest",
+    "StartWorkflowAction",
+    "StartWorkflowRequest",
+    "StateChangeEvent",
+    "SubWorkflowParams",
+    "Task",
+    "TaskDef",
+    "TaskDetails",
+    "TaskExecLog",
+    "TaskExecLogEntry",
+    "TaskResult",
+    "TaskSummary",
+    "TerminateWorkflowAction",
+    "UnsetType",
+    "UpdateWorkflowVariablesAction",
+    "ValidationErrorItem",
+    "Workflow",
+    "WorkflowDef",
+    "WorkflowStatusResponse",
+    "WorkflowSummary",
+    "WorkflowTask",
+]
