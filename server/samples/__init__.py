@@ -1,0 +1,1 @@
+"""Podium package; see module headers for rules."""
