@@ -223,9 +223,9 @@ async def test_graceful_shutdown_finishes_in_flight_request(
     assert resp.body == b"gate passed"
     assert resp.headers["connection"] == "close"
     assert await busy.read_to_eof() == b""
+    await busy.aclose()
     with trio.fail_after(5):
         await stopped.wait()
-    await busy.aclose()
 
 
 async def test_graceful_shutdown_cancels_after_deadline(
