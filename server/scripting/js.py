@@ -16,7 +16,8 @@ Rules:
   "stack overflow" error because the context is used only on its own thread.
 - After a timeout or running out of memory the context is thrown away and the next call on
   that thread builds a fresh one (an interrupted script skips its `finally` blocks, and an
-  exhausted heap can leave the context unable to run anything).
+  exhausted heap can leave the context unable to run anything); likewise after a script
+  that left promise jobs queued (see `_drop_pending_jobs`).
 - Errors are `ScriptError` (message: the first line of QuickJS's message, e.g.
   "ReferenceError: 'x' is not defined"), timeouts `ScriptTimeout`.
 """
@@ -120,15 +121,19 @@ def evaluate_js(
     if not timeout_s > 0:
         raise ScriptError(f"the script time limit must be positive, not {timeout_s!r}")
     bindings_json = to_json_text(bindings, what="the bindings")
+    java_maps = _MAP_METHOD_NAMES.search(script) is not None
     engine = _engine()
     engine.apply_limits(timeout_s, memory_limit_bytes)
+    error: ScriptError | None = None
     try:
-        java_maps = _MAP_METHOD_NAMES.search(script) is not None
         result = engine.run(script, bindings_json, java_maps)
     except quickjs.StackOverflow as exc:
-        raise ScriptError(_first_line(exc)) from None
+        error = ScriptError(_first_line(exc))
     except quickjs.JSException as exc:
-        raise _classify(exc, engine, timeout_s) from None
+        error = _classify(exc, engine, timeout_s)
+    _drop_pending_jobs(engine)
+    if error is not None:
+        raise error
     if result is None:
         return None
     return from_json_text(result)
@@ -168,6 +173,19 @@ def js_truthy(value: Any) -> bool:
     if isinstance(value, int | float):
         return value > 0
     return False
+
+
+def _drop_pending_jobs(engine: _Engine) -> None:
+    """Throw the context away if the script left promise jobs queued.
+
+    Nothing runs the job queue between evaluations, so the jobs of `promise.then(...)` or
+    an `await` would pile up in the context, each holding its closure, and a later drain
+    would run one script's code during another's. QuickJS has no "is a job pending" call;
+    running one job (under the same time limit) is the probe, and a fresh context drops
+    the rest.
+    """
+    if _local.engine is engine and engine.context.execute_pending_job():
+        _discard_engine()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.scripting import ScriptError, ScriptTimeout, evaluate_js, evaluate_lambda, js_truthy
+from server.scripting import js as js_module
 
 # ---------------------------------------------------------------- completion values
 
@@ -214,6 +215,23 @@ def test_implicit_globals_are_forgotten_after_the_evaluation() -> None:
 def test_previous_bindings_are_not_visible() -> None:
     evaluate_js("$.a", {"a": "first"})
     assert evaluate_js("$.a === undefined", {"b": 1}) is True
+
+
+def test_promise_jobs_do_not_outlive_their_evaluation() -> None:
+    evaluate_js("1", {})
+    engine = js_module._local.engine
+    evaluate_js("[1].map(function (x) { return x; })", {})
+    assert js_module._local.engine is engine  # no queued job: the context is kept
+    script = "Promise.resolve(1).then(function () { leakedByJob = 1; }); 'done'"
+    assert evaluate_js(script, {}) == "done"
+    assert js_module._local.engine is not engine  # queued job: the context is replaced
+    assert evaluate_js("typeof leakedByJob", {}) == "undefined"
+    # An async function suspended at `await` never resumes into a later evaluation.
+    engine = js_module._local.engine
+    script = "async function f() { await null; while (true) {} } f(); 'started'"
+    assert evaluate_js(script, {}, timeout_s=0.2) == "started"
+    assert js_module._local.engine is not engine
+    assert evaluate_js("1 + 1", {}) == 2
 
 
 def test_helpers_are_not_reachable_by_scripts() -> None:
