@@ -62,7 +62,7 @@ _NULL_THROWN = "null"
 class _Engine:
     """One thread's QuickJS context, its prelude entry point and the limits it holds."""
 
-    __slots__ = ("context", "memory_limit", "run", "time_limit")
+    __slots__ = ("__weakref__", "context", "memory_limit", "run", "time_limit")
 
     def __init__(self) -> None:
         self.context = quickjs.Context()
@@ -141,6 +141,9 @@ def evaluate_js(
     except quickjs.JSException as exc:
         error = _classify(exc, engine, timeout_s)
     _drop_pending_jobs(engine)
+    # The raised error's traceback keeps this frame's locals alive, and trio.to_thread
+    # hands it to another thread; a discarded context must not be freed over there.
+    del engine
     if error is not None:
         raise error
     if result is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import weakref
 from typing import Any
 
 import pytest
@@ -427,6 +428,27 @@ def test_each_thread_handles_its_own_overflow_timeout_and_oom() -> None:
     assert outcomes[1] == "timeout"
     assert "out of memory" in outcomes[2]
     assert outcomes[3] == "fine"
+
+
+def test_discarded_context_dies_on_its_own_thread_not_in_the_traceback() -> None:
+    # trio.to_thread re-raises a worker's exception on the trio thread; if the traceback
+    # kept the discarded context alive, it would be freed there, off its own thread.
+    seen: dict[str, Any] = {}
+
+    def worker() -> None:
+        evaluate_js("1", {})
+        seen["engine"] = weakref.ref(js_module._local.engine)
+        try:
+            evaluate_js("while (true) {}", {}, timeout_s=0.1)
+        except ScriptTimeout as exc:
+            seen["error"] = exc
+            seen["alive_while_error_held"] = seen["engine"]() is not None
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert isinstance(seen["error"], ScriptTimeout)
+    assert seen["alive_while_error_held"] is False
 
 
 async def test_trio_thread_and_worker_threads_both_evaluate() -> None:
