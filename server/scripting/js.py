@@ -17,7 +17,8 @@ Rules:
 - After a timeout or running out of memory the context is thrown away and the next call on
   that thread builds a fresh one (an interrupted script skips its `finally` blocks, and an
   exhausted heap can leave the context unable to run anything); likewise after a script
-  that left promise jobs queued (see `_drop_pending_jobs`).
+  that left promise jobs queued (see `_drop_pending_jobs`) or a global object the prelude
+  could not restore.
 - Errors are `ScriptError` (message: the first line of QuickJS's message, e.g.
   "ReferenceError: 'x' is not defined"), timeouts `ScriptTimeout`.
 """
@@ -50,6 +51,9 @@ def _names_map_method(script: str) -> bool:
     # costs a few microseconds, a third of a whole evaluation.
     return _MAP_METHOD_NAMES.search(script) is not None
 
+
+# The prelude's prefix for "the global object could not be restored" (never starts JSON).
+_DIRTY = "!"
 
 _INTERRUPTED = "InternalError: interrupted"
 _OUT_OF_MEMORY = "InternalError: out of memory"
@@ -134,12 +138,19 @@ def evaluate_js(
     engine = _engine()
     engine.apply_limits(timeout_s, memory_limit_bytes)
     error: ScriptError | None = None
+    result: str | None = None
     try:
         result = engine.run(script, bindings_json, java_maps)
     except quickjs.StackOverflow as exc:
         error = ScriptError(_first_line(exc))
     except quickjs.JSException as exc:
         error = _classify(exc, engine, timeout_s)
+    if error is None:
+        if result is not None and result.startswith(_DIRTY):
+            _discard_engine()
+            result = result[1:] or None
+    elif _local.engine is engine and engine.run(None) == _DIRTY:
+        _discard_engine()
     _drop_pending_jobs(engine)
     # The raised error's traceback keeps this frame's locals alive, and trio.to_thread
     # hands it to another thread; a discarded context must not be freed over there.

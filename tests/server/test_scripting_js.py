@@ -218,6 +218,40 @@ def test_previous_bindings_are_not_visible() -> None:
     assert evaluate_js("$.a === undefined", {"b": 1}) is True
 
 
+def test_replaced_or_deleted_builtin_globals_are_put_back() -> None:
+    evaluate_js("1", {})
+    engine = js_module._local.engine
+    script = "JSON = null; Math = 1; delete globalThis.parseInt; this.Array = 0; 'changed'"
+    assert evaluate_js(script, {}) == "changed"
+    restored = "[typeof JSON.parse, typeof Math.max, typeof parseInt, Array.isArray([])]"
+    assert evaluate_js(restored, {}) == ["function", "function", "function", True]
+    assert js_module._local.engine is engine  # put back in place, no new context needed
+
+
+def test_unrestorable_globals_replace_the_context() -> None:
+    evaluate_js("1", {})
+    engine = js_module._local.engine
+    stuck = "Object.defineProperty(globalThis, 'stuck', {value: 1, enumerable: true}); 'ok'"
+    assert evaluate_js(stuck, {}) == "ok"
+    assert js_module._local.engine is not engine
+    assert evaluate_js("typeof stuck", {}) == "undefined"
+    engine = js_module._local.engine
+    getter = "Object.defineProperty(globalThis, 'Math', {get: function () { throw 1; }}); 2"
+    assert evaluate_js(getter, {}) == 2
+    assert js_module._local.engine is not engine
+    assert evaluate_js("Math.max(1, 3)", {}) == 3
+
+
+def test_unrestorable_globals_after_a_failing_script_replace_the_context() -> None:
+    evaluate_js("1", {})
+    engine = js_module._local.engine
+    script = "Object.defineProperty(globalThis, 'stuck', {value: 1, enumerable: true}); null.x"
+    with pytest.raises(ScriptError, match="TypeError"):
+        evaluate_js(script, {})
+    assert js_module._local.engine is not engine
+    assert evaluate_js("typeof stuck", {}) == "undefined"
+
+
 def test_promise_jobs_do_not_outlive_their_evaluation() -> None:
     evaluate_js("1", {})
     engine = js_module._local.engine
