@@ -11,8 +11,8 @@ Rules:
   leaking declarations into the next evaluation and adds the Java-isms Nashorn allowed.
 - Limits: `set_time_limit` and `set_memory_limit` per context (the limits are re-applied
   only when they change). QuickJS measures the time limit in *process CPU time*
-  (`clock()`), so a script that would run past it is stopped no later than the limit; with
-  other threads busy it may be stopped earlier. Deep recursion raises QuickJS's own
+  (`clock()`): a runaway script stops after at most the limit in CPU seconds, earlier
+  while other threads of the process are busy. Deep recursion raises QuickJS's own
   "stack overflow" error because the context is used only on its own thread.
 - After a timeout or running out of memory the context is thrown away and the next call on
   that thread builds a fresh one (an interrupted script skips its `finally` blocks, and an
@@ -125,6 +125,7 @@ def evaluate_js(
         ScriptTimeout: The script ran past `timeout_s`.
         ScriptError: Syntax error, runtime error, thrown value, stack overflow, memory
             limit, a result JSON cannot represent (a cycle), or bindings that are not JSON.
+        ValueError: A limit is not positive (a caller's bug, not the script's).
     """
     if not isinstance(script, str):
         raise ScriptError(f"the script must be a string, not {type(script).__name__}")
@@ -132,7 +133,10 @@ def evaluate_js(
         # QuickJS reads the source as a C string and would silently drop the rest.
         raise ScriptError("the script contains a NUL character")
     if not timeout_s > 0:
-        raise ScriptError(f"the script time limit must be positive, not {timeout_s!r}")
+        raise ValueError(f"timeout_s must be positive, not {timeout_s!r}")
+    if memory_limit_bytes <= 0:
+        # QuickJS reads 0 as "no byte may be allocated", not as "no limit".
+        raise ValueError(f"memory_limit_bytes must be positive, not {memory_limit_bytes!r}")
     bindings_json = to_json_text(bindings, what="the bindings")
     java_maps = _names_map_method(script)
     engine = _engine()

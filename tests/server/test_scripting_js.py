@@ -195,9 +195,11 @@ def test_script_cannot_forge_the_timeout_message() -> None:
     assert not isinstance(info.value, ScriptTimeout)
 
 
-def test_non_positive_time_limit_is_refused() -> None:
-    with pytest.raises(ScriptError, match="must be positive"):
+def test_non_positive_limits_are_refused() -> None:
+    with pytest.raises(ValueError, match="timeout_s must be positive, not 0"):
         evaluate_js("1", {}, timeout_s=0)
+    with pytest.raises(ValueError, match="memory_limit_bytes must be positive, not 0"):
+        evaluate_js("1", {}, memory_limit_bytes=0)
 
 
 # ---------------------------------------------------------------- isolation between evaluations
