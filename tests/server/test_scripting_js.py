@@ -150,6 +150,13 @@ def test_errors_carry_the_engine_message_first_line(script: str, message: str) -
     assert not isinstance(info.value, ScriptTimeout)
 
 
+def test_script_must_be_a_string() -> None:
+    with pytest.raises(ScriptError, match="the script must be a string, not int"):
+        evaluate_js(5, {})  # type: ignore[arg-type]
+    with pytest.raises(ScriptError, match="the script must be a string, not NoneType"):
+        evaluate_lambda(None, {})  # type: ignore[arg-type]
+
+
 def test_nul_in_source_is_rejected_rather_than_truncated() -> None:
     with pytest.raises(ScriptError, match="NUL"):
         evaluate_js("1;\x00 throw 1", {})
