@@ -9,7 +9,7 @@ from __future__ import annotations
 from core.models.base import UNSET, Frozen, JsonMap, UnsetType
 
 
-class StartWorkflowAction(Frozen):
+class StartWorkflowAction(Frozen, frozen=True):
     name: str | None | UnsetType = UNSET
     version: int | None | UnsetType = UNSET
     correlation_id: str | None | UnsetType = UNSET
@@ -17,7 +17,7 @@ class StartWorkflowAction(Frozen):
     task_to_domain: dict[str, str] | None | UnsetType = UNSET
 
 
-class TaskDetails(Frozen):
+class TaskDetails(Frozen, frozen=True):
     workflow_id: str | None | UnsetType = UNSET
     task_ref_name: str | None | UnsetType = UNSET
     task_id: str | None | UnsetType = UNSET
@@ -25,18 +25,18 @@ class TaskDetails(Frozen):
     reason_for_incompletion: str | None | UnsetType = UNSET
 
 
-class TerminateWorkflowAction(Frozen):
+class TerminateWorkflowAction(Frozen, frozen=True):
     workflow_id: str | None | UnsetType = UNSET
     termination_reason: str | None | UnsetType = UNSET
 
 
-class UpdateWorkflowVariablesAction(Frozen):
+class UpdateWorkflowVariablesAction(Frozen, frozen=True):
     workflow_id: str | None | UnsetType = UNSET
     variables: JsonMap = {}
     append_array: bool | None | UnsetType = UNSET
 
 
-class EventAction(Frozen):
+class EventAction(Frozen, frozen=True):
     action: str
     start_workflow: StartWorkflowAction | None | UnsetType = UNSET
     complete_task: TaskDetails | None | UnsetType = UNSET
@@ -46,7 +46,7 @@ class EventAction(Frozen):
     expand_inline_json: bool = False
 
 
-class EventHandler(Frozen):
+class EventHandler(Frozen, frozen=True):
     name: str
     event: str
     actions: list[EventAction] = []
@@ -55,7 +55,7 @@ class EventHandler(Frozen):
     active: bool = False
 
 
-class EventExecution(Frozen):
+class EventExecution(Frozen, frozen=True):
     id: str
     message_id: str
     name: str
