@@ -329,13 +329,8 @@ def _check_one_expression(
     try:
         template = compile_template(text)
     except MappingError as exc:
-        errors.append(
-            FieldError(
-                path,
-                f"{exc.message}; fix the ${{...}} expression (write $${{ for a literal ${{)",
-                text,
-            )
-        )
+        # The mapping engine's message names the expression, the offset and the fix.
+        errors.append(FieldError(path, exc.message, text))
         return
     if known_roots is None:
         return
