@@ -29,11 +29,11 @@ _SCALARS = st.one_of(
 JSON_VALUES = st.recursive(
     _SCALARS,
     lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.dictionaries(_NAMES, inner, max_size=3)
+        st.lists(inner, max_size=2), st.dictionaries(_NAMES, inner, max_size=2)
     ),
-    max_leaves=6,
+    max_leaves=4,
 )
-JSON_MAPS = st.dictionaries(_NAMES, JSON_VALUES, max_size=3)
+JSON_MAPS = st.dictionaries(_NAMES, JSON_VALUES, max_size=2)
 
 
 def _nullable(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -176,7 +176,7 @@ def _extend(units: st.SearchStrategy[Unit]) -> st.SearchStrategy[Unit]:
 
 
 _UNITS: st.SearchStrategy[Unit] = st.recursive(
-    _leaf_tasks().map(lambda t: [t]), _extend, max_leaves=8
+    _leaf_tasks().map(lambda t: [t]), _extend, max_leaves=6
 )
 
 

@@ -238,7 +238,7 @@ def test_sub_workflow_definition_is_an_object_or_an_expression() -> None:
 # --------------------------------------------------------------------------- properties
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(workflow_defs())
 def test_generated_workflow_defs_round_trip_and_validate(raw: dict[str, Any]) -> None:
     data = json.dumps(raw).encode()
