@@ -92,7 +92,7 @@ _COMMON_TASK_FIELDS: dict[str, st.SearchStrategy[Any]] = {
 
 
 @st.composite
-def _task(draw: st.DrawFn, type_: str | None, **required: Any) -> dict[str, Any]:
+def _task(draw: st.DrawFn, /, type_: str | None, **required: Any) -> dict[str, Any]:
     # The reference is a placeholder; `workflow_defs` renumbers every reference.
     body: dict[str, Any] = {"name": draw(_NAMES), "taskReferenceName": "?"}
     if type_ is not None:
