@@ -30,6 +30,7 @@ from core.validation_tasks import TaskContext, check_task_type
 
 __all__ = [
     "EXPRESSION_ROOTS",
+    "MAX_NESTING",
     "check_task_def",
     "check_workflow_def",
     "decode_task_def",
@@ -43,6 +44,10 @@ __all__ = [
 
 # Roots a top-level task's `${...}` may use besides the definition's reference names.
 EXPRESSION_ROOTS = frozenset({"workflow", "CPEWF_TASK_ID"})
+# Task lists nested deeper than this are reported, not walked: the walk (and the decider)
+# recurse, and a hostile body must get a 400, never a RecursionError. Real definitions
+# stay far below it; inline sub-workflow definitions count towards the same depth.
+MAX_NESTING = 64
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_$-]+$")
 
@@ -104,7 +109,11 @@ def check_workflow_def(
 
 
 def _validate_definition(
-    defn: WorkflowDef, prefix: str, task_defs: Mapping[str, TaskDef], errors: list[FieldError]
+    defn: WorkflowDef,
+    prefix: str,
+    task_defs: Mapping[str, TaskDef],
+    errors: list[FieldError],
+    depth: int = 0,
 ) -> None:
     if not defn.name.strip():
         errors.append(
@@ -137,17 +146,22 @@ def _validate_definition(
         task_defs=task_defs,
         errors=errors,
     )
-    walk.task_list(defn.tasks, tasks_path, top_level=True)
+    walk.task_list(defn.tasks, tasks_path, top_level=True, depth=depth)
     check_expressions(defn.output_parameters, join_path(prefix, "outputParameters"), errors)
 
 
-def iter_tasks(tasks: list[WorkflowTask], path: str) -> Iterator[tuple[WorkflowTask, str]]:
-    """Every task of a task list and of its nested lists, depth first, with its path."""
+def iter_tasks(
+    tasks: list[WorkflowTask], path: str, depth: int = 0
+) -> Iterator[tuple[WorkflowTask, str]]:
+    """Every task of a task list and of its nested lists (down to MAX_NESTING levels),
+    depth first, with its path."""
+    if depth > MAX_NESTING:
+        return
     for i, task in enumerate(tasks):
         task_path = f"{path}[{i}]"
         yield task, task_path
         for child_list, child_path in child_lists(task, task_path):
-            yield from iter_tasks(child_list, child_path)
+            yield from iter_tasks(child_list, child_path, depth + 1)
 
 
 def child_lists(task: WorkflowTask, path: str) -> Iterator[tuple[list[WorkflowTask], str]]:
@@ -179,7 +193,18 @@ class _Walk:
         self.errors = errors
         self.first_seen: dict[str, str] = {}
 
-    def task_list(self, tasks: list[WorkflowTask], path: str, *, top_level: bool) -> None:
+    def task_list(
+        self, tasks: list[WorkflowTask], path: str, *, top_level: bool, depth: int
+    ) -> None:
+        if depth > MAX_NESTING:
+            self.errors.append(
+                FieldError(
+                    path,
+                    f"task lists are nested more than {MAX_NESTING} levels deep; flatten the "
+                    "definition (move deep branches into sub-workflows)",
+                )
+            )
+            return
         for i, task in enumerate(tasks):
             task_path = f"{path}[{i}]"
             context = TaskContext(
@@ -189,11 +214,11 @@ class _Walk:
                 all_refs=self.all_refs,
                 task_defs=self.task_defs,
             )
-            self.task(task, context, top_level=top_level)
+            self.task(task, context, top_level=top_level, depth=depth)
             for child_list, child_path in child_lists(task, task_path):
-                self.task_list(child_list, child_path, top_level=False)
+                self.task_list(child_list, child_path, top_level=False, depth=depth + 1)
 
-    def task(self, task: WorkflowTask, ctx: TaskContext, *, top_level: bool) -> None:
+    def task(self, task: WorkflowTask, ctx: TaskContext, *, top_level: bool, depth: int) -> None:
         errors = self.errors
         path = ctx.path
         if not task.name.strip():
@@ -266,6 +291,7 @@ class _Walk:
                 join_path(path, "subWorkflowParam.workflowDefinition"),
                 self.task_defs,
                 errors,
+                depth + 1,
             )
 
     def expressions(self, task: WorkflowTask, path: str, *, top_level: bool) -> None:

@@ -117,6 +117,8 @@ def _read_json(path: Path) -> tuple[Any, str]:
         )
     except UnicodeDecodeError:
         return None, f"not valid JSON (the file is not UTF-8 text); {EXPECTED}"
+    except RecursionError:
+        return None, "the JSON is nested too deeply to be a workflow definition; flatten it"
 
 
 def _check_list(doc: list[Any], task_defs: Mapping[str, TaskDef]) -> list[str]:

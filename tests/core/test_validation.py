@@ -17,6 +17,7 @@ from core import codec
 from core.errors import DefinitionError, MappingError
 from core.models import StartWorkflowRequest, TaskDef, WorkflowDef
 from core.validation import (
+    MAX_NESTING,
     check_task_def,
     check_workflow_def,
     decode_task_def,
@@ -1029,3 +1030,40 @@ def test_kitchensink_task_defs_are_valid(shared_dir: Path) -> None:
     assert (
         decode_workflow_def(kitchensink, task_defs={t.name: t for t in defs}).name == "kitchensink"
     )
+
+
+# --------------------------------------------------------------------------- nesting
+
+
+def _nested_switches(depth: int) -> str:
+    body = '{"name": "leaf", "taskReferenceName": "leaf"}'
+    for i in range(depth):
+        body = (
+            f'{{"name": "s", "taskReferenceName": "s{i}", "type": "SWITCH", '
+            '"evaluatorType": "value-param", "expression": "k", '
+            f'"decisionCases": {{"a": [{body}]}}}}'
+        )
+    return f'{{"name": "w", "tasks": [{body}]}}'
+
+
+def test_nesting_up_to_the_limit_is_valid() -> None:
+    assert decode_workflow_def(_nested_switches(MAX_NESTING)).name == "w"
+
+
+def test_nesting_beyond_the_limit_is_one_error() -> None:
+    with pytest.raises(DefinitionError) as info:
+        decode_workflow_def(_nested_switches(MAX_NESTING + 10))
+    [error] = info.value.errors
+    assert error.path == "tasks[0]" + ".decisionCases.a[0]" * MAX_NESTING + ".decisionCases.a"
+    assert error.message == (
+        f"task lists are nested more than {MAX_NESTING} levels deep; flatten the definition "
+        "(move deep branches into sub-workflows)"
+    )
+
+
+def test_hostile_nesting_is_a_definition_error_not_a_crash() -> None:
+    with pytest.raises(DefinitionError) as info:
+        decode_workflow_def(_nested_switches(5000))
+    assert [str(e) for e in info.value.errors] == [
+        "the JSON is nested too deeply; flatten the document"
+    ]

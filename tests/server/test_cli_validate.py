@@ -250,3 +250,12 @@ def test_validate_does_not_load_the_server(tmp_path: Path) -> None:
         check=True,
     )
     assert done.stdout.splitlines() == ["good.json: ok", "[]"]
+
+
+def test_absurdly_nested_json_is_one_line(tmp_path: Path) -> None:
+    name = write(tmp_path / "deep.json", "[" * 100_000 + "]" * 100_000)
+    assert podium_validate(tmp_path, name) == (
+        1,
+        ["deep.json: the JSON is nested too deeply to be a workflow definition; flatten it"],
+        "",
+    )
