@@ -92,15 +92,26 @@ _COMMON_TASK_FIELDS: dict[str, st.SearchStrategy[Any]] = {
 
 
 @st.composite
-def _task(draw: st.DrawFn, /, type_: str | None, **required: Any) -> dict[str, Any]:
+def _task(draw: st.DrawFn, /, type_: Any, **required: Any) -> dict[str, Any]:
     # The reference is a placeholder; `workflow_defs` renumbers every reference.
     body: dict[str, Any] = {"name": draw(_NAMES), "taskReferenceName": "?"}
     if type_ is not None:
-        body["type"] = type_
+        body["type"] = draw(type_) if isinstance(type_, st.SearchStrategy) else type_
     body.update(draw(st.fixed_dictionaries({}, optional=_COMMON_TASK_FIELDS)))
     for key, value in required.items():
         body[key] = draw(value) if isinstance(value, st.SearchStrategy) else value
     return body
+
+
+def _with_inputs(
+    tasks: st.SearchStrategy[dict[str, Any]], inputs: st.SearchStrategy[dict[str, Any]]
+) -> st.SearchStrategy[dict[str, Any]]:
+    """Tasks whose inputParameters also hold the keys their type requires."""
+    return st.builds(
+        lambda body, extra: body | {"inputParameters": body.get("inputParameters", {}) | extra},
+        tasks,
+        inputs,
+    )
 
 
 def _leaf_tasks() -> st.SearchStrategy[dict[str, Any]]:
@@ -112,13 +123,59 @@ def _leaf_tasks() -> st.SearchStrategy[dict[str, Any]]:
     )
     system = st.one_of(
         _task("EVENT", sink=st.sampled_from(["conductor", "sqs:queue"])),
-        _task("WAIT"),
         _task("SET_VARIABLE"),
         _task("NOOP"),
         _task("HUMAN"),
         _task("SUB_WORKFLOW", subWorkflowParam=_sub_workflow_params()),
     )
-    return st.one_of(worker, system)
+    with_inputs = st.one_of(
+        _with_inputs(
+            _task("WAIT"),
+            st.one_of(
+                st.just({}),
+                st.fixed_dictionaries({"duration": st.sampled_from(["30 seconds", "1d 2h"])}),
+                st.fixed_dictionaries({"until": st.sampled_from(["2030-01-31 10:15 UTC"])}),
+            ),
+        ),
+        _with_inputs(
+            _task("HTTP"),
+            st.fixed_dictionaries(
+                {
+                    "http_request": st.fixed_dictionaries(
+                        {
+                            "uri": st.just("http://example.com/x"),
+                            "method": st.sampled_from(["GET", "POST"]),
+                        },
+                        optional={"headers": st.dictionaries(_NAMES, _TEXT, max_size=2)},
+                    )
+                }
+            ),
+        ),
+        _with_inputs(
+            _task("JSON_JQ_TRANSFORM"),
+            st.fixed_dictionaries({"queryExpression": st.just(".a")}),
+        ),
+        _with_inputs(
+            _task("INLINE"),
+            st.fixed_dictionaries(
+                {
+                    "evaluatorType": st.sampled_from(["javascript", "graaljs"]),
+                    "expression": st.just("1 + 1"),
+                }
+            ),
+        ),
+        _with_inputs(
+            _task("TERMINATE", optional=False),
+            st.fixed_dictionaries(
+                {"terminationStatus": st.sampled_from(["COMPLETED", "FAILED", "TERMINATED"])}
+            ),
+        ),
+        _with_inputs(
+            _task("DYNAMIC", dynamicTaskNameParam="taskToRun"),
+            st.fixed_dictionaries({"taskToRun": _NAMES}),
+        ),
+    )
+    return st.one_of(worker, system, with_inputs)
 
 
 @st.composite
@@ -132,11 +189,23 @@ def _sub_workflow_params(draw: st.DrawFn) -> dict[str, Any]:
                     "version": _nullable(st.integers(1, 5)),
                     "taskToDomain": _nullable(st.dictionaries(_NAMES, _NAMES, max_size=2)),
                     "priority": _nullable(st.integers(0, 99)),
+                    "workflowDefinition": st.one_of(
+                        st.just("${workflow.input.childDefinition}"), _inline_definitions()
+                    ),
                 },
             )
         )
     )
     return body
+
+
+@st.composite
+def _inline_definitions(draw: st.DrawFn) -> dict[str, Any]:
+    """A small inline sub-workflow definition (its own reference namespace)."""
+    tasks = draw(st.lists(_task(st.sampled_from(["SIMPLE", "NOOP"])), min_size=1, max_size=2))
+    for i, body in enumerate(tasks):
+        body["taskReferenceName"] = f"c{i}"
+    return {"name": draw(_NAMES), "tasks": tasks, "schemaVersion": 2}
 
 
 # A "unit" is a list of tasks that must stay adjacent (a fork and its JOIN).
