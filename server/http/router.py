@@ -199,18 +199,18 @@ class Router:
                 route = static.get("GET")
             if route is not None:
                 return route, {}
-        segments = path.split("/")[1:] if path.startswith("/") else None
-        if segments is None:
+        if not path.startswith("/"):
             raise RouteNotFound(f"No route for {path!r}: paths start with '/'")
+        segments = path.split("/")[1:]
         if "%" in path:
             segments = [unquote(s) if "%" in s else s for s in segments]
+        values: list[str] = []
+        route = _match(self._root, segments, 0, values, method)
+        if route is not None:
+            return route, dict(zip(route.param_names, values, strict=True))
+        # No route for this method: the slow walk gathers what the path does allow.
         allowed: list[str] = []
-        for node, values in self._walk(self._root, segments, 0, []):
-            route = node.routes.get(method)
-            if route is None and method == "HEAD":
-                route = node.routes.get("GET")
-            if route is not None:
-                return route, dict(zip(route.param_names, values, strict=True))
+        for node, _ in self._walk(self._root, segments, 0, []):
             for m in node.routes:
                 if m not in allowed:
                     allowed.append(m)
@@ -235,3 +235,29 @@ class Router:
             yield from self._walk(child, segments, index + 1, values)
         if node.param is not None and segment:
             yield from self._walk(node.param, segments, index + 1, [*values, segment])
+
+
+def _match(
+    node: _Node, segments: list[str], index: int, values: list[str], method: str
+) -> Route | None:
+    # The per-request path: literal first, then parameter, backtracking on dead ends;
+    # `values` collects parameter values and is trimmed again when a branch fails.
+    if index == len(segments):
+        route = node.routes.get(method)
+        if route is None and method == "HEAD":
+            route = node.routes.get("GET")
+        return route
+    segment = segments[index]
+    child = node.literals.get(segment)
+    if child is not None:
+        route = _match(child, segments, index + 1, values, method)
+        if route is not None:
+            return route
+    param = node.param
+    if param is not None and segment:
+        values.append(segment)
+        route = _match(param, segments, index + 1, values, method)
+        if route is not None:
+            return route
+        values.pop()
+    return None
