@@ -6,10 +6,13 @@ the same position (`/api/workflow/running/{name}` wins over `/api/workflow/{work
 for `/api/workflow/running/x`), with backtracking, so a literal branch that dead-ends
 falls back to the parameter branch. A parameter never matches an empty segment, and
 parameter values are percent-decoded after the path is split (so `%2F` stays inside one
-value). Unknown path -> 404; known path, wrong method -> 405 with `Allow`. HEAD falls back
-to the GET route. Registering the same method and template twice is an error at startup.
-Each route also carries what the OpenAPI generator needs (body/response types, query
-parameters, summary, tags).
+value). Unknown path -> 404; known path, wrong method -> 405 with `Allow`. HEAD falls
+back to the GET route; OPTIONS on a known path answers 200 with `Allow` unless a route
+registers it. A method is chosen before specificity (as Spring does): a DELETE goes to
+the parameter template with DELETE even when a literal template matches with only GET.
+Registering the same method and template twice is an error at startup. Each route also
+carries what the OpenAPI generator needs (body/response types, query parameters,
+summary, tags).
 """
 
 from __future__ import annotations
@@ -217,7 +220,12 @@ class Router:
         if allowed:
             if "GET" in allowed and "HEAD" not in allowed:
                 allowed.append("HEAD")
-            raise MethodNotAllowed(method, path, sorted(allowed))
+            if "OPTIONS" not in allowed:
+                allowed.append("OPTIONS")
+            allowed.sort()
+            if method == "OPTIONS":
+                return _options_route(path, allowed), {}
+            raise MethodNotAllowed(method, path, allowed)
         raise RouteNotFound(f"No route for {method} {path}")
 
     def _walk(
@@ -261,3 +269,13 @@ def _match(
             return route
         values.pop()
     return None
+
+
+def _options_route(path: str, allowed: list[str]) -> Route:
+    # Built per call: OPTIONS is rare, and the answer depends on the path.
+    allow = ", ".join(allowed)
+
+    async def options(request: Request) -> Response:
+        return Response(200, headers=[("allow", allow)])
+
+    return Route(method="OPTIONS", template=path, handler=options)
