@@ -227,7 +227,11 @@ class HttpConnection:
                     response = await route.handler(request)
                 except Exception as exc:
                     response = error_response(exc, instance=self._config.instance)
-        keep_alive = request.keep_alive and not self.closing and not self._upgrade
+        # On shutdown or after an upgrade request, close after the last parsed request;
+        # requests pipelined before that point are still answered.
+        keep_alive = request.keep_alive and (
+            bool(self._queue) or not (self.closing or self._upgrade)
+        )
         head_only = request.method == "HEAD"
         try:
             data = serialize(response, head_only=head_only, keep_alive=keep_alive)
