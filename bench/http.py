@@ -88,9 +88,14 @@ def serve_hypercorn(port: int) -> None:
     import hypercorn.trio  # type: ignore[import-not-found]
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            await send({"type": "http.response.start", "status": 204, "headers": []})
-            await send({"type": "http.response.body", "body": b""})
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                await send({"type": message["type"] + ".complete"})
+                if message["type"] == "lifespan.shutdown":
+                    return
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
 
     config = hypercorn.config.Config()
     config.bind = [f"127.0.0.1:{port}"]
@@ -223,9 +228,11 @@ def main(argv: list[str] | None = None) -> int:
             print("hypercorn is not installed: comparing with the minimal h11 loop only")
         else:
             kinds.append("hypercorn")
-    servers = {kind: _start(kind) for kind in kinds}
+    servers: dict[str, tuple[int, subprocess.Popen[bytes]]] = {}
     rates: dict[str, list[float]] = {kind: [] for kind in kinds}
     try:
+        for kind in kinds:
+            servers[kind] = _start(kind)
         for run in range(1, args.runs + 1):
             for kind, (port, _proc) in servers.items():
                 # the reference servers answer 204 on every path
