@@ -245,3 +245,32 @@ async def test_graceful_shutdown_cancels_after_deadline(
         await state.gate_finished.wait()
     assert not state.gate_release.is_set()
     await client.aclose()
+
+
+async def test_rejected_upload_is_closed_without_a_reset(raw: RawClient) -> None:
+    # The server answers 413 from the headers alone; the client keeps uploading. The
+    # server must drain before closing: a close with unread input sends a TCP reset,
+    # which would fail this client's send or read with ECONNRESET.
+    await raw.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\n\r\n")
+    resp = await raw.response()
+    assert resp.status == 413
+    chunk = b"z" * 65536
+    for _ in range(30):
+        await raw.send(chunk)
+    await raw.stream.send_eof()
+    assert await raw.read_to_eof() == b""
+
+
+async def test_absolute_form_target_is_routed(raw: RawClient) -> None:
+    await raw.send(
+        b"GET http://test/api/workflow/abs?includeTasks=false HTTP/1.1\r\nHost: t\r\n\r\n"
+    )
+    resp = await raw.response()
+    assert resp.status == 200
+    assert b'"id":"abs","include_tasks":false' in resp.body
+
+
+async def test_unsupported_expectation_is_417(raw: RawClient) -> None:
+    await raw.send(get("/echo", "Expect: something-else", method="POST", body=b"x"))
+    resp = await raw.response()
+    assert resp.status == 417
