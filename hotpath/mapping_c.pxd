@@ -66,7 +66,7 @@ cdef class Template:
 
 
 @cython.locals(size=Py_ssize_t, index=Py_ssize_t, mapping=dict, items=list)
-cdef inline object _walk(object value, tuple steps)
+cdef object _walk(object value, tuple steps)
 
 
 @cython.locals(text=str)
