@@ -10,7 +10,10 @@ import copy
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from core.errors import MappingError
 from tests.conftest import TwinLoader
 
 CTX: dict[str, Any] = {
@@ -206,6 +209,36 @@ def test_constant_template_renders_fresh_equal_value(twin: TwinLoader) -> None:
     result = compiled.render({})
     assert result == template
     assert result is not template
+
+
+@pytest.mark.parametrize("template", ["$${x}", ["a", ("b",)], {"k": "${}"}, "${nothing}", "${ }"])
+def test_not_constant_when_render_differs_from_input(twin: TwinLoader, template: Any) -> None:
+    assert not twin("mapping").compile_template(template).is_constant
+
+
+JSON_TEMPLATES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(alphabet="ab${}.[] ", max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(alphabet="ab$", max_size=3), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(template=JSON_TEMPLATES)
+def test_constant_templates_render_to_their_input(twin: TwinLoader, template: Any) -> None:
+    try:
+        compiled = twin("mapping").compile_template(template)
+    except MappingError:
+        return  # malformed templates are covered in test_mapping_errors.py
+    if compiled.is_constant:
+        assert compiled.render({}) == template
 
 
 def test_values_from_the_context_are_shared_not_copied(twin: TwinLoader) -> None:
