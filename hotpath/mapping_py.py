@@ -21,6 +21,7 @@ Rules:
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import cython
@@ -225,17 +226,20 @@ class Template:
         self.dynamic_roots = dynamic_roots
         self.is_constant = is_constant
 
-    def render(self, ctx: dict[str, Any]) -> Any:
+    def render(self, ctx: Mapping[str, Any]) -> Any:
         """Render against a context.
 
         Args:
             ctx: root name -> value (`"workflow"`, task reference names, `CPEWF_TASK_ID`);
-                a missing root is null.
+                a missing root is null. A plain dict is used as is; any other mapping is
+                copied into one first.
 
         Returns:
             A JSON value. Dicts and lists that come from the template are new objects;
             values taken from `ctx` are shared, not copied.
         """
+        if type(ctx) is not dict:
+            ctx = dict(ctx)  # the nodes are typed for a plain dict
         return self.node.render(ctx)
 
     def __repr__(self) -> str:
@@ -513,7 +517,7 @@ def compile_template(value: Any) -> Template:
     return Template(node, frozenset(compiler.roots), compiler.dynamic_roots, compiler.constant)
 
 
-def render(value: Any, ctx: dict[str, Any]) -> Any:
+def render(value: Any, ctx: Mapping[str, Any]) -> Any:
     """Compile and render once (no caching); see `compile_template` and `Template.render`.
 
     Raises:

@@ -6,7 +6,9 @@ where Podium's choice differs from Conductor's.
 
 from __future__ import annotations
 
+import collections
 import copy
+import types
 from typing import Any
 
 import pytest
@@ -253,6 +255,14 @@ def test_missing_root_and_empty_context(twin: TwinLoader) -> None:
     m = twin("mapping")
     template = {"a": "${workflow.input.x}", "b": "id=${CPEWF_TASK_ID}"}
     assert m.compile_template(template).render({}) == {"a": None, "b": "id=null"}
+
+
+def test_context_may_be_any_mapping(twin: TwinLoader) -> None:
+    m = twin("mapping")
+    compiled = m.compile_template({"a": "${w.x}", "b": "x${w.x}", "c": ["${w.x}"]})
+    expected = {"a": 1, "b": "x1", "c": [1]}
+    assert compiled.render(collections.OrderedDict(w={"x": 1})) == expected
+    assert compiled.render(types.MappingProxyType({"w": {"x": 1}})) == expected
 
 
 def test_none_valued_root(twin: TwinLoader) -> None:
