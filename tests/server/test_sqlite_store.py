@@ -194,3 +194,20 @@ def test_database_path(url: str, path: str) -> None:
 def test_bad_sqlite_urls(url: str) -> None:
     with pytest.raises(BadRequest, match=r"use sqlite:///relative\.db"):
         database_path(url)
+
+
+async def test_reads_do_not_wait_for_the_writer(store: SqliteStore) -> None:
+    await store.commit(Commit(record=rec("r"), expected_version=0), T0)
+    async with trio.open_nursery() as nursery:
+        release = await _park_worker(store, nursery)
+        # The writer thread is parked; reads still answer from their own connection.
+        loaded = await store.load("r")
+        assert loaded is not None
+        assert loaded.version == 1
+        assert await store.running_ids("wf", None) == ["r"]
+        release.set()
+
+
+async def test_the_reader_connection_refuses_writes(store: SqliteStore) -> None:
+    with pytest.raises(Unavailable, match="readonly"):
+        await store.reader.run(lambda c: c.execute("DELETE FROM workflow"), write=False)
