@@ -268,11 +268,18 @@ async def test_queue_ops_apply_with_the_commit(store: Store) -> None:
 async def test_concurrent_commits_on_one_workflow_exactly_one_wins(store: Store) -> None:
     await create(store, rec("w1"))
     outcomes: dict[str, object] = {}
+    loaded_by: list[str] = []
+    both_loaded = trio.Event()
 
     async def writer(name: str) -> None:
         loaded = await store.load("w1")
         assert loaded is not None
-        await trio.lowlevel.checkpoint()  # both writers hold version 1 before either commits
+        # A barrier: both writers hold version 1 before either commits, on any backend
+        # (a networked store may answer one load before the other has even been sent).
+        loaded_by.append(name)
+        if len(loaded_by) == 2:
+            both_loaded.set()
+        await both_loaded.wait()
         try:
             outcomes[name] = await store.commit(
                 Commit(
