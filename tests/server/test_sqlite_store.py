@@ -175,6 +175,14 @@ async def test_using_a_closed_store_is_an_internal_error(tmp_path: Path) -> None
     store = SqliteStore(f"sqlite:///{tmp_path / 'x.db'}")
     with pytest.raises(InternalError, match="is not open"):
         await store.load("x")
+    await store.open()
+    await store.put_task_def("t", b"x")
+    await store.close()
+    await store.close()  # idempotent
+    with pytest.raises(InternalError, match="is not open"):
+        await store.get_task_def("t")
+    with pytest.raises(InternalError, match="is not open"):
+        await store.push("q", "m", now_ms=T0)
 
 
 @pytest.mark.parametrize(
