@@ -219,3 +219,21 @@ async def test_reads_do_not_wait_for_the_writer(store: SqliteStore) -> None:
 async def test_the_reader_connection_refuses_writes(store: SqliteStore) -> None:
     with pytest.raises(Unavailable, match="readonly"):
         await store.reader.run(lambda c: c.execute("DELETE FROM workflow"), write=False)
+
+
+async def test_a_cancelled_caller_stops_waiting_but_its_commit_still_lands(
+    store: SqliteStore,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        release = await _park_worker(store, nursery)
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await store.commit(Commit(record=rec("c"), expected_version=0), T0)
+        assert scope.cancelled_caught
+        release.set()
+    # The worker ran the queued job: the outcome is decided by the store, not the caller.
+    await store.worker.run(lambda conn: None)  # FIFO: returns after the queued commit
+    loaded = await store.load("c")
+    assert loaded is not None
+    assert loaded.version == 1
+    assert await store.commit(Commit(record=rec("c"), expected_version=1), T0) == 2
