@@ -293,14 +293,16 @@ class HttpConnection:
         # Half-close, then drain: closing a socket with unread input makes the kernel
         # send a reset, which the SDK turns into failures of unrelated requests.
         stream = self._stream
-        with trio.move_on_after(self._config.linger_timeout):
-            try:
+        try:
+            with trio.move_on_after(self._config.linger_timeout):
                 await stream.send_eof()
                 while await stream.receive_some(RECEIVE_SIZE):
                     pass
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                pass
-        await trio.aclose_forcefully(stream)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            # also when the server itself is being cancelled
+            await trio.aclose_forcefully(stream)
 
     def _headers_too_large(self) -> HeaderFieldsTooLarge:
         return HeaderFieldsTooLarge(
