@@ -233,13 +233,15 @@ class HttpConnection:
             bool(self._queue) or not (self.closing or self._upgrade)
         )
         head_only = request.method == "HEAD"
+        http10 = request.http_version == "1.0"
         try:
-            data = serialize(response, head_only=head_only, keep_alive=keep_alive)
+            data = serialize(response, head_only=head_only, keep_alive=keep_alive, http10=http10)
         except Exception as exc:
             data = serialize(
                 error_response(exc, instance=self._config.instance),
                 head_only=head_only,
                 keep_alive=keep_alive,
+                http10=http10,
             )
         await self._write(data)
         if self._metrics is not None:

@@ -147,6 +147,15 @@ async def test_http_1_0_closes_unless_keep_alive(server: HttpServer) -> None:
     await client.aclose()
 
 
+async def test_http_1_0_keep_alive_is_announced(raw: RawClient) -> None:
+    for _ in range(2):
+        await raw.send(b"GET /api/workflow/w HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        resp = await raw.response()
+        assert resp.status == 200
+        assert resp.headers["connection"] == "keep-alive"
+    assert not raw.eof
+
+
 async def test_upgrade_request_is_answered_then_closed(raw: RawClient) -> None:
     await raw.send(
         get("/api/workflow/first") + get("/api/workflow/w", "Connection: Upgrade", "Upgrade: h2c")
