@@ -11,7 +11,8 @@ Rules:
 - A handler never sees a timeout; a handler of a route registered with `long_poll=True`
   runs next to a task that reads the socket: EOF or a reset sets
   `request.disconnected` and cancels the handler; bytes read meanwhile (pipelining) are
-  buffered and parsed after the response.
+  buffered and parsed after the response. EOF counts as a disconnect even if the client
+  only half-closed (HTTP clients do not half-close while awaiting a response).
 - The server closes gracefully: `connection: close` on the last response, then shut down
   the write side and read-and-discard for a moment, so the close is never a reset. An idle
   connection is closed only after the keep-alive timeout or on shutdown.
