@@ -1,0 +1,127 @@
+"""Workflow <-> stored record: the engine's only encoding of executions.
+
+Rules:
+- The body is msgspec msgpack of the whole `Workflow` (tasks included). The store never
+  decodes it; index fields (name, status, times, correlation, parent) are copied into the
+  `WorkflowRecord` beside it, and `search_text` holds the input and output JSON for
+  search's freeText.
+- Compactness: each task's `workflowTask` is a copy of a node of the workflow's own
+  definition (which the body already carries once). On encode a task whose workflowTask is
+  that node (same reference name, equal value) is stored without it; on decode it is
+  re-linked from the definition by reference name (a DO_WHILE iteration's `__N` suffix is
+  stripped). Tasks whose workflowTask is not in the definition (dynamic forks, DYNAMIC)
+  keep their copy. Measured on a 20-task sequential workflow this cuts the body by more
+  than half; re-linking shares one object per node, so decode allocates less too.
+- Encoding never mutates the workflow passed in.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+from core.enums import WORKFLOW_TERMINAL
+from core.models import UNSET, Task, Workflow, WorkflowDef, WorkflowTask
+from core.store import WorkflowRecord
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Workflow)
+_json = msgspec.json.Encoder()
+_ITERATION_SUFFIX = re.compile(r"__\d+$")
+
+# Cache of reference-name indexes per definition object (defs are frozen and shared).
+_index_cache: dict[int, tuple[WorkflowDef, dict[str, WorkflowTask]]] = {}
+_INDEX_CACHE_MAX = 256
+
+
+def _walk(tasks: list[WorkflowTask], into: dict[str, WorkflowTask]) -> None:
+    for wt in tasks:
+        into.setdefault(wt.task_reference_name, wt)
+        for branch in wt.decision_cases.values():
+            _walk(branch, into)
+        _walk(wt.default_case, into)
+        for branch in wt.fork_tasks:
+            _walk(branch, into)
+        _walk(wt.loop_over, into)
+
+
+def definition_index(definition: WorkflowDef) -> dict[str, WorkflowTask]:
+    """Every WorkflowTask of `definition` (nested ones included) by reference name."""
+    cached = _index_cache.get(id(definition))
+    if cached is not None and cached[0] is definition:
+        return cached[1]
+    index: dict[str, WorkflowTask] = {}
+    _walk(definition.tasks, index)
+    if len(_index_cache) >= _INDEX_CACHE_MAX:
+        _index_cache.clear()
+    _index_cache[id(definition)] = (definition, index)
+    return index
+
+
+def _base_ref(ref: str) -> str:
+    return _ITERATION_SUFFIX.sub("", ref)
+
+
+def encode_body(workflow: Workflow) -> bytes:
+    """The opaque store body of `workflow`, with def-linked workflowTasks left out."""
+    definition = workflow.workflow_definition
+    if not isinstance(definition, WorkflowDef) or not workflow.tasks:
+        return _encoder.encode(workflow)
+    index = definition_index(definition)
+    slim: list[Task] = []
+    for task in workflow.tasks:
+        wt = task.workflow_task
+        if isinstance(wt, WorkflowTask):
+            node = index.get(wt.task_reference_name)
+            if node is not None and (node is wt or node == wt):
+                task = msgspec.structs.replace(task, workflow_task=UNSET)
+        slim.append(task)
+    return _encoder.encode(msgspec.structs.replace(workflow, tasks=slim))
+
+
+def decode_body(body: bytes) -> Workflow:
+    """Decode a body written by `encode_body`, re-linking workflowTasks to the definition."""
+    workflow = _decoder.decode(body)
+    definition = workflow.workflow_definition
+    if isinstance(definition, WorkflowDef) and workflow.tasks:
+        index = definition_index(definition)
+        for task in workflow.tasks:
+            if task.workflow_task is UNSET:
+                node = index.get(_base_ref(task.reference_task_name))
+                if node is not None:
+                    task.workflow_task = node
+    return workflow
+
+
+def search_text(workflow: Workflow) -> str:
+    """What freeText search matches: the input and output JSON."""
+    return _json.encode([workflow.input, workflow.output]).decode()
+
+
+def _opt(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def to_record(workflow: Workflow, *, version: int = 0) -> WorkflowRecord:
+    """The stored record of `workflow` (`version` is the one it was loaded at)."""
+    return WorkflowRecord(
+        workflow_id=workflow.workflow_id,
+        workflow_name=workflow.workflow_name,
+        workflow_version=workflow.workflow_version,
+        status=workflow.status.value,
+        create_time=workflow.create_time,
+        update_time=workflow.update_time,
+        end_time=workflow.end_time if workflow.status in WORKFLOW_TERMINAL else 0,
+        correlation_id=_opt(workflow.correlation_id),
+        parent_workflow_id=_opt(workflow.parent_workflow_id),
+        search_text=search_text(workflow),
+        body=encode_body(workflow),
+        version=version,
+    )
+
+
+def from_record(record: WorkflowRecord) -> Workflow:
+    """Decode a record's body. Raises InternalError-worthy msgspec errors on a corrupt body."""
+    return decode_body(record.body)
