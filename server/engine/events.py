@@ -17,7 +17,6 @@ Rules:
 
 from __future__ import annotations
 
-import importlib
 import logging
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -28,7 +27,9 @@ from core.decisions import EvaluateScript
 from core.enums import TaskResultStatus
 from core.errors import PodiumError
 from core.models import UNSET, EventAction, EventHandler, StartWorkflowRequest, TaskResult
+from hotpath.mapping import compile_template
 from server.engine.views import pending_task_by_ref
+from server.scripting import js_truthy
 
 if TYPE_CHECKING:
     from server.engine.engine import Engine
@@ -36,28 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("podium.events")
 
 
-def _mapping_module() -> Any:
-    try:
-        return importlib.import_module("hotpath.mapping")
-    except ImportError:
-        from hotpath import load_twin
-
-        return load_twin("mapping")
-
-
 def render(template: Any, payload: Any) -> Any:
     """Resolve `${...}` expressions in `template` against the message payload."""
-    module = _mapping_module()
-    return module.compile_template(template).render(payload)
-
-
-def truthy(value: Any) -> bool:
-    """Conductor's boolean reading of a script result (spec 6.5)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        return value > 0
-    return False
+    return compile_template(template).render(payload)
 
 
 def _expand_inline_json(value: Any) -> Any:
@@ -122,7 +104,7 @@ class EventBus:
         if result.error is not None:
             log.warning("event handler %s: condition failed: %s", handler.name, result.error)
             return False
-        return truthy(result.value)
+        return js_truthy(result.value)
 
     async def _run_action(
         self, handler: EventHandler, action: EventAction, payload: dict[str, Any], message_id: str

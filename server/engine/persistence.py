@@ -10,8 +10,10 @@ Rules:
   that node (same reference name, equal value) is stored without it; on decode it is
   re-linked from the definition by reference name (a DO_WHILE iteration's `__N` suffix is
   stripped). Tasks whose workflowTask is not in the definition (dynamic forks, DYNAMIC)
-  keep their copy. Measured on a 20-task sequential workflow this cuts the body by more
-  than half; re-linking shares one object per node, so decode allocates less too.
+  keep their copy. Measured on a 20-task sequential workflow: 16.1 KB instead of 21.0 KB
+  (JSON would be 26.9 KB); re-linking also shares one object per node, so decode
+  allocates less. Most of what remains is field names (Task has ~50 fields, encoded
+  with their defaults because the wire models set omit_defaults=False).
 - Encoding never mutates the workflow passed in.
 """
 

@@ -8,7 +8,7 @@ Rules:
   reports its timer (`notify`), and an earlier one interrupts the sleep. Timers pushed by
   other processes, and ids coming back from an expired visibility timeout, are picked up
   within `sweeper_max_sleep_ms`.
-- Repair (spec 5.9), when a Sweep changed nothing: every SCHEDULED worker task must have
+- Repair (spec 5.9), after every Sweep of a RUNNING workflow: every SCHEDULED worker task must have
   its message; a missing one is pushed again (due after its callback delay).
 - One failing workflow never stops the loop: its error is logged, its id comes back
   after the visibility timeout.
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from core.decisions import Sweep
-from core.enums import SYSTEM_TASK_TYPES, WORKFLOW_TERMINAL, TaskStatus
+from core.enums import SYSTEM_TASK_TYPES, WORKFLOW_TERMINAL, TaskStatus, WorkflowStatus
 from core.errors import NotFound, PodiumError
 from core.models import Workflow
 from core.store import DECIDER_QUEUE
@@ -99,7 +99,9 @@ class Sweeper:
             await engine.store.remove(DECIDER_QUEUE, workflow_id)
             return
         await engine._after_commit(outcome)
-        if not outcome.committed:
+        # The decider may rewrite the workflow on every Sweep, so repair always runs
+        # (one `contains` per SCHEDULED worker task; sweeps are rare per workflow).
+        if outcome.workflow.status is WorkflowStatus.RUNNING:
             await self.repair(outcome.workflow)
 
     async def repair(self, workflow: Workflow) -> int:

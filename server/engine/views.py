@@ -71,9 +71,17 @@ def pending_task_by_ref(workflow: Workflow, ref: str) -> Task | None:
 
 
 def task_queue(task: Task) -> str:
-    """The queue a worker task's message lives in: `[domain:]type` (spec 5.1)."""
+    """The queue a worker task's message lives in: `[domain:]type[@namespace][-group]`
+    (spec 5.1; the decider names queues the same way)."""
     domain = task.domain
-    return f"{domain}:{task.task_type}" if isinstance(domain, str) and domain else task.task_type
+    name = f"{domain}:{task.task_type}" if isinstance(domain, str) and domain else task.task_type
+    namespace = task.execution_name_space
+    if isinstance(namespace, str) and namespace:
+        name = f"{name}@{namespace}"
+    group = task.isolation_group_id
+    if isinstance(group, str) and group:
+        name = f"{name}-{group}"
+    return name
 
 
 def queue_name(task_type: str, domain: str | None) -> str:
