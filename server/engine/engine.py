@@ -23,7 +23,7 @@ import importlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -375,10 +375,14 @@ class Engine:
         elif outcome.wake_at_ms:
             self.sweeper.notify(outcome.wake_at_ms)
         for action in outcome.actions:
+            # The commit stands whatever happens here: an action that fails is logged
+            # (the sweeper's repair and the decider's re-offers recover what they can).
             try:
                 await self._perform(workflow, action)
             except PodiumError as exc:
-                log.warning("workflow %s: %s failed: %s", workflow.workflow_id, action, exc)
+                log.warning("workflow %s: %r failed: %s", workflow.workflow_id, action, exc)
+            except Exception:
+                log.exception("workflow %s: %r failed", workflow.workflow_id, action)
 
     async def _perform(self, workflow: Workflow, action: Any) -> None:
         if isinstance(action, RunSystemTask):
@@ -405,8 +409,17 @@ class Engine:
             child_output=dict(child.output),
             reason_for_incompletion=reason if isinstance(reason, str) else None,
         )
+
+        def waiting(parent: Workflow) -> bool:
+            task = find_task(parent, action.parent_task_id)
+            return (
+                task is not None
+                and task.status not in TASK_TERMINAL
+                and parent.status not in WORKFLOW_TERMINAL
+            )
+
         try:
-            await self.apply(action.parent_workflow_id, event)
+            await self.apply(action.parent_workflow_id, event, guard=waiting)
         except NotFound:
             log.info("child %s: parent %s is gone", child.workflow_id, action.parent_workflow_id)
 
@@ -560,6 +573,24 @@ class Engine:
         await self.store.push(DECIDER_QUEUE, workflow_id, delay_ms=0, now_ms=self.now_ms())
         self.sweeper.notify(self.now_ms())
 
+    async def verify_and_repair(self, workflow_id: str) -> bool:
+        """Re-queue missing task messages and the timer of a running workflow
+        (`POST /admin/consistency/verifyAndRepair/{id}`); True if anything was repaired.
+
+        Raises:
+            NotFound: unknown id.
+        """
+        _, workflow = await self.executor.load(workflow_id)
+        if workflow.status in WORKFLOW_TERMINAL:
+            return False
+        repaired = await self.sweeper.repair(workflow)
+        if workflow.status is WorkflowStatus.RUNNING and not await self.store.contains(
+            DECIDER_QUEUE, workflow_id
+        ):
+            await self.requeue_sweep(workflow_id)
+            repaired += 1
+        return repaired > 0
+
     async def remove(self, workflow_id: str) -> None:
         """Delete the execution, its pending task messages and its timer (any status).
 
@@ -672,13 +703,3 @@ class Engine:
         """Deliver a message to the event handlers listening on `queue_name`
         (e.g. "conductor:wf:ref", "sqs:q"); returns how many handler actions ran."""
         return await self.events.publish(queue_name, payload, message_id=message_id)
-
-    async def apply_many(self, workflow_ids: Sequence[str], event: Event) -> dict[str, str]:
-        """Apply one event to many workflows (bulk endpoints); id -> error for failures."""
-        errors: dict[str, str] = {}
-        for workflow_id in workflow_ids:
-            try:
-                await self.apply(workflow_id, event)
-            except PodiumError as exc:
-                errors[workflow_id] = exc.message
-        return errors

@@ -95,6 +95,10 @@ class Sweeper:
         except PodiumError as exc:
             log.warning("sweep of %s failed: %s", workflow_id, exc)
             return
+        except Exception:
+            # A bug must not stop the sweeper; the id comes back after sweep_unack_ms.
+            log.exception("sweep of %s failed", workflow_id)
+            return
         if outcome.skipped:
             await engine.store.remove(DECIDER_QUEUE, workflow_id)
             return
