@@ -9,7 +9,7 @@ JavaScript context per thread), so it can run on the trio thread or in `trio.to_
 from __future__ import annotations
 
 from server.scripting.errors import ScriptError, ScriptTimeout
-from server.scripting.jq import run_jq
+from server.scripting.jq import check_jq, run_jq
 from server.scripting.js import (
     DEFAULT_MEMORY_LIMIT_BYTES,
     DEFAULT_TIMEOUT_S,
@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "ScriptError",
     "ScriptTimeout",
+    "check_jq",
     "evaluate_js",
     "evaluate_lambda",
     "js_truthy",

@@ -74,6 +74,19 @@ def _compiled(query: str) -> _Compiled:
     return entry
 
 
+def check_jq(query: str) -> None:
+    """Compile a jq query (through the cache) without running it.
+
+    Raises:
+        ScriptError: The query does not compile; the message is jq's.
+    """
+    if not isinstance(query, str):
+        raise ScriptError(f"the jq query must be a string, not {type(query).__name__}")
+    entry = _compiled(query)
+    if entry.error is not None:
+        raise ScriptError(entry.error)
+
+
 def run_jq(query: str, document: Any) -> tuple[Any, list[Any]]:
     """Run a jq query over a JSON document.
 
@@ -89,12 +102,9 @@ def run_jq(query: str, document: Any) -> tuple[Any, list[Any]]:
         ScriptError: The query does not compile, fails at run time, or the document is not
             JSON-compatible.
     """
-    if not isinstance(query, str):
-        raise ScriptError(f"the jq query must be a string, not {type(query).__name__}")
+    check_jq(query)
     entry = _compiled(query)
-    if entry.error is not None:
-        raise ScriptError(entry.error)
-    text = to_json_text(document, what="jq input values")
+    text = to_json_text(document, what="the jq input")
     try:
         if entry.collected:
             results = from_json_text(entry.program.input_text(text).text())

@@ -113,7 +113,7 @@ def evaluate_js(
         raise ScriptError("the script contains a NUL character")
     if not timeout_s > 0:
         raise ScriptError(f"the script time limit must be positive, not {timeout_s!r}")
-    bindings_json = to_json_text(bindings, what="bindings")
+    bindings_json = to_json_text(bindings, what="the bindings")
     engine = _engine()
     engine.apply_limits(timeout_s, memory_limit_bytes)
     try:
