@@ -70,11 +70,17 @@ async def start(
     return await engine.start_workflow(StartWorkflowRequest(name=name, input=wf_input or {}, **kw))
 
 
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
 def result(task: Any, status: str = "COMPLETED", **extra: Any) -> TaskResult:
+    """A worker's TaskResult for `task`; extra fields in snake_case or camelCase."""
     body = {
         "workflowInstanceId": task.workflow_instance_id,
         "taskId": task.task_id,
         "status": status,
-        **extra,
+        **{_camel(k): v for k, v in extra.items()},
     }
     return codec.convert(body, TaskResult)
