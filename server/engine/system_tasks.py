@@ -3,7 +3,8 @@ children, failure workflows.
 
 Rules:
 - RunSystemTask (HTTP, START_WORKFLOW, KAFKA_PUBLISH) runs in the Engine's nursery, never
-  in the caller's request; its outcome comes back as a SystemTaskResult event through
+  in the caller's request, at most once at a time per task id in this process (the
+  decider re-offers a SCHEDULED async task on every sweep); its outcome comes back as a SystemTaskResult event through
   Engine.apply, ignored if the task ended meanwhile (terminated workflow, timeout).
 - A background executor never lets an exception escape into the nursery: an unexpected
   error becomes a FAILED result with the error text.
@@ -67,6 +68,9 @@ class SystemTaskRunner:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._client: httpx.AsyncClient | None = None
+        # Task ids whose RunSystemTask is running now: a sweep that re-offers a task
+        # still in flight must not call the endpoint a second time.
+        self.in_flight: set[str] = set()
         self.hostname = socket.gethostname()
 
     @asynccontextmanager
@@ -88,9 +92,20 @@ class SystemTaskRunner:
             action.input.get("asyncComplete")
             or (isinstance(wt, WorkflowTask) and wt.async_complete)
         )
+        if action.task_id in self.in_flight:
+            return
+        self.in_flight.add(action.task_id)
         self._engine.nursery.start_soon(self._run, workflow, action, async_complete)
 
     async def _run(self, workflow: Workflow, action: RunSystemTask, async_complete: bool) -> None:
+        try:
+            await self._run_once(workflow, action, async_complete)
+        finally:
+            self.in_flight.discard(action.task_id)
+
+    async def _run_once(
+        self, workflow: Workflow, action: RunSystemTask, async_complete: bool
+    ) -> None:
         try:
             if action.task_type == TaskType.HTTP:
                 result = await self.http(action, async_complete)
