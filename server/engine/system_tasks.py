@@ -4,8 +4,8 @@ children, failure workflows.
 Rules:
 - RunSystemTask (HTTP, START_WORKFLOW, KAFKA_PUBLISH) runs in the Engine's nursery, never
   in the caller's request, at most once at a time per task id in this process (the
-  decider re-offers a SCHEDULED async task on every sweep); its outcome comes back as a SystemTaskResult event through
-  Engine.apply, ignored if the task ended meanwhile (terminated workflow, timeout).
+  decider re-offers a SCHEDULED async task on every sweep); its outcome comes back as a
+  SystemTaskResult event through Engine.apply, ignored if the task ended meanwhile.
 - A background executor never lets an exception escape into the nursery: an unexpected
   error becomes a FAILED result with the error text.
 - HTTP uses one shared httpx.AsyncClient (connection reuse; httpx runs on trio) with the
