@@ -6,6 +6,8 @@ maps here and resolved by the hot path's mapping engine.
 
 from __future__ import annotations
 
+import msgspec
+
 from core.models.base import UNSET, Frozen, JsonMap, UnsetType
 
 
@@ -38,12 +40,21 @@ class UpdateWorkflowVariablesAction(Frozen):
 
 class EventAction(Frozen):
     action: str
-    start_workflow: StartWorkflowAction | None | UnsetType = UNSET
-    complete_task: TaskDetails | None | UnsetType = UNSET
-    fail_task: TaskDetails | None | UnsetType = UNSET
-    terminate_workflow: TerminateWorkflowAction | None | UnsetType = UNSET
-    update_workflow_variables: UpdateWorkflowVariablesAction | None | UnsetType = UNSET
-    expand_inline_json: bool = False
+    # Conductor spells these keys in snake_case (and expandInlineJSON) on the wire.
+    start_workflow: StartWorkflowAction | None | UnsetType = msgspec.field(
+        default=UNSET, name="start_workflow"
+    )
+    complete_task: TaskDetails | None | UnsetType = msgspec.field(
+        default=UNSET, name="complete_task"
+    )
+    fail_task: TaskDetails | None | UnsetType = msgspec.field(default=UNSET, name="fail_task")
+    terminate_workflow: TerminateWorkflowAction | None | UnsetType = msgspec.field(
+        default=UNSET, name="terminate_workflow"
+    )
+    update_workflow_variables: UpdateWorkflowVariablesAction | None | UnsetType = msgspec.field(
+        default=UNSET, name="update_workflow_variables"
+    )
+    expand_inline_json: bool = msgspec.field(default=False, name="expandInlineJSON")
 
 
 class EventHandler(Frozen):

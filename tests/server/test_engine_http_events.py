@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import h11
@@ -39,12 +40,14 @@ async def _serve_one(stream: trio.SocketStream, seen: list[dict[str, Any]]) -> N
         }
     )
     if request.target == b"/missing":
-        status, payload = 404, b'{"error": "nope"}'
+        status, reason, payload = 404, b"Not Found", b'{"error": "nope"}'
     else:
         echo = json.loads(body) if body else None
-        status, payload = 200, json.dumps({"echo": echo, "ok": True}).encode()
+        status, reason, payload = 200, b"OK", json.dumps({"echo": echo, "ok": True}).encode()
     headers = [("content-type", "application/json"), ("content-length", str(len(payload)))]
-    await stream.send_all(conn.send(h11.Response(status_code=status, headers=headers)))
+    await stream.send_all(
+        conn.send(h11.Response(status_code=status, headers=headers, reason=reason))
+    )
     await stream.send_all(conn.send(h11.Data(data=payload)))
     await stream.send_all(conn.send(h11.EndOfMessage()))
     await stream.aclose()
@@ -75,7 +78,7 @@ async def test_http_task_on_loopback() -> None:
         await _serve_one(stream, seen)
 
     async with trio.open_nursery() as nursery:
-        [listener] = await nursery.start(trio.serve_tcp, handler, 0, host="127.0.0.1")
+        [listener] = await nursery.start(partial(trio.serve_tcp, handler, 0, host="127.0.0.1"))
         port = listener.socket.getsockname()[1]
         base = f"http://127.0.0.1:{port}"
         async with running_engine() as engine:
@@ -113,7 +116,10 @@ async def test_http_task_on_loopback() -> None:
             assert failing.status is WorkflowStatus.FAILED
             task = failing.tasks[0]
             assert task.status is TaskStatus.FAILED
-            assert "404" in str(task.reason_for_incompletion)
+            assert task.reason_for_incompletion == (
+                "Failed to invoke HTTP task due to: 404 Not Found"
+            )
+            assert task.output_data["response"]["body"] == {"error": "nope"}
         nursery.cancel_scope.cancel()
 
 
