@@ -2,8 +2,8 @@
 
 Rules:
 - Evaluating `PRELUDE` returns the one function Python calls per evaluation:
-  `run(source, bindingsJson) -> resultJson | undefined`. It is not a global: user scripts
-  cannot see, call or replace it.
+  `run(source, bindingsJson, javaMaps) -> resultJson | undefined`. It is not a global:
+  user scripts cannot see, call or replace it.
 - A user script runs through a *direct* `eval` inside a function whose scope chain holds
   only `$` and `__podium_*` names, so the script's completion value is the result (the
   SDK's `if (...) { true; } else { false; }`), while its `var`/`function` declarations
@@ -13,7 +13,8 @@ Rules:
   JSON: arrays get `get/size/isEmpty/contains/add` (on Array.prototype), objects parsed from
   the bindings get `get/getOrDefault/containsKey/size/isEmpty/keySet/values` (on a private
   prototype, *not* Object.prototype: an inherited `get` would make every object literal
-  look like an accessor descriptor to Object.defineProperty), strings get
+  look like an accessor descriptor to Object.defineProperty; the walk that sets that
+  prototype runs only when `javaMaps` is true, see js.py), strings get
   `equals/equalsIgnoreCase/contains/isEmpty`. All are non-enumerable (JSON output and
   for-in are unaffected) and writable (a script may still assign `o.size = 3`).
 - `InternalError` is removed from the global scope so that a script cannot forge the
@@ -101,20 +102,27 @@ PRELUDE = r"""
 
   delete globalObject.InternalError;
 
-  function asMap(key, value) {
-    if (value !== null && typeof value === 'object' && !isArray(value)) {
-      setPrototypeOf(value, mapPrototype);
+  // Walks the parsed bindings giving every (non-array) object the Java map methods.
+  function adoptMaps(value) {
+    var i, item;
+    if (isArray(value)) {
+      for (i = 0; i < value.length; i++) {
+        item = value[i];
+        if (item !== null && typeof item === 'object') adoptMaps(item);
+      }
+      return;
     }
-    return value;
+    setPrototypeOf(value, mapPrototype);
+    var names = objectKeys(value);
+    for (i = 0; i < names.length; i++) {
+      item = value[names[i]];
+      if (item !== null && typeof item === 'object') adoptMaps(item);
+    }
   }
 
   // Built by the Function constructor so that its scope chain skips this closure: the
-  // user's script sees `$`, the four __podium_* names and the globals, nothing else.
-  var evaluate = new Function('__podium_parse', '__podium_as_map',
-    'return function (__podium_source, __podium_bindings) {' +
-    '  var $ = __podium_parse(__podium_bindings, __podium_as_map);' +
-    '  return eval(__podium_source);' +
-    '};')(parse, asMap);
+  // user's script sees `$`, `__podium_source` and the globals, nothing else.
+  var evaluate = new Function('__podium_source', '$', 'return eval(__podium_source);');
 
   var knownGlobals = Object.create(null);
   var globalNames = ownKeys(globalObject);
@@ -129,9 +137,11 @@ PRELUDE = r"""
     }
   }
 
-  return function run(source, bindingsJson) {
+  return function run(source, bindingsJson, javaMaps) {
+    var bound = parse(bindingsJson);
+    if (javaMaps && bound !== null && typeof bound === 'object') adoptMaps(bound);
     try {
-      return stringify(evaluate(source, bindingsJson));
+      return stringify(evaluate(source, bound));
     } finally {
       forgetNewGlobals();
     }

@@ -217,7 +217,7 @@ def test_previous_bindings_are_not_visible() -> None:
 
 
 def test_helpers_are_not_reachable_by_scripts() -> None:
-    for name in ("run", "evaluate", "parse", "stringify", "forgetNewGlobals", "mapPrototype"):
+    for name in ("run", "evaluate", "parse", "stringify", "forgetNewGlobals", "adoptMaps"):
         assert evaluate_js(f"typeof {name}", {}) == "undefined", name
 
 
@@ -264,6 +264,18 @@ def test_map_methods() -> None:
     assert evaluate_js("$.m.keySet().contains('b')", bindings) is True
     assert evaluate_js("$.m.values().size()", bindings) == 2
     assert evaluate_js("$.size()", bindings) == 1
+
+
+def test_map_methods_reach_maps_nested_in_lists() -> None:
+    bindings = {"rows": [[{"id": "r1"}], {"inner": {"id": "r2"}}]}
+    assert evaluate_js("$.rows.get(0).get(0).get('id')", bindings) == "r1"
+    assert evaluate_js("$.rows.get(1).get('inner').get('id')", bindings) == "r2"
+
+
+def test_proto_named_key_is_plain_data() -> None:
+    bindings = {"__proto__": {"a": 1}, "b": 2}
+    assert evaluate_js("$", bindings) == bindings
+    assert evaluate_js("[$.get('__proto__'), $.size()]", bindings) == [{"a": 1}, 2]
 
 
 def test_string_methods() -> None:
