@@ -7,6 +7,8 @@ Rules:
   back after the timeout (never a task that is IN_PROGRESS without anyone holding it).
 - Messages for tasks that are gone, terminal or no longer SCHEDULED are removed; tasks
   over their concurrentExecLimit or rate limit are postponed, not handed out.
+- A cancelled poll (the client went away) never loses a task: pop + claim run shielded,
+  and tasks claimed for a caller that is gone are put back (SCHEDULED, re-queued).
 - A poll returns as soon as it has at least one task; with none it waits on the queue's
   waiter (woken by the commit that queues a task) up to `timeout_ms`, re-popping at least
   every `poll_recheck_ms`.
@@ -74,12 +76,21 @@ async def poll(
     got: list[Task] = []
     while True:
         generation = engine.waiters.generation(queue)
-        ids = await engine.store.pop(
-            queue, count - len(got), unack_ms=config.task_unack_ms, now_ms=engine.now_ms()
-        )
-        if ids:
-            got.extend(await claim(engine, queue, ids, worker_id))
-        if got or len(got) >= count:
+        # Pop and claim are shielded: a poll cancelled here (client gone) must not leave
+        # a store call half done; tasks it claimed are given back below instead.
+        with trio.CancelScope(shield=True):
+            ids = await engine.store.pop(
+                queue, count - len(got), unack_ms=config.task_unack_ms, now_ms=engine.now_ms()
+            )
+            if ids:
+                got.extend(await claim(engine, queue, ids, worker_id))
+        try:
+            await trio.lowlevel.checkpoint_if_cancelled()
+        except trio.Cancelled:
+            with trio.CancelScope(shield=True):
+                await _give_back(engine, got)
+            raise
+        if got:
             return got
         remaining = deadline - trio.current_time()
         if remaining <= 0:
@@ -185,6 +196,21 @@ async def claim(engine: Engine, queue: str, ids: list[str], worker_id: str | Non
     for outcome in outcomes:
         await engine._after_commit(outcome)
     return [handed[t] for t in ids if t in handed]
+
+
+async def _give_back(engine: Engine, tasks: list[Task]) -> None:
+    """Return tasks claimed for a poll whose caller went away: IN_PROGRESS with no
+    callback delay puts a worker task back to SCHEDULED and re-queues it at once."""
+    for task in tasks:
+        await update_task(
+            engine,
+            TaskResult(
+                workflow_instance_id=task.workflow_instance_id,
+                task_id=task.task_id,
+                status=TaskResultStatus.IN_PROGRESS,
+                output_data=dict(task.output_data),
+            ),
+        )
 
 
 def _all_scheduled(workflow: Workflow, task_ids: list[str]) -> bool:

@@ -202,3 +202,28 @@ async def test_concurrent_updates_lose_nothing(autojump_clock: trio.abc.Clock) -
         assert all(outputs[t.reference_task_name] == {"i": i} for i, t in enumerate(tasks))
         assert workflow.status is WorkflowStatus.COMPLETED
         assert engine_a.executor.locks.held() == 0
+
+
+async def test_cancelled_long_poll_loses_nothing(autojump_clock: trio.abc.Clock) -> None:
+    async with running_engine() as engine:
+        await register(engine, wf_def("w", [simple("a", "cancel_me")]))
+        with trio.move_on_after(1):  # the client goes away while the poll waits
+            await engine.poll("cancel_me", timeout_ms=5_000)
+        wf_id = await start(engine, "w")
+        [task] = await engine.poll("cancel_me")
+        assert task.workflow_instance_id == wf_id
+
+
+async def test_tasks_claimed_for_a_cancelled_poll_are_given_back(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    async with running_engine() as engine:
+        await register(engine, wf_def("w", [simple("a", "give_back")]))
+        wf_id = await start(engine, "w")
+        with trio.CancelScope() as scope:
+            scope.cancel()  # cancelled before the (shielded) claim even starts
+            await engine.poll("give_back")
+        workflow = await engine.get_workflow(wf_id)
+        assert workflow.tasks[0].status is TaskStatus.SCHEDULED
+        [task] = await engine.poll("give_back", worker_id="next")
+        assert task.worker_id == "next"
