@@ -14,6 +14,9 @@ Rules:
   (JSON would be 26.9 KB); re-linking also shares one object per node, so decode
   allocates less. Most of what remains is field names (Task has ~50 fields, encoded
   with their defaults because the wire models set omit_defaults=False).
+- The definition is stored as its own msgpack bytes beside the workflow; equal bytes
+  decode to one shared (frozen) WorkflowDef object, so loading a workflow does not
+  rebuild its definition or its reference-name index.
 - Encoding never mutates the workflow passed in.
 """
 
@@ -30,12 +33,32 @@ from core.store import WorkflowRecord
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Workflow)
+_def_decoder = msgspec.msgpack.Decoder(WorkflowDef)
 _json = msgspec.json.Encoder()
 _ITERATION_SUFFIX = re.compile(r"__\d+$")
+_CACHE_MAX = 512
 
-# Cache of reference-name indexes per definition object (defs are frozen and shared).
-_index_cache: dict[int, tuple[WorkflowDef, dict[str, WorkflowTask]]] = {}
-_INDEX_CACHE_MAX = 256
+
+class _Body(msgspec.Struct, array_like=True):
+    """The stored body: the definition's own bytes, then the workflow without it."""
+
+    definition: bytes  # msgpack of the WorkflowDef, b"" when the workflow has none
+    workflow: msgspec.Raw
+
+
+class _Linked(msgspec.Struct):
+    """One definition as decoded once: the object, its bytes, its nodes by ref name."""
+
+    definition: WorkflowDef
+    encoded: bytes
+    index: dict[str, WorkflowTask]
+
+
+# Definitions are frozen and shared by every workflow decoded from the same bytes (the
+# decider's per-definition plan cache benefits too). Keyed by bytes for decoding and by
+# object identity for encoding; both bounded.
+_by_bytes: dict[bytes, _Linked] = {}
+_by_id: dict[int, _Linked] = {}
 
 
 def _walk(tasks: list[WorkflowTask], into: dict[str, WorkflowTask]) -> None:
@@ -49,17 +72,32 @@ def _walk(tasks: list[WorkflowTask], into: dict[str, WorkflowTask]) -> None:
         _walk(wt.loop_over, into)
 
 
-def definition_index(definition: WorkflowDef) -> dict[str, WorkflowTask]:
-    """Every WorkflowTask of `definition` (nested ones included) by reference name."""
-    cached = _index_cache.get(id(definition))
-    if cached is not None and cached[0] is definition:
-        return cached[1]
+def _remember(definition: WorkflowDef, encoded: bytes) -> _Linked:
+    if len(_by_bytes) >= _CACHE_MAX:
+        _by_bytes.clear()
+        _by_id.clear()
     index: dict[str, WorkflowTask] = {}
     _walk(definition.tasks, index)
-    if len(_index_cache) >= _INDEX_CACHE_MAX:
-        _index_cache.clear()
-    _index_cache[id(definition)] = (definition, index)
-    return index
+    linked = _Linked(definition=definition, encoded=encoded, index=index)
+    _by_bytes[encoded] = linked
+    _by_id[id(definition)] = linked
+    return linked
+
+
+def _linked_for(definition: WorkflowDef) -> _Linked:
+    linked = _by_id.get(id(definition))
+    if linked is not None and linked.definition is definition:
+        return linked
+    encoded = _encoder.encode(definition)
+    linked = _by_bytes.get(encoded)
+    if linked is not None and linked.definition == definition:
+        return linked
+    return _remember(definition, encoded)
+
+
+def definition_index(definition: WorkflowDef) -> dict[str, WorkflowTask]:
+    """Every WorkflowTask of `definition` (nested ones included) by reference name."""
+    return _linked_for(definition).index
 
 
 def _base_ref(ref: str) -> str:
@@ -69,9 +107,12 @@ def _base_ref(ref: str) -> str:
 def encode_body(workflow: Workflow) -> bytes:
     """The opaque store body of `workflow`, with def-linked workflowTasks left out."""
     definition = workflow.workflow_definition
-    if not isinstance(definition, WorkflowDef) or not workflow.tasks:
-        return _encoder.encode(workflow)
-    index = definition_index(definition)
+    if not isinstance(definition, WorkflowDef):
+        return _encoder.encode(
+            _Body(definition=b"", workflow=msgspec.Raw(_encoder.encode(workflow)))
+        )
+    linked = _linked_for(definition)
+    index = linked.index
     slim: list[Task] = []
     for task in workflow.tasks:
         wt = task.workflow_task
@@ -80,20 +121,31 @@ def encode_body(workflow: Workflow) -> bytes:
             if node is not None and (node is wt or node == wt):
                 task = msgspec.structs.replace(task, workflow_task=UNSET)
         slim.append(task)
-    return _encoder.encode(msgspec.structs.replace(workflow, tasks=slim))
+    rest = msgspec.structs.replace(workflow, tasks=slim, workflow_definition=UNSET)
+    return _encoder.encode(
+        _Body(definition=linked.encoded, workflow=msgspec.Raw(_encoder.encode(rest)))
+    )
+
+
+_body_decoder = msgspec.msgpack.Decoder(_Body)
 
 
 def decode_body(body: bytes) -> Workflow:
     """Decode a body written by `encode_body`, re-linking workflowTasks to the definition."""
-    workflow = _decoder.decode(body)
-    definition = workflow.workflow_definition
-    if isinstance(definition, WorkflowDef) and workflow.tasks:
-        index = definition_index(definition)
-        for task in workflow.tasks:
-            if task.workflow_task is UNSET:
-                node = index.get(_base_ref(task.reference_task_name))
-                if node is not None:
-                    task.workflow_task = node
+    parts = _body_decoder.decode(body)
+    workflow = _decoder.decode(parts.workflow)
+    if not parts.definition:
+        return workflow
+    linked = _by_bytes.get(parts.definition)
+    if linked is None:
+        linked = _remember(_def_decoder.decode(parts.definition), parts.definition)
+    workflow.workflow_definition = linked.definition
+    index = linked.index
+    for task in workflow.tasks:
+        if task.workflow_task is UNSET:
+            node = index.get(_base_ref(task.reference_task_name))
+            if node is not None:
+                task.workflow_task = node
     return workflow
 
 

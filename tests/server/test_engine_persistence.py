@@ -62,6 +62,8 @@ def test_round_trip_relinks_workflow_tasks() -> None:
     # Re-linked rows share the definition's node objects instead of holding copies.
     assert decoded.tasks[3].workflow_task is definition.tasks[3]
     assert decoded.tasks[-2].workflow_task is definition.tasks[0]  # t0__2 -> t0
+    # Two loads of workflows of one definition share one (frozen) definition object.
+    assert decode_body(encode_body(workflow)).workflow_definition is definition
     assert decoded.tasks[-1].workflow_task == WorkflowTask(
         name="dyn", task_reference_name="dyn_ref", type="SIMPLE"
     )
