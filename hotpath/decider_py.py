@@ -19,6 +19,8 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
+import cython
+
 from core import decisions as ev
 from core.enums import RetryLogic, TaskResultStatus, TaskStatus, TimeoutPolicy, WorkflowStatus
 from core.errors import IllegalTransition, NotFound
@@ -26,10 +28,12 @@ from core.models import UNSET, Task, TaskDef, Workflow, WorkflowDef, WorkflowTas
 from hotpath import ending, flow_tasks, operations, system_tasks
 from hotpath.plan_nodes import KIND_BY_TYPE, NEVER_RETRIED
 
-try:  # the real mapping engine (branch `mapping`); the stub goes once it is merged
-    from hotpath.mapping import compile_template
-except ImportError:  # pragma: no cover - temporary
-    from hotpath._mapping_stub import compile_template
+# Each twin renders with the mapping twin of the same kind, so the pure-Python decider
+# is measured (and tested) on pure Python throughout.
+if cython.compiled:
+    from hotpath.mapping_c import compile_template
+else:
+    from hotpath.mapping_py import compile_template
 
 # Kind codes (same values as hotpath.plan_nodes; C constants in the compiled twin).
 K_WORKER = 0
@@ -410,11 +414,13 @@ def _opt(value: Any) -> Any:
     return None if value is UNSET else value
 
 
-def build_ctx(run: Run, roots: Any, task_id: str | None) -> dict[str, Any]:
+def build_ctx(run: Run, template: Any, task_id: str | None) -> dict[str, Any]:
     """The mapping context with only the roots a template reads (latest row per ref)."""
     ctx: dict[str, Any] = {}
+    if template.dynamic_roots:
+        return full_ctx(run, task_id)
     tasks = run.wf.tasks
-    for root in roots:
+    for root in template.roots:
         if root == "workflow":
             ctx["workflow"] = workflow_ctx(run.wf)
         elif root == "CPEWF_TASK_ID":
@@ -423,24 +429,31 @@ def build_ctx(run: Run, roots: Any, task_id: str | None) -> dict[str, Any]:
             i = len(tasks) - 1
             while i >= 0:
                 t = tasks[i]
-                wt = t.workflow_task
-                if t.reference_task_name == root or (
-                    wt is not None and wt is not UNSET and wt.task_reference_name == root  # type: ignore[union-attr]
-                ):
+                if t.reference_task_name == root or t.workflow_task.task_reference_name == root:  # type: ignore[union-attr]
                     ctx[root] = task_ctx(t)
                     break
                 i -= 1
     return ctx
 
 
+def full_ctx(run: Run, task_id: str | None) -> dict[str, Any]:
+    """Every root: for templates whose roots are known only at render time."""
+    ctx: dict[str, Any] = {"workflow": workflow_ctx(run.wf), "CPEWF_TASK_ID": task_id}
+    for t in run.wf.tasks:
+        entry = task_ctx(t)
+        ctx[t.workflow_task.task_reference_name] = entry  # type: ignore[union-attr]
+        ctx[t.reference_task_name] = entry
+    return ctx
+
+
 def render(run: Run, template: Any, task_id: str | None) -> Any:
-    return template.render(build_ctx(run, template.roots, task_id))
+    return template.render(build_ctx(run, template, task_id))
 
 
 def render_input(run: Run, node: Node, task_id: str) -> dict[str, Any]:
     cfg = node_cfg(run, node)
     template = cfg.template
-    out: dict[str, Any] = template.render(build_ctx(run, template.roots, task_id))
+    out: dict[str, Any] = template.render(build_ctx(run, template, task_id))
     defaults = cfg.defaults
     if defaults:
         # TaskDef inputTemplate: a key that came out null takes the raw template value.

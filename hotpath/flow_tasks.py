@@ -20,12 +20,8 @@ from core import decisions as ev
 from core.enums import TaskStatus, WorkflowStatus
 from core.models import UNSET, SubWorkflowParams, Task, WorkflowTask
 from hotpath import ending
+from hotpath.mapping import compile_template, java_string
 from hotpath.plan_nodes import K_DO_WHILE, K_DYN_FORK, K_DYNAMIC, K_EXCL_JOIN, K_JOIN, K_SWITCH
-
-try:  # the real mapping engine (branch `mapping`); the stub goes once it is merged
-    from hotpath.mapping import compile_template, java_string
-except ImportError:  # pragma: no cover - temporary
-    from hotpath._mapping_stub import compile_template, java_string
 
 SCHEDULED = TaskStatus.SCHEDULED
 IN_PROGRESS = TaskStatus.IN_PROGRESS

@@ -23,11 +23,7 @@ from core import decisions as ev
 from core.enums import TaskStatus, WorkflowStatus
 from core.models import UNSET, Task, WorkflowDef
 from hotpath import ending, flow_tasks
-
-try:  # the real mapping engine (branch `mapping`); the stub goes once it is merged
-    from hotpath.mapping import compile_template
-except ImportError:  # pragma: no cover - temporary
-    from hotpath._mapping_stub import compile_template
+from hotpath.mapping import compile_template
 from hotpath.plan_nodes import (
     K_ASYNC_SYSTEM,
     K_DO_WHILE,
@@ -391,8 +387,13 @@ def on_script_result(run: Any, event: ev.ScriptResult) -> bool:
         status = FWTE if tt == "INLINE" and not event.timed_out else FAILED
         _finish(run, t, status, event.error)
     elif tt == "JSON_JQ_TRANSFORM":
-        results = event.value if isinstance(event.value, list) else [event.value]
-        t.output_data = {"result": results[0] if results else None, "resultList": results}
+        # The runner answers {"result": first, "resultList": [all]}; a bare list is accepted.
+        value = event.value
+        if isinstance(value, dict) and "resultList" in value:
+            t.output_data = dict(value)
+        else:
+            results = value if isinstance(value, list) else [value]
+            t.output_data = {"result": results[0] if results else None, "resultList": results}
         _finish(run, t, COMPLETED)
     else:
         t.output_data = {"result": event.value}
