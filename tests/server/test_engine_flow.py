@@ -313,3 +313,60 @@ async def test_operator_commands(autojump_clock: trio.abc.Clock) -> None:
         with pytest.raises(NotFound):
             await engine.get_workflow(wf_id)
         assert await engine.queue_size("a") == 0
+
+
+async def test_wait_task_ends_exactly_on_time(autojump_clock: trio.abc.Clock) -> None:
+    async with running_engine() as engine:
+        wait = {
+            "name": "pause",
+            "taskReferenceName": "pause",
+            "type": "WAIT",
+            "inputParameters": {"duration": "10 seconds"},
+        }
+        await register(engine, wf_def("waits", [wait]))
+        wf_id = await start(engine, "waits")
+        await trio.sleep(30)
+        workflow = await engine.get_workflow(wf_id)
+        assert workflow.status is WorkflowStatus.COMPLETED
+        # The sweeper slept until the WAIT's deadline (virtual time), not a polling period.
+        assert workflow.tasks[0].end_time - workflow.tasks[0].start_time == 10_000
+
+
+async def test_start_workflow_task_and_failure_workflow(autojump_clock: trio.abc.Clock) -> None:
+    async with running_engine() as engine:
+        starter = {
+            "name": "starter",
+            "taskReferenceName": "starter",
+            "type": "START_WORKFLOW",
+            "inputParameters": {
+                "startWorkflow": {"name": "target", "input": {"from": "${workflow.workflowId}"}}
+            },
+        }
+        await register(
+            engine,
+            wf_def("target", [simple("t", "target_task")]),
+            wf_def("launcher", [starter]),
+            wf_def("on_failure", [simple("h", "handler_task")]),
+            task_def("breaks", retryCount=0),
+            wf_def("failing", [simple("b", "breaks")], failureWorkflow="on_failure"),
+        )
+        launcher = await start(engine, "launcher", correlation_id="corr")
+        await trio.testing.wait_all_tasks_blocked()  # the START_WORKFLOW runs in background
+        workflow = await engine.get_workflow(launcher)
+        assert workflow.status is WorkflowStatus.COMPLETED
+        target_id = workflow.tasks[0].output_data["workflowId"]
+        target = await engine.get_workflow(target_id)
+        assert target.input == {"from": launcher}
+        assert target.correlation_id == "corr"
+
+        failing = await start(engine, "failing", {"k": 1})
+        [task] = await engine.poll("breaks")
+        await engine.update_task(result(task, "FAILED", reasonForIncompletion="kaput"))
+        workflow = await engine.get_workflow(failing)
+        assert workflow.status is WorkflowStatus.FAILED
+        handler_id = workflow.output["conductor.failure_workflow"]
+        handler = await engine.get_workflow(handler_id)
+        assert handler.workflow_name == "on_failure"
+        assert handler.input["workflowId"] == failing
+        [handler_task] = await engine.poll("handler_task")
+        assert handler_task.workflow_instance_id == handler_id
