@@ -90,6 +90,7 @@ class Executor:
         self._run_script = run_script
         self._task_defs = task_defs
         self._active_domains = active_domains
+        self.conflicts = 0  # version conflicts met and retried (tests and metrics)
 
     async def env_for(self, workflow: Workflow) -> DeciderEnv:
         defs = await self._task_defs()
@@ -235,6 +236,7 @@ class Executor:
         try:
             await self.store.commit(commit, self.now_ms())
         except VersionConflict:
+            self.conflicts += 1
             return None
         return Outcome(
             workflow=staged.workflow,
