@@ -28,10 +28,13 @@ def clock_ms() -> int:
 
 @asynccontextmanager
 async def running_engine(
-    store: Store | None = None, config: EngineConfig | None = None
+    store: Store | None = None, config: EngineConfig | None = None, *, own_store: bool = True
 ) -> AsyncIterator[Engine]:
+    """A running Engine on `store` (a new MemoryStore by default). With own_store the
+    store is opened here and closed afterwards; otherwise the caller manages it."""
     store = store or MemoryStore()
-    await store.open()
+    if own_store:
+        await store.open()
     engine = Engine(store, now_ms=clock_ms, config=config)
     try:
         async with trio.open_nursery() as nursery:
@@ -39,7 +42,8 @@ async def running_engine(
             yield engine
             nursery.cancel_scope.cancel()
     finally:
-        await store.close()
+        if own_store:
+            await store.close()
 
 
 def wf_def(name: str, tasks: list[dict[str, Any]], **extra: Any) -> WorkflowDef:
