@@ -29,8 +29,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
 from core import search
-from core.search import And, Cond, Node
 from core.errors import BadRequest, VersionConflict
+from core.search import And, Cond, Node
 from core.store import DECIDER_QUEUE, Commit, LogLine, PollRecord, SearchRequest, WorkflowRecord
 from server.stores.bridge import AsyncioBridge
 from server.stores.redis_lua import SCRIPTS
