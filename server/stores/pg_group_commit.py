@@ -28,7 +28,7 @@ from typing import Any
 
 import asyncpg
 
-from core.errors import VersionConflict
+from core.errors import BadRequest, VersionConflict
 from core.store import Commit
 
 # SQLSTATEs worth retrying a whole batch for: deadlock_detected, serialization_failure.
@@ -175,6 +175,16 @@ class GroupCommitter:
         for slot, code in zip(batch, codes, strict=True):
             _settle(slot, code)
 
+    @property
+    def in_flight(self) -> int:
+        """Batch transactions running now."""
+        return self._in_flight
+
+    @property
+    def pending(self) -> int:
+        """Commits waiting for the next transaction (tests use it to stage a batch)."""
+        return len(self._pending)
+
     async def _execute(self, batch: list[_Slot]) -> list[int]:
         args = batch_args(batch)
         for attempt in range(_RETRIES):
@@ -183,6 +193,12 @@ class GroupCommitter:
             except asyncpg.PostgresError as exc:
                 if exc.sqlstate in _TRANSIENT and attempt + 1 < _RETRIES:
                     continue
+                if len(batch) == 1 and isinstance(exc, asyncpg.DataError):
+                    wf_id = batch[0].commit.record.workflow_id
+                    raise BadRequest(
+                        f"PostgreSQL rejected workflow {wf_id!r}: {exc} (text fields cannot "
+                        "hold NUL characters)"
+                    ) from exc
                 raise
             stats = self.stats
             stats.transactions += 1

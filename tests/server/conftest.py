@@ -1,7 +1,7 @@
 """Fixtures for tests/server: a PostgreSQL schema shared by one test session.
 
 Rules: the contract suite's postgres backend migrates this schema once per session and
-TRUNCATEs it before every test (a fresh schema per test costs ~0.25 s of DDL each); the
+empties it (DELETE) before every test (a fresh schema per test costs ~0.25 s of DDL each); the
 schema is dropped when the session ends. Tests that exercise migrations use their own
 schemas (tests/server/test_store_postgres.py).
 """
