@@ -19,7 +19,6 @@ from collections import defaultdict
 import msgspec
 
 from core import search
-from core.enums import WORKFLOW_TERMINAL
 from core.errors import VersionConflict
 from core.store import (
     DECIDER_QUEUE,
@@ -30,28 +29,9 @@ from core.store import (
     SearchRequest,
     WorkflowRecord,
 )
+from server.stores.commit_rules import TERMINAL_STATUSES as TERMINAL
+from server.stores.commit_rules import next_version
 from server.stores.queue_heap import DelayQueue
-
-TERMINAL = frozenset(s.value for s in WORKFLOW_TERMINAL)
-
-
-def check_version(current: WorkflowRecord | None, commit: Commit) -> int:
-    """The version `commit` will write, or raise VersionConflict (shared with SqliteStore)."""
-    wf_id = commit.record.workflow_id
-    if commit.expected_version == 0:
-        if current is not None:
-            raise VersionConflict(f"workflow {wf_id} already exists (version {current.version})")
-        return 1
-    if current is None:
-        raise VersionConflict(
-            f"workflow {wf_id} does not exist (expected version {commit.expected_version})"
-        )
-    if current.version != commit.expected_version:
-        raise VersionConflict(
-            f"workflow {wf_id} is at version {current.version}, "
-            f"not {commit.expected_version}: reload it and decide again"
-        )
-    return current.version + 1
 
 
 class MemoryStore:
@@ -135,7 +115,7 @@ class MemoryStore:
         record = commit.record
         wf_id = record.workflow_id
         previous = self._workflows.get(wf_id)
-        version = check_version(previous, commit)
+        version = next_version(None if previous is None else previous.version, commit)
         if previous is not None:
             self._unindex(previous)
         stored = self._workflows[wf_id] = msgspec.structs.replace(record, version=version)
@@ -233,7 +213,8 @@ class MemoryStore:
             for r in self._workflows.values()
             if search.matches(node, r) and search.free_text_matches(terms, r)
         ]
-        page = search.sort_rows(hits, keys)[request.start : request.start + request.size]
+        start, size = max(request.start, 0), max(request.size, 0)
+        page = search.sort_rows(hits, keys)[start : start + size]
         return len(hits), [msgspec.structs.replace(r, body=b"") for r in page]
 
     # ------------------------------------------------------------------ queues
