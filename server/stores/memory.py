@@ -213,7 +213,8 @@ class MemoryStore:
             for r in self._workflows.values()
             if search.matches(node, r) and search.free_text_matches(terms, r)
         ]
-        page = search.sort_rows(hits, keys)[request.start : request.start + request.size]
+        start, size = max(request.start, 0), max(request.size, 0)
+        page = search.sort_rows(hits, keys)[start : start + size]
         return len(hits), [msgspec.structs.replace(r, body=b"") for r in page]
 
     # ------------------------------------------------------------------ queues

@@ -3,8 +3,9 @@
 Rules:
 - URL: `sqlite:///relative/path.db`, `sqlite:////absolute/path.db` (SQLAlchemy's
   convention), or `sqlite:///:memory:` (one private database, gone on close).
-- All SQL runs on one dedicated thread (server/stores/sqlite_worker.py) that batches
-  concurrent calls into one transaction (group commit); the trio loop never blocks on it.
+- All writes run on one dedicated thread (server/stores/sqlite_worker.py) that batches
+  concurrent calls into one transaction (group commit); reads run on a second thread with
+  its own connection (WAL: readers never wait for the writer). The trio loop never blocks.
   Each commit's version check runs inside that transaction, so a conflicting commit fails
   alone and applies nothing.
 - WAL journal with synchronous=NORMAL: a committed transaction survives a process crash
@@ -232,37 +233,57 @@ class SqliteStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.path = database_path(url)
-        self._worker: SqliteWorker | None = None
+        self._writer: SqliteWorker | None = None
+        self._reader: SqliteWorker | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     async def open(self) -> None:
-        if self._worker is not None:
+        if self._writer is not None:
             return
-        if self.path != ":memory:":
+        in_memory = self.path == ":memory:"
+        if not in_memory:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        worker = SqliteWorker(partial(sqlite_schema.connect, self.path), f"sqlite:{self.path}")
-        worker.start()
+        writer = SqliteWorker(partial(sqlite_schema.connect, self.path), f"sqlite-w:{self.path}")
+        writer.start()
         try:
-            await worker.run(sqlite_schema.migrate, write=False)
+            await writer.run(sqlite_schema.migrate, write=False)
         except BaseException:
-            await worker.stop()
+            await writer.stop()
             raise
-        self._worker = worker
+        reader = writer
+        if not in_memory:
+            # A second connection on its own thread: WAL lets reads run while the writer's
+            # transaction is in flight, and a read started after a commit returned sees it.
+            connect = partial(sqlite_schema.connect, self.path, read_only=True)
+            reader = SqliteWorker(connect, f"sqlite-r:{self.path}")
+            reader.start()
+        self._writer, self._reader = writer, reader
 
     async def close(self) -> None:
-        worker, self._worker = self._worker, None
-        if worker is not None:
-            await worker.stop()
+        writer, reader = self._writer, self._reader
+        self._writer = self._reader = None
+        if reader is not None and reader is not writer:
+            await reader.stop()
+        if writer is not None:
+            await writer.stop()
 
     @property
     def worker(self) -> SqliteWorker:
-        if self._worker is None:
+        """The writer thread (every write, in group-committed transactions)."""
+        if self._writer is None:
             raise InternalError(f"store {self.url} is not open: call `await store.open()` first")
-        return self._worker
+        return self._writer
+
+    @property
+    def reader(self) -> SqliteWorker:
+        """The reader thread (its own connection; the writer itself for :memory:)."""
+        if self._reader is None:
+            raise InternalError(f"store {self.url} is not open: call `await store.open()` first")
+        return self._reader
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await self.worker.run(fn, write=False)
+        return await self.reader.run(fn, write=False)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await self.worker.run(fn, write=True)

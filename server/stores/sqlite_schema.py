@@ -72,10 +72,17 @@ def _lower(text: str | None) -> str | None:
     return None if text is None else text.lower()
 
 
-def connect(path: str) -> sqlite3.Connection:
-    """Open `path` in autocommit mode (transactions are explicit), WAL, synchronous=NORMAL."""
+def connect(path: str, *, read_only: bool = False) -> sqlite3.Connection:
+    """Open `path` in autocommit mode (transactions are explicit), WAL, synchronous=NORMAL.
+
+    `read_only` connections refuse writes (`PRAGMA query_only`), so a read job that tried
+    to write would fail instead of bypassing the writer's group commit.
+    """
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
-    conn.execute("PRAGMA journal_mode = WAL")
+    if read_only:
+        conn.execute("PRAGMA query_only = ON")
+    else:
+        conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA busy_timeout = 5000")
     # freeText folds case like Python (core.search), not SQLite's ASCII-only lower().

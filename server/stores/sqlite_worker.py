@@ -66,10 +66,22 @@ class SqliteWorker:
 
     async def stop(self) -> None:
         """Finish queued jobs, close the connection, join the thread."""
-        if self._started:
-            self._jobs.put(None)
-            await trio.to_thread.run_sync(self._thread.join)
-            self._started = False
+        if not self._started:
+            return
+        # Refuse new jobs first: run() checks the flag and queues without an await between.
+        self._started = False
+        self._jobs.put(None)
+        await trio.to_thread.run_sync(self._thread.join)
+        # Nothing can be queued behind the stop marker now, but be certain no caller hangs.
+        closed = Unavailable("the SQLite store was closed while this call was queued")
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                job.error = closed
+                job.finish()
 
     async def run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool = True) -> T:
         """Run `fn(conn)` on the worker thread (in the next group transaction if `write`).

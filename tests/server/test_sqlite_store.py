@@ -175,6 +175,14 @@ async def test_using_a_closed_store_is_an_internal_error(tmp_path: Path) -> None
     store = SqliteStore(f"sqlite:///{tmp_path / 'x.db'}")
     with pytest.raises(InternalError, match="is not open"):
         await store.load("x")
+    await store.open()
+    await store.put_task_def("t", b"x")
+    await store.close()
+    await store.close()  # idempotent
+    with pytest.raises(InternalError, match="is not open"):
+        await store.get_task_def("t")
+    with pytest.raises(InternalError, match="is not open"):
+        await store.push("q", "m", now_ms=T0)
 
 
 @pytest.mark.parametrize(
@@ -194,3 +202,20 @@ def test_database_path(url: str, path: str) -> None:
 def test_bad_sqlite_urls(url: str) -> None:
     with pytest.raises(BadRequest, match=r"use sqlite:///relative\.db"):
         database_path(url)
+
+
+async def test_reads_do_not_wait_for_the_writer(store: SqliteStore) -> None:
+    await store.commit(Commit(record=rec("r"), expected_version=0), T0)
+    async with trio.open_nursery() as nursery:
+        release = await _park_worker(store, nursery)
+        # The writer thread is parked; reads still answer from their own connection.
+        loaded = await store.load("r")
+        assert loaded is not None
+        assert loaded.version == 1
+        assert await store.running_ids("wf", None) == ["r"]
+        release.set()
+
+
+async def test_the_reader_connection_refuses_writes(store: SqliteStore) -> None:
+    with pytest.raises(Unavailable, match="readonly"):
+        await store.reader.run(lambda c: c.execute("DELETE FROM workflow"), write=False)
