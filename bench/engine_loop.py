@@ -1,6 +1,6 @@
 """Engine throughput without HTTP: start -> poll -> update for N two-task workflows.
 
-Run: `PYTHONPATH=. .venv/bin/python -m bench.engine_loop [memory|sqlite] [N]`.
+Run: `PYTHONPATH=. .venv/bin/python -m bench.engine_loop [memory|sqlite|<store URL>] [N]`.
 Prints workflows/s and decides/s (each workflow = 1 start + 2 polls + 2 updates = 5
 decides and 5 commits). One trio task, one process: it measures the engine's own
 overhead per step (decode, decide, encode, commit), not concurrency.
@@ -77,8 +77,12 @@ def main() -> None:
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
     if kind == "sqlite":
         url = f"sqlite:///{tempfile.mkdtemp()}/bench.db"
-    else:
+    elif kind == "memory":
         url = "memory://"
+    else:
+        # Any store URL; point it at a throwaway prefix/schema (workflows are left there),
+        # e.g. redis://127.0.0.1:6379/9?prefix=bench or postgresql://...?schema=bench.
+        url = kind
     trio.run(run, open_store(url), n)
 
 

@@ -49,7 +49,7 @@ from core.decisions import (
     Terminate,
     TerminateWorkflow,
 )
-from core.enums import TASK_TERMINAL, WORKFLOW_TERMINAL, TaskStatus, WorkflowStatus
+from core.enums import TASK_TERMINAL, WORKFLOW_TERMINAL, TaskStatus, TaskType, WorkflowStatus
 from core.errors import (
     BadRequest,
     Conflict,
@@ -664,6 +664,48 @@ class Engine:
         return await workers.update_task_by_ref(
             self, workflow_id, task_ref_name, status, output or {}, worker_id
         )
+
+    async def signal(
+        self, workflow_id: str, status: str, output: dict[str, Any] | None = None
+    ) -> Task | None:
+        """`POST /tasks/{workflowId}/{status}/signal`: update the first pending WAIT or
+        HUMAN task of the workflow, else of its running sub-workflows (depth first).
+
+        Returns:
+            The task as updated, or None when no such task is pending.
+
+        Raises:
+            BadRequest: unknown status. NotFound: unknown workflow.
+        """
+        workflow = await self.get_workflow(workflow_id)
+        for task in workflow.tasks:
+            if task.status in TASK_TERMINAL:
+                continue
+            if task.task_type in (TaskType.WAIT, TaskType.HUMAN):
+                await self.update_task_by_ref(
+                    workflow_id, task.reference_task_name, status, output or {}
+                )
+                return await self.get_task(task.task_id)
+        for task in workflow.tasks:
+            child = task.sub_workflow_id
+            if task.status is TaskStatus.IN_PROGRESS and isinstance(child, str) and child:
+                with contextlib.suppress(NotFound):
+                    found = await self.signal(child, status, output)
+                    if found is not None:
+                        return found
+        return None
+
+    async def pending_tasks(
+        self, task_type: str, *, domain: str | None = None, start: int = 0, count: int = 100
+    ) -> list[Task]:
+        """Tasks waiting in the `[domain:]task_type` queue, in delivery order (admin)."""
+        queue = f"{domain}:{task_type}" if domain else task_type
+        ids = await self.store.peek(queue, start + count)
+        tasks = []
+        for task_id in ids[start:]:
+            with contextlib.suppress(NotFound):
+                tasks.append(await self.get_task(task_id))
+        return tasks
 
     async def add_task_log(self, task_id: str, line: str) -> None:
         """Append one execution log line to a task."""

@@ -125,3 +125,31 @@ async def test_reset_callbacks_and_repair(autojump_clock: trio.abc.Clock) -> Non
         assert again.task_id == task.task_id
         assert again.poll_count == 2
         assert await engine.verify_and_repair(wf_id) is False  # nothing was missing
+
+
+async def test_signal_reaches_into_sub_workflows(autojump_clock: trio.abc.Clock) -> None:
+    async with running_engine() as engine:
+        wait = {"name": "wait", "taskReferenceName": "w", "type": "WAIT"}
+        sub = {
+            "name": "sub",
+            "taskReferenceName": "sub",
+            "type": "SUB_WORKFLOW",
+            "subWorkflowParam": {"name": "inner"},
+        }
+        await register(engine, wf_def("inner", [wait]), wf_def("outer", [sub]))
+        outer = await start(engine, "outer")
+        task = await engine.signal(outer, "COMPLETED", {"approved": True})
+        assert task is not None
+        assert task.task_type == "WAIT"
+        assert task.output_data == {"approved": True}
+        workflow = await engine.get_workflow(outer)
+        assert workflow.status is WorkflowStatus.COMPLETED
+        assert await engine.signal(outer, "COMPLETED") is None
+
+
+async def test_pending_tasks_in_queue(autojump_clock: trio.abc.Clock) -> None:
+    async with running_engine() as engine:
+        await register(engine, wf_def("pend", [simple("a", "pending_t")]))
+        ids = [await start(engine, "pend") for _ in range(3)]
+        pending = await engine.pending_tasks("pending_t", start=1, count=5)
+        assert [t.workflow_instance_id for t in pending] == ids[1:]
