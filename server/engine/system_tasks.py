@@ -64,6 +64,15 @@ def _headers(response: httpx.Response) -> dict[str, list[str]]:
     return out
 
 
+def _positive_ms(value: Any, default: int) -> int:
+    """A timeout in ms from task input (a number or a numeric string), else `default`."""
+    try:
+        ms = int(value)
+    except (TypeError, ValueError):
+        return default
+    return ms if ms > 0 else default
+
+
 class SystemTaskRunner:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -160,8 +169,8 @@ class SystemTaskRunner:
         if body is not None and method not in ("GET", "HEAD"):
             headers.setdefault("Content-Type", spec.get("contentType") or "application/json")
             content = body.encode() if isinstance(body, str) else msgspec.json.encode(body)
-        connect_ms = spec.get("connectionTimeOut") or config.http_connect_timeout_ms
-        read_ms = spec.get("readTimeOut") or config.http_read_timeout_ms
+        connect_ms = _positive_ms(spec.get("connectionTimeOut"), config.http_connect_timeout_ms)
+        read_ms = _positive_ms(spec.get("readTimeOut"), config.http_read_timeout_ms)
         timeout = httpx.Timeout(
             connect=connect_ms / 1000,
             read=read_ms / 1000,

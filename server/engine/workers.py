@@ -18,6 +18,7 @@ Rules:
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -33,6 +34,8 @@ from server.engine.views import find_task, pending_task_by_ref, queue_name, task
 
 if TYPE_CHECKING:
     from server.engine.engine import Engine
+
+log = logging.getLogger("podium.workers")
 
 
 async def _record_poll(
@@ -151,7 +154,13 @@ async def claim(engine: Engine, queue: str, ids: list[str], worker_id: str | Non
                 events.append(TaskPolled(task_id=task_id, worker_id=worker_id))
             if not events:
                 continue
-            staged = await executor.stage(workflow, events)
+            try:
+                staged = await executor.stage(workflow, events)
+            except Exception:
+                # One broken workflow must not fail the whole poll: its messages stay
+                # hidden and come back after task_unack_ms.
+                log.exception("poll: deciding TaskPolled for %s failed", workflow_id)
+                continue
             acks = [QueueOp(kind="ack", queue=queue, message_id=e.task_id) for e in events]
             prepared.append((record, staged, acks))
         commits = []
