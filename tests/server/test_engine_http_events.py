@@ -245,3 +245,24 @@ async def test_event_task_starts_workflow_via_handler(autojump_clock: trio.abc.C
         assert reactor.status is WorkflowStatus.COMPLETED
         assert reactor.output == {"order": "o-1"}
         assert reactor.input["conductor.event.name"] == "conductor:emitter:emit"
+
+
+async def test_http_task_read_timeout() -> None:
+    async def silent(stream: trio.SocketStream) -> None:
+        await trio.sleep_forever()  # accepts, never answers
+
+    async with trio.open_nursery() as nursery:
+        [listener] = await nursery.start(partial(trio.serve_tcp, silent, 0, host="127.0.0.1"))
+        port = listener.socket.getsockname()[1]
+        async with running_engine() as engine:
+            await register(
+                engine,
+                wf_def(
+                    "slow_http",
+                    [_http_task("c", f"http://127.0.0.1:{port}/", method="GET", readTimeOut=200)],
+                ),
+            )
+            workflow = await _wait_for_end(engine, await start(engine, "slow_http"))
+            reason = str(workflow.tasks[0].reason_for_incompletion)
+            assert reason.startswith("Failed to invoke HTTP task due to: ReadTimeout")
+        nursery.cancel_scope.cancel()
