@@ -20,6 +20,7 @@ Rules:
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import cython
@@ -36,17 +37,42 @@ _DYNAMIC_CACHE_SIZE = 128
 
 
 class Node:
-    """A compiled piece of a template; `render` maps a context to a JSON value."""
+    """A compiled piece of a template; `render` maps a context to a JSON value.
+
+    A node has exactly one parent, which links its children through `next` (the following
+    sibling) and `key` (the dict key, for dict entries): the compiled render loops then
+    follow typed attributes instead of indexing tuples and type-checking each item.
+    """
+
+    def __init__(self) -> None:
+        self.next: Node | None = None
+        self.key: Any = None
 
     def render(self, ctx: dict[str, Any]) -> Any:
         """Render this piece against `ctx` (root name -> value)."""
         raise NotImplementedError
 
 
+def _link(nodes: list[Node], keys: tuple[Any, ...] | None = None) -> Node | None:
+    """Chain `nodes` through `next` (and set each `key`); returns the first node or None."""
+    first: Node | None = None
+    previous: Node | None = None
+    for i, node in enumerate(nodes):
+        if keys is not None:
+            node.key = keys[i]
+        if previous is None:
+            first = node
+        else:
+            previous.next = node
+        previous = node
+    return first
+
+
 class Const(Node):
     """A scalar constant (string without expressions, number, bool, null)."""
 
     def __init__(self, value: Any) -> None:
+        super().__init__()
         self.value = value
 
     def render(self, ctx: dict[str, Any]) -> Any:
@@ -57,6 +83,7 @@ class Ref(Node):
     """A fast-path reference: a root name then dict keys (str) and list indexes (int)."""
 
     def __init__(self, root: str, steps: tuple[str | int, ...]) -> None:
+        super().__init__()
         self.root = root
         self.steps = steps
 
@@ -71,6 +98,7 @@ class JsonPathRef(Node):
     """A reference that needs the full JSONPath library (deep scan, wildcards, filters)."""
 
     def __init__(self, query: jsonpath_fallback.Query) -> None:
+        super().__init__()
         self.query = query
 
     def render(self, ctx: dict[str, Any]) -> Any:
@@ -80,12 +108,13 @@ class JsonPathRef(Node):
 class DynamicRef(Node):
     """A reference whose path text contains nested expressions, resolved first as strings."""
 
-    def __init__(self, parts: tuple[Node, ...]) -> None:
-        self.parts = parts
+    def __init__(self, parts: list[Node]) -> None:
+        super().__init__()
+        self.first = _link(parts)
         self.cache: dict[str, Node] = {}
 
     def render(self, ctx: dict[str, Any]) -> Any:
-        text = _concat(self.parts, ctx)
+        text = _concat(self.first, ctx)
         node = self.cache.get(text)
         if node is None:
             node = _compile_dynamic_path(text)
@@ -97,40 +126,85 @@ class DynamicRef(Node):
 class Interp(Node):
     """Text with embedded expressions: the parts' `java_string`s concatenated."""
 
-    def __init__(self, parts: tuple[Node, ...]) -> None:
-        self.parts = parts
+    def __init__(self, parts: list[Node]) -> None:
+        super().__init__()
+        self.first = _link(parts)
 
     def render(self, ctx: dict[str, Any]) -> Any:
-        return _concat(self.parts, ctx)
+        return _concat(self.first, ctx)
 
 
 class DictNode(Node):
-    """A dict: keys are kept verbatim, values rendered; a new dict each render."""
+    """A dict: keys are kept verbatim, values rendered; a new dict each render.
 
-    def __init__(self, keys: tuple[Any, ...], values: tuple[Node, ...]) -> None:
-        self.keys = keys
-        self.values = values
+    When some values are constant scalars, `base` holds every key in template order with
+    those constants filled in: a render copies it (one C-level copy) and sets the other
+    entries. Without constants `base` is None and a render inserts into a fresh dict.
+    """
+
+    def __init__(self, keys: tuple[Any, ...], values: list[Node]) -> None:
+        super().__init__()
+        base: dict[Any, Any] = {}
+        dynamic: list[Node] = []
+        dynamic_keys: list[Any] = []
+        for key, node in zip(keys, values, strict=True):
+            if type(node) is Const:
+                base[key] = cython.cast(Const, node).value
+            else:
+                base[key] = None
+                dynamic.append(node)
+                dynamic_keys.append(key)
+        self.base = base if len(dynamic) < len(keys) else None
+        self.first = _link(dynamic, tuple(dynamic_keys))
 
     def render(self, ctx: dict[str, Any]) -> Any:
-        out: dict[Any, Any] = {}
-        keys = self.keys
-        values = self.values
-        for i in range(len(keys)):
-            node: Node = values[i]
-            out[keys[i]] = node.render(ctx)
+        if self.base is None:
+            out = {}
+        else:
+            out = self.base.copy()
+        node = self.first
+        while node is not None:
+            out[node.key] = node.render(ctx)
+            node = node.next
         return out
 
 
 class ListNode(Node):
-    """A list (a tuple in the template renders as a list too); a new list each render."""
+    """A list (a tuple in the template renders as a list too); a new list each render.
 
-    def __init__(self, items: tuple[Node, ...]) -> None:
-        self.items = items
+    As for dicts, constant scalars are pre-filled in `base` (copied per render) and only
+    the other items are rendered, into their index (`key`); without constants `base` is
+    None and a render appends to a fresh list.
+    """
+
+    def __init__(self, items: list[Node]) -> None:
+        super().__init__()
+        base: list[Any] = []
+        dynamic: list[Node] = []
+        indexes: list[int] = []
+        for index, node in enumerate(items):
+            if type(node) is Const:
+                base.append(cython.cast(Const, node).value)
+            else:
+                base.append(None)
+                dynamic.append(node)
+                indexes.append(index)
+        self.base = base if len(dynamic) < len(items) else None
+        self.first = _link(dynamic, tuple(indexes))
 
     def render(self, ctx: dict[str, Any]) -> Any:
-        out: list[Any] = []
-        for node in self.items:
-            out.append(node.render(ctx))
+        node = self.first
+        if self.base is None:
+            out = []
+            while node is not None:
+                out.append(node.render(ctx))
+                node = node.next
+            return out
+        out = self.base[:]
+        while node is not None:
+            index = node.key
+            out[index] = node.render(ctx)
+            node = node.next
         return out
 
 
@@ -171,20 +245,29 @@ class Template:
         return f"Template(roots={sorted(self.roots)!r}, is_constant={self.is_constant!r})"
 
 
-def _walk(value: Any, steps: tuple[str | int, ...]) -> Any:
-    """Follow dict keys and list indexes; None as soon as a step does not apply."""
-    for j in range(len(steps)):
-        step = steps[j]
+def _walk(value: Any, steps: tuple[Any, ...]) -> Any:
+    """Follow dict keys (str) and list indexes (int); None as soon as a step does not apply."""
+    for step in steps:
         if type(step) is str:
             if type(value) is dict:
-                value = cython.cast(dict, value).get(step)
+                mapping = value  # typed `dict` in the pxd: a direct dict lookup
+                value = mapping.get(step)
             elif isinstance(value, dict):
                 value = value.get(step)
             else:
                 return None
-        elif type(value) is list or isinstance(value, (list, tuple)):
+        elif type(value) is list:
+            items = value  # typed `list` in the pxd
+            size = len(items)
+            index = step  # typed Py_ssize_t in the pxd (parse_path clamps indexes)
+            if index < 0:
+                index += size
+            if index < 0 or index >= size:
+                return None
+            value = items[index]
+        elif isinstance(value, (list, tuple)):
             size = len(value)
-            index = cython.cast(cython.Py_ssize_t, step)
+            index = step
             if index < 0:
                 index += size
             if index < 0 or index >= size:
@@ -197,11 +280,17 @@ def _walk(value: Any, steps: tuple[str | int, ...]) -> Any:
     return value
 
 
-def _concat(parts: tuple[Any, ...], ctx: dict[str, Any]) -> str:
-    pieces: list[str] = []
-    for part in parts:
-        pieces.append(java_string(part.render(ctx)))
-    return "".join(pieces)
+def _concat(part: Node | None, ctx: dict[str, Any]) -> str:
+    # Templates hold a few short pieces: plain concatenation beats building a list to join.
+    text = ""
+    while part is not None:
+        value = part.render(ctx)
+        if type(value) is str:
+            text = text + value
+        else:
+            text = text + java_string(value)
+        part = part.next
+    return text
 
 
 def java_string(value: Any) -> str:
@@ -289,10 +378,9 @@ class _Compiler:
             return self.string(value, where)
         if isinstance(value, dict):
             keys = tuple(value)
-            nodes = tuple([self.value(value[k], (*where, k)) for k in keys])
-            return DictNode(keys, nodes)
+            return DictNode(keys, [self.value(value[k], (*where, k)) for k in keys])
         if isinstance(value, list | tuple):
-            return ListNode(tuple([self.value(v, (*where, i)) for i, v in enumerate(value)]))
+            return ListNode([self.value(v, (*where, i)) for i, v in enumerate(value)])
         if isinstance(value, str):
             return self.string(str(value), where)
         return Const(value)
@@ -309,7 +397,7 @@ class _Compiler:
             return nodes[0]  # the whole string is one expression (or only literal text)
         if all(type(n) is Const for n in nodes):  # only escapes: fold to one constant
             return Const("".join([java_string(cython.cast(Const, n).value) for n in nodes]))
-        return Interp(tuple(nodes))
+        return Interp(nodes)
 
     def expr(self, expr: Expr, text: str) -> Node:
         self.expressions += 1
@@ -327,7 +415,7 @@ class _Compiler:
             else:
                 nodes.append(Const(part))
         self._note_dynamic_root(expr)
-        return DynamicRef(tuple(nodes))
+        return DynamicRef(nodes)
 
     def path(self, body: str, offset: int) -> Node:
         stripped = body.strip()
@@ -367,7 +455,10 @@ class _Compiler:
 def _path_node(path: Path) -> Node:
     if path.steps is None:
         return JsonPathRef(jsonpath_fallback.compile_query(cython.cast(str, path.library_text)))
-    return Ref(cython.cast(str, path.root), path.steps)
+    # Interned names let dict lookups match the context's (usually interned) keys by
+    # identity instead of comparing characters.
+    steps = tuple([sys.intern(step) if type(step) is str else step for step in path.steps])
+    return Ref(sys.intern(cython.cast(str, path.root)), steps)
 
 
 _NULL = Const(None)

@@ -39,8 +39,9 @@ class UpdateWorkflowVariablesAction(Frozen):
 
 
 class EventAction(Frozen):
+    # Conductor spells the payload keys in snake_case and the flag as `expandInlineJSON`,
+    # so these wire names are explicit rather than derived by `rename="camel"`.
     action: str
-    # Conductor spells these keys in snake_case (and expandInlineJSON) on the wire.
     start_workflow: StartWorkflowAction | None | UnsetType = msgspec.field(
         default=UNSET, name="start_workflow"
     )
