@@ -17,6 +17,7 @@ import trio.testing
 
 from core.errors import BadRequest, InternalError, Unavailable, VersionConflict
 from core.store import Commit, WorkflowRecord
+from server.stores import sqlite_schema
 from server.stores.sqlite import SqliteStore, database_path
 from server.stores.sqlite_schema import SCHEMA_VERSION
 
@@ -219,3 +220,52 @@ async def test_reads_do_not_wait_for_the_writer(store: SqliteStore) -> None:
 async def test_the_reader_connection_refuses_writes(store: SqliteStore) -> None:
     with pytest.raises(Unavailable, match="readonly"):
         await store.reader.run(lambda c: c.execute("DELETE FROM workflow"), write=False)
+
+
+async def test_a_cancelled_caller_stops_waiting_but_its_commit_still_lands(
+    store: SqliteStore,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        release = await _park_worker(store, nursery)
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await store.commit(Commit(record=rec("c"), expected_version=0), T0)
+        assert scope.cancelled_caught
+        release.set()
+    # The worker ran the queued job: the outcome is decided by the store, not the caller.
+    await store.worker.run(lambda conn: None)  # FIFO: returns after the queued commit
+    loaded = await store.load("c")
+    assert loaded is not None
+    assert loaded.version == 1
+    assert await store.commit(Commit(record=rec("c"), expected_version=1), T0) == 2
+
+
+async def test_an_older_schema_is_migrated_keeping_data(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite_schema.connect(str(path))
+    assert sqlite_schema.migrate(conn, target=1) == 0
+    conn.execute(
+        "INSERT INTO workflow VALUES ('old', 'wf', 1, 'RUNNING', 1, 1, 0, 'c', NULL, '', x'00', 4)"
+    )
+    conn.close()
+    store = SqliteStore(f"sqlite:///{path}")
+    await store.open()
+    try:
+        versions = await store.worker.run(
+            lambda c: c.execute("SELECT version FROM schema_version").fetchall()
+        )
+        assert versions == [(SCHEMA_VERSION,)]
+        indexes = await store.worker.run(
+            lambda c: {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        )
+        assert {"workflow_by_correlation_id", "workflow_by_parent"} <= indexes
+        loaded = await store.load("old")
+        assert loaded is not None
+        assert loaded.version == 4
+        assert await store.ids_by_correlation("wf", "c", False) == ["old"]
+    finally:
+        await store.close()
+    # Opening an up-to-date database again is a no-op.
+    again = sqlite_schema.connect(str(path))
+    assert sqlite_schema.migrate(again) == SCHEMA_VERSION
+    again.close()
