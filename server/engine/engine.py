@@ -72,6 +72,7 @@ from core.models import (
     WorkflowSummary,
 )
 from core.store import DECIDER_QUEUE, LogLine, SearchRequest, Store
+from core.validation import check_workflow_def
 from server.engine import workers
 from server.engine.config import EngineConfig
 from server.engine.events import EventBus
@@ -198,6 +199,8 @@ class Engine:
 
         Raises:
             BadRequest: missing name, explicit null input, priority outside 0..99.
+            DefinitionError: an invalid inline `workflowDef` (400, every problem with its
+                path, e.g. `workflowDef.tasks[0].taskReferenceName`).
             NotFound: no definition with that name/version.
         """
         outcome = await self._create(
@@ -214,6 +217,12 @@ class Engine:
 
     async def _resolve_def(self, request: StartWorkflowRequest) -> WorkflowDef:
         if isinstance(request.workflow_def, WorkflowDef):
+            # An ephemeral definition was never checked by the metadata API: check it here.
+            check_workflow_def(
+                request.workflow_def,
+                task_defs=await self.metadata.task_defs(),
+                path="workflowDef",
+            )
             return request.workflow_def
         version = request.version if isinstance(request.version, int) else None
         definition = await self.metadata.workflow_def(request.name, version)

@@ -7,7 +7,7 @@ import pytest
 import trio
 
 from core.enums import TaskResultStatus, TaskStatus, WorkflowStatus
-from core.errors import BadRequest, Conflict, NotFound
+from core.errors import BadRequest, Conflict, DefinitionError, NotFound
 from core.models import StartWorkflowRequest, TaskResult
 from core.store import DECIDER_QUEUE
 from tests.server.engine_helpers import (
@@ -80,6 +80,12 @@ async def test_input_template_and_inline_definition(autojump_clock: trio.abc.Clo
         )
         workflow = await engine.get_workflow(wf_id)
         assert workflow.input == {"j": 2, "k": "default"}
+        broken = wf_def("broken", [simple("a"), simple("a")])  # duplicate reference name
+        with pytest.raises(DefinitionError, match=r"workflowDef\.tasks\[1\]"):
+            await engine.start_workflow(
+                StartWorkflowRequest(name="broken", input={}, workflow_def=broken)
+            )
+        assert await engine.running_ids("broken", None) == []  # nothing half-written
 
 
 async def test_update_to_terminal_task_is_ignored(autojump_clock: trio.abc.Clock) -> None:
