@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import trio
 
 from core.decisions import (
@@ -49,7 +50,14 @@ from core.decisions import (
     Terminate,
     TerminateWorkflow,
 )
-from core.enums import TASK_TERMINAL, WORKFLOW_TERMINAL, TaskStatus, TaskType, WorkflowStatus
+from core.enums import (
+    TASK_TERMINAL,
+    WORKFLOW_TERMINAL,
+    IdempotencyStrategy,
+    TaskStatus,
+    TaskType,
+    WorkflowStatus,
+)
 from core.errors import (
     BadRequest,
     Conflict,
@@ -86,6 +94,15 @@ from server.engine.system_tasks import SystemTaskRunner
 from server.engine.views import find_task, task_queue, to_summary
 
 log = logging.getLogger("podium.engine")
+
+
+# Namespace of the workflow ids derived from (workflow name, idempotencyKey).
+_IDEMPOTENCY_NS = uuid.UUID("6f1c2a52-8f2e-4b5e-9c55-2d4b8a1e7c10")
+
+
+def idempotent_id(name: str, key: str) -> str:
+    """The workflow id a start with this name and idempotencyKey always gets."""
+    return str(uuid.uuid5(_IDEMPOTENCY_NS, f"{name}\n{key}"))
 
 
 def wall_clock_ms() -> int:
@@ -203,6 +220,10 @@ class Engine:
                 path, e.g. `workflowDef.tasks[0].taskReferenceName`).
             NotFound: no definition with that name/version.
         """
+        key = request.idempotency_key
+        keyed = workflow_id is None and isinstance(key, str) and bool(key)
+        if keyed:
+            workflow_id = idempotent_id(request.name, str(key))
         outcome = await self._create(
             request,
             workflow_id=workflow_id,
@@ -211,9 +232,33 @@ class Engine:
         )
         if outcome is None:
             assert workflow_id is not None
+            if keyed:
+                return await self._existing_for_key(workflow_id, request)
             return workflow_id
         await self._after_commit(outcome)
         return outcome.workflow.workflow_id
+
+    async def _existing_for_key(self, workflow_id: str, request: StartWorkflowRequest) -> str:
+        """A workflow with this idempotency key exists: apply idempotencyStrategy."""
+        strategy = request.idempotency_strategy
+        strategy = strategy.upper() if isinstance(strategy, str) and strategy else "FAIL"
+        if strategy not in {s.value for s in IdempotencyStrategy}:
+            allowed = ", ".join(s.value for s in IdempotencyStrategy)
+            raise BadRequest(f"idempotencyStrategy: {strategy!r} is not one of {allowed}")
+        if strategy == IdempotencyStrategy.RETURN_EXISTING.value:
+            return workflow_id
+        existing = await self.get_workflow(workflow_id, include_tasks=False)
+        if strategy == IdempotencyStrategy.FAIL_ON_RUNNING.value and (
+            existing.status in WORKFLOW_TERMINAL
+        ):
+            # The keyed id is taken by a finished run: this one gets a fresh id.
+            fresh = msgspec.structs.replace(request, idempotency_key=UNSET)
+            return await self.start_workflow(fresh)
+        raise Conflict(
+            f"Workflow with idempotencyKey '{request.idempotency_key}' already exists: "
+            f"{workflow_id} ({existing.status.value}); use idempotencyStrategy "
+            "RETURN_EXISTING to get its id instead"
+        )
 
     async def _resolve_def(self, request: StartWorkflowRequest) -> WorkflowDef:
         if isinstance(request.workflow_def, WorkflowDef):
