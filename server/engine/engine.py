@@ -23,7 +23,7 @@ import importlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -155,6 +155,8 @@ class Engine:
         self.system_tasks = SystemTaskRunner(self)
         self.events = EventBus(self)
         self._nursery: trio.Nursery | None = None
+        # workflow id -> event set after its next commit (execute_workflow waits on it).
+        self._changes: dict[str, trio.Event] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -319,6 +321,38 @@ class Engine:
         )
         return await self.executor.create(workflow, [StartWorkflow()])
 
+    async def execute_workflow(
+        self,
+        request: StartWorkflowRequest,
+        *,
+        wait_until_task_refs: Sequence[str] = (),
+        wait_for_seconds: float = 10,
+    ) -> Workflow:
+        """Start a workflow and wait until it ends, or one of `wait_until_task_refs`
+        has a terminal task, or `wait_for_seconds` pass (`POST /workflow/execute`).
+
+        Returns:
+            The workflow (with tasks) at that moment; the caller tells the cases apart by
+            its status and tasks.
+
+        Raises:
+            Whatever start_workflow raises.
+        """
+        workflow_id = await self.start_workflow(request)
+        targets = set(wait_until_task_refs)
+        with trio.move_on_after(max(0.0, wait_for_seconds)):
+            while True:
+                changed = self._changes.setdefault(workflow_id, trio.Event())
+                workflow = await self.get_workflow(workflow_id)
+                if workflow.status in WORKFLOW_TERMINAL or any(
+                    t.reference_task_name in targets and t.status in TASK_TERMINAL
+                    for t in workflow.tasks
+                ):
+                    return workflow
+                await changed.wait()
+        self._changes.pop(workflow_id, None)
+        return await self.get_workflow(workflow_id)
+
     # ------------------------------------------------------------------ reading
 
     async def get_workflow(self, workflow_id: str, include_tasks: bool = True) -> Workflow:
@@ -426,6 +460,9 @@ class Engine:
                 else:
                     self.waiters.notify_later(op.queue, op.delay_ms)
             self.limits.reconcile(workflow)
+            changed = self._changes.pop(workflow.workflow_id, None)
+            if changed is not None:
+                changed.set()
         elif outcome.wake_at_ms:
             self.sweeper.notify(outcome.wake_at_ms)
         for action in outcome.actions:
