@@ -1,1 +1,1 @@
-"""Benchmarks: scripts run as `python -m bench.<name>`, never part of the test suite."""
+"""Podium benchmarks: scripts run as `python -m bench.<name>`, never part of the test suite."""

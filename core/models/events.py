@@ -11,7 +11,7 @@ import msgspec
 from core.models.base import UNSET, Frozen, JsonMap, UnsetType
 
 
-class StartWorkflowAction(Frozen):
+class StartWorkflowAction(Frozen, frozen=True):
     name: str | None | UnsetType = UNSET
     version: int | None | UnsetType = UNSET
     correlation_id: str | None | UnsetType = UNSET
@@ -19,7 +19,7 @@ class StartWorkflowAction(Frozen):
     task_to_domain: dict[str, str] | None | UnsetType = UNSET
 
 
-class TaskDetails(Frozen):
+class TaskDetails(Frozen, frozen=True):
     workflow_id: str | None | UnsetType = UNSET
     task_ref_name: str | None | UnsetType = UNSET
     task_id: str | None | UnsetType = UNSET
@@ -27,18 +27,18 @@ class TaskDetails(Frozen):
     reason_for_incompletion: str | None | UnsetType = UNSET
 
 
-class TerminateWorkflowAction(Frozen):
+class TerminateWorkflowAction(Frozen, frozen=True):
     workflow_id: str | None | UnsetType = UNSET
     termination_reason: str | None | UnsetType = UNSET
 
 
-class UpdateWorkflowVariablesAction(Frozen):
+class UpdateWorkflowVariablesAction(Frozen, frozen=True):
     workflow_id: str | None | UnsetType = UNSET
     variables: JsonMap = {}
     append_array: bool | None | UnsetType = UNSET
 
 
-class EventAction(Frozen):
+class EventAction(Frozen, frozen=True):
     # Conductor spells the payload keys in snake_case and the flag as `expandInlineJSON`,
     # so these wire names are explicit rather than derived by `rename="camel"`.
     action: str
@@ -58,7 +58,7 @@ class EventAction(Frozen):
     expand_inline_json: bool = msgspec.field(default=False, name="expandInlineJSON")
 
 
-class EventHandler(Frozen):
+class EventHandler(Frozen, frozen=True):
     name: str
     event: str
     actions: list[EventAction] = []
@@ -67,7 +67,7 @@ class EventHandler(Frozen):
     active: bool = False
 
 
-class EventExecution(Frozen):
+class EventExecution(Frozen, frozen=True):
     id: str
     message_id: str
     name: str

@@ -28,11 +28,13 @@ def wf(*tasks: dict[str, Any], **fields: Any) -> dict[str, Any]:
 
 
 def errors_of(definition: dict[str, Any], task_defs: dict[str, TaskDef] | None = None) -> list[str]:
+    """The validation errors of a wire-JSON definition, as `path: message` strings."""
     defn = codec.convert(definition, WorkflowDef)
     return [str(e) for e in validate_workflow_def(defn, task_defs=task_defs)]
 
 
 def switch(ref: str, cases: dict[str, list[dict[str, Any]]], **fields: Any) -> dict[str, Any]:
+    """A valid value-param SWITCH over `workflow.input.k` with these cases."""
     return task(
         ref,
         "SWITCH",
