@@ -403,3 +403,23 @@ async def test_idempotency_key_strategies(autojump_clock: trio.abc.Clock) -> Non
         # The key is scoped by workflow name.
         await register(engine, wf_def("other", [simple("a", "once_task")]))
         assert await start(engine, "other", idempotency_key="order-7") != first
+
+
+async def test_restart_with_latest_definition(autojump_clock: trio.abc.Clock) -> None:
+    async with running_engine() as engine:
+        await register(engine, wf_def("evolving", [simple("a", "v1_task")]))
+        wf_id = await start(engine, "evolving")
+        await engine.terminate(wf_id, "upgrade")
+        v2 = wf_def("evolving", [simple("b", "v2_task")], version=2)
+        await register(engine, v2)
+        await engine.restart(wf_id)  # same definition as before
+        assert (await engine.get_workflow(wf_id)).tasks[0].task_type == "v1_task"
+        await engine.terminate(wf_id, "upgrade again")
+        await engine.restart(wf_id, use_latest_definitions=True)
+        workflow = await engine.get_workflow(wf_id)
+        assert workflow.workflow_version == 2
+        assert [t.task_type for t in workflow.tasks] == ["v2_task"]
+        [task] = await engine.poll("v2_task")
+        assert task.workflow_instance_id == wf_id
+        with pytest.raises(Conflict, match="only a terminal workflow"):
+            await engine.restart(wf_id)
