@@ -230,8 +230,11 @@ async def _owners_of(engine: Engine, task_ids: list[str]) -> list[str | None]:
         owners[0] = await engine.store.workflow_id_for_task(task_ids[0])
         return owners
 
+    limiter = trio.CapacityLimiter(8)  # a poll never floods the store's connection pool
+
     async def look_up(i: int) -> None:
-        owners[i] = await engine.store.workflow_id_for_task(task_ids[i])
+        async with limiter:
+            owners[i] = await engine.store.workflow_id_for_task(task_ids[i])
 
     async with trio.open_nursery() as nursery:
         for i in range(len(task_ids)):
