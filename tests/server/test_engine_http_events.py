@@ -266,3 +266,52 @@ async def test_http_task_read_timeout() -> None:
             reason = str(workflow.tasks[0].reason_for_incompletion)
             assert reason.startswith("Failed to invoke HTTP task due to: ReadTimeout")
         nursery.cancel_scope.cancel()
+
+
+async def test_event_handler_fails_task_by_id_with_inline_json(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    async with running_engine() as engine:
+        await register(
+            engine,
+            wf_def("human_wf", [{"name": "h", "taskReferenceName": "h", "type": "HUMAN"}]),
+        )
+        await _put_handler(
+            engine,
+            {
+                "name": "failer",
+                "event": "sqs:verdicts",
+                "active": True,
+                "actions": [
+                    {
+                        "action": "fail_task",
+                        "fail_task": {
+                            "workflowId": "${body.wf}",
+                            "taskId": "${body.task}",
+                            "output": {"why": "${body.why}"},
+                            "reasonForIncompletion": "${body.why}",
+                        },
+                        "expandInlineJSON": True,
+                    }
+                ],
+            },
+        )
+        # An inactive handler on the same queue never runs.
+        await _put_handler(
+            engine,
+            {
+                "name": "inactive",
+                "event": "sqs:verdicts",
+                "active": False,
+                "actions": [{"action": "complete_task", "complete_task": {"taskId": "x"}}],
+            },
+        )
+        wf_id = await start(engine, "human_wf")
+        task_id = (await engine.get_workflow(wf_id)).tasks[0].task_id
+        body = json.dumps({"wf": wf_id, "task": task_id, "why": "rejected"})
+        assert await engine.publish_event("sqs:verdicts", {"body": body}) == 1
+        workflow = await engine.get_workflow(wf_id)
+        assert workflow.status is WorkflowStatus.FAILED
+        assert workflow.tasks[0].status is TaskStatus.FAILED
+        assert workflow.tasks[0].output_data == {"why": "rejected"}
+        assert workflow.tasks[0].reason_for_incompletion == "rejected"
