@@ -30,9 +30,11 @@ from core.decisions import (
     DequeueTask,
     EvaluateScript,
     Event,
+    NotifyParent,
     QueueTask,
     RunSystemTask,
     ScriptResult,
+    StartChildWorkflow,
 )
 from core.enums import WORKFLOW_TERMINAL, WorkflowStatus
 from core.errors import NotFound, Unavailable, VersionConflict
@@ -174,7 +176,7 @@ class Executor:
 
     def _wake_ms(self, staged: Staged, now: int) -> int:
         wake = staged.next_wake_ms
-        if any(isinstance(a, RunSystemTask) for a in staged.actions):
+        if any(isinstance(a, RunSystemTask | StartChildWorkflow) for a in staged.actions):
             recheck = now + self.config.system_task_recheck_ms
             wake = min(wake, recheck) if wake > 0 else recheck
         return wake
@@ -188,6 +190,18 @@ class Executor:
         now = self.now_ms()
         timer, wake_at = self.timer_op(staged.workflow, self._wake_ms(staged, now), now)
         ops = [*staged.queue_ops, *extra_ops, timer]
+        for action in staged.actions:
+            if isinstance(action, NotifyParent):
+                # If this process dies before the parent hears of the child, the parent's
+                # sweep (repair) tells it; on success the parent's own commit re-arms it.
+                ops.append(
+                    QueueOp(
+                        kind="push",
+                        queue=DECIDER_QUEUE,
+                        message_id=action.parent_workflow_id,
+                        delay_ms=self.config.system_task_recheck_ms,
+                    )
+                )
         record = to_record(staged.workflow, version=expected_version)
         commit = Commit(
             record=record,

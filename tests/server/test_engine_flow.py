@@ -423,3 +423,36 @@ async def test_restart_with_latest_definition(autojump_clock: trio.abc.Clock) ->
         assert task.workflow_instance_id == wf_id
         with pytest.raises(Conflict, match="only a terminal workflow"):
             await engine.restart(wf_id)
+
+
+async def test_sweeper_recreates_a_lost_child(autojump_clock: trio.abc.Clock) -> None:
+    async with running_engine() as engine:
+        child = wf_def("lost_child", [simple("c", "lost_child_task")])
+        parent = wf_def(
+            "orphan_parent",
+            [
+                {
+                    "name": "child",
+                    "taskReferenceName": "sub",
+                    "type": "SUB_WORKFLOW",
+                    "subWorkflowParam": {"name": "lost_child"},
+                    "inputParameters": {"k": "${workflow.input.k}"},
+                }
+            ],
+        )
+        await register(engine, child, parent)
+        parent_id = await start(engine, "orphan_parent", {"k": 5})
+        child_id = (await engine.get_workflow(parent_id)).tasks[0].sub_workflow_id
+        assert isinstance(child_id, str)
+        # As if the process died between the parent's commit and the child's creation:
+        await engine.remove(child_id)
+        with pytest.raises(NotFound):
+            await engine.get_workflow(child_id)
+        # The start set the parent's timer to system_task_recheck_ms: the sweep repairs.
+        await trio.sleep(31)
+        recreated = await engine.get_workflow(child_id)
+        assert recreated.parent_workflow_id == parent_id
+        assert recreated.input == {"k": 5}
+        [task] = await engine.poll("lost_child_task")
+        await engine.update_task(result(task))
+        assert (await engine.get_workflow(parent_id)).status is WorkflowStatus.COMPLETED
