@@ -456,3 +456,57 @@ async def test_sweeper_recreates_a_lost_child(autojump_clock: trio.abc.Clock) ->
         [task] = await engine.poll("lost_child_task")
         await engine.update_task(result(task))
         assert (await engine.get_workflow(parent_id)).status is WorkflowStatus.COMPLETED
+
+
+async def test_sub_workflow_missing_definition_and_inline_definition(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    async with running_engine() as engine:
+        inline_child = {
+            "name": "inline_child",
+            "version": 1,
+            "tasks": [
+                {
+                    "name": "sv",
+                    "taskReferenceName": "sv",
+                    "type": "SET_VARIABLE",
+                    "inputParameters": {"seen": "${workflow.input.v}"},
+                }
+            ],
+            "outputParameters": {"seen": "${workflow.variables.seen}"},
+        }
+        await register(
+            engine,
+            wf_def(
+                "needs_missing",
+                [
+                    {
+                        "name": "child",
+                        "taskReferenceName": "sub",
+                        "type": "SUB_WORKFLOW",
+                        "subWorkflowParam": {"name": "never_registered"},
+                    }
+                ],
+            ),
+            wf_def(
+                "inline_parent",
+                [
+                    {
+                        "name": "child",
+                        "taskReferenceName": "sub",
+                        "type": "SUB_WORKFLOW",
+                        "subWorkflowParam": {"workflowDefinition": inline_child},
+                        "inputParameters": {"v": 3},
+                    }
+                ],
+                outputParameters={"seen": "${sub.output.seen}"},
+            ),
+        )
+        failed = await engine.get_workflow(await start(engine, "needs_missing"))
+        assert failed.status is WorkflowStatus.FAILED
+        assert failed.tasks[0].status is TaskStatus.FAILED
+        assert "never_registered" in str(failed.tasks[0].reason_for_incompletion)
+
+        done = await engine.get_workflow(await start(engine, "inline_parent"))
+        assert done.status is WorkflowStatus.COMPLETED
+        assert done.output == {"seen": 3}
