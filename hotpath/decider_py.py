@@ -39,6 +39,7 @@ else:
         build_ctx,
         dynamic_cfg,
         node_cfg,
+        plan_for,
         queue_name,
         resolve_domain,
         retry_delay_s,
@@ -80,6 +81,12 @@ P_RETRY = TimeoutPolicy.RETRY
 P_TIME_OUT_WF = TimeoutPolicy.TIME_OUT_WF
 P_ALERT_ONLY = TimeoutPolicy.ALERT_ONLY
 INT32_MAX = 2147483647
+# Event and action classes as module constants: one C global read instead of a module
+# attribute lookup on every decision.
+TASK_UPDATE = ev.TaskUpdate
+TASK_POLLED = ev.TaskPolled
+QUEUE_TASK = ev.QueueTask
+DECISION = ev.Decision
 
 # --------------------------------------------------------------------------- the run
 
@@ -96,7 +103,7 @@ class Run:
         self.wf = wf
         self.env = env
         self.now = now
-        self.plan = _plan.plan_for(defn)
+        self.plan = plan_for(defn)
         self.actions: list[Any] = []
         self.added: list[str] = []
         self.removed: list[str] = []
@@ -513,7 +520,7 @@ def worker_row(
     run.changed = True
     arm_timer(run, t, node)
     run.actions.append(
-        ev.QueueTask(
+        QUEUE_TASK(
             task_id=task_id,
             queue=queue_name(task_type, domain, cfg.namespace, cfg.isolation_group),
             priority=wf.priority,
@@ -960,9 +967,9 @@ def decide(workflow: Workflow, event: Any, env: ev.DeciderEnv, now_ms: int) -> e
     """
     run = Run(workflow, env, now_ms)
     cls = type(event)
-    if cls is ev.TaskUpdate:
+    if cls is TASK_UPDATE:
         go = on_task_update(run, event)
-    elif cls is ev.TaskPolled:
+    elif cls is TASK_POLLED:
         go = on_task_polled(run, event)
     elif cls is ev.StartWorkflow:
         go = operations.start_workflow(run)
@@ -987,7 +994,7 @@ def decide(workflow: Workflow, event: Any, env: ev.DeciderEnv, now_ms: int) -> e
         run_loop(run)
     if run.changed:
         workflow.update_time = now_ms
-    return ev.Decision(
+    return DECISION(
         actions=run.actions,
         added_task_ids=run.added,
         removed_task_ids=run.removed,
