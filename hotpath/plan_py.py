@@ -163,7 +163,7 @@ class Plan:
     def workflow_deadline(self, wf: Workflow) -> int:
         """When the workflow times out (timeoutSeconds with TIME_OUT_WF), 0 = never."""
         defn = self.defn
-        if defn.timeout_seconds <= 0 or defn.timeout_policy.value != "TIME_OUT_WF":
+        if defn.timeout_seconds <= 0 or defn.timeout_policy._value_ != "TIME_OUT_WF":
             return 0
         base = wf.last_retried_time if wf.last_retried_time > 0 else wf.create_time
         return int(base + defn.timeout_seconds * 1000)
@@ -213,7 +213,7 @@ def node_cfg(node: Node, task_defs: Mapping[str, TaskDef]) -> TaskCfg:
     src = td
     if td is None:
         td = DEFAULT_TASK_DEF if node.kind == K_WORKER else SYSTEM_TASK_DEF
-    cfg = TaskCfg(node, td)  # type: ignore[arg-type]
+    cfg = TaskCfg(node, td)
     node.cfg = cfg
     node.cfg_src = src
     return cfg
@@ -231,7 +231,7 @@ def dynamic_cfg(plan: Plan, node: Node, name: str, task_defs: Mapping[str, TaskD
     td = task_defs.get(name)
     hit = plan.dynamic_cfgs.get(name)
     if hit is not None and hit[0] is td:
-        return hit[1]  # type: ignore[no-any-return]
+        return hit[1]
     cfg = TaskCfg(node, td if td is not None else DEFAULT_TASK_DEF)
     plan.dynamic_cfgs[name] = (td, cfg)
     return cfg
@@ -242,7 +242,7 @@ def workflow_ctx(wf: Workflow) -> dict[str, Any]:
     return {
         "input": wf.input,
         "output": wf.output,
-        "status": wf.status.value,
+        "status": wf.status._value_,  # not `.value`: a slow Python property
         "workflowId": wf.workflow_id,
         "parentWorkflowId": _opt(wf.parent_workflow_id),
         "parentWorkflowTaskId": _opt(wf.parent_workflow_task_id),
@@ -260,7 +260,7 @@ def task_ctx(t: Task) -> dict[str, Any]:
         "input": t.input_data,
         "output": t.output_data,
         "taskType": t.task_type,
-        "status": t.status.value,
+        "status": t.status._value_,
         "referenceTaskName": t.reference_task_name,
         "retryCount": t.retry_count,
         "correlationId": _opt(t.correlation_id),
