@@ -18,6 +18,7 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 from typing import TYPE_CHECKING, Any
@@ -65,9 +66,15 @@ class Sweeper:
         config = engine.config
         while True:
             now = engine.now_ms()
-            ids = await engine.store.pop(
-                DECIDER_QUEUE, config.sweep_batch, unack_ms=config.sweep_unack_ms, now_ms=now
-            )
+            try:
+                ids = await engine.store.pop(
+                    DECIDER_QUEUE, config.sweep_batch, unack_ms=config.sweep_unack_ms, now_ms=now
+                )
+            except Exception:
+                # The store is unreachable: keep the sweeper alive and try again soon.
+                log.exception("sweeper: popping the decider queue failed")
+                await trio.sleep(config.sweeper_max_sleep_ms / 1000)
+                continue
             for workflow_id in ids:
                 await self.sweep_one(workflow_id)
             if len(ids) == config.sweep_batch:
@@ -94,7 +101,8 @@ class Sweeper:
                 workflow_id, [Sweep()], guard=lambda wf: wf.status not in WORKFLOW_TERMINAL
             )
         except NotFound:
-            await engine.store.remove(DECIDER_QUEUE, workflow_id)
+            with contextlib.suppress(Exception):
+                await engine.store.remove(DECIDER_QUEUE, workflow_id)
             return
         except PodiumError as exc:
             log.warning("sweep of %s failed: %s", workflow_id, exc)
@@ -103,14 +111,17 @@ class Sweeper:
             # A bug must not stop the sweeper; the id comes back after sweep_unack_ms.
             log.exception("sweep of %s failed", workflow_id)
             return
-        if outcome.skipped:
-            await engine.store.remove(DECIDER_QUEUE, workflow_id)
-            return
-        await engine._after_commit(outcome)
-        # The decider may rewrite the workflow on every Sweep, so repair always runs
-        # (one `contains` per SCHEDULED worker task; sweeps are rare per workflow).
-        if outcome.workflow.status is WorkflowStatus.RUNNING:
-            await self.repair(outcome.workflow)
+        try:
+            if outcome.skipped:
+                await engine.store.remove(DECIDER_QUEUE, workflow_id)
+                return
+            await engine._after_commit(outcome)
+            # The decider may rewrite the workflow on every Sweep, so repair always runs
+            # (one `contains` per SCHEDULED worker task; sweeps are rare per workflow).
+            if outcome.workflow.status is WorkflowStatus.RUNNING:
+                await self.repair(outcome.workflow)
+        except Exception:
+            log.exception("sweep of %s: repair failed", workflow_id)
 
     async def repair(self, workflow: Workflow) -> int:
         """Re-push missing messages of SCHEDULED worker tasks; returns how many."""
