@@ -510,3 +510,29 @@ async def test_sub_workflow_missing_definition_and_inline_definition(
         done = await engine.get_workflow(await start(engine, "inline_parent"))
         assert done.status is WorkflowStatus.COMPLETED
         assert done.output == {"seen": 3}
+
+
+async def test_do_while_of_scripts_runs_in_one_commit(autojump_clock: trio.abc.Clock) -> None:
+    async with running_engine() as engine:
+        loop = {
+            "name": "loop",
+            "taskReferenceName": "loop",
+            "type": "DO_WHILE",
+            "loopCondition": "if ($.loop['iteration'] < 50) { true; } else { false; }",
+            "loopOver": [
+                {
+                    "name": "inc",
+                    "taskReferenceName": "inc",
+                    "type": "INLINE",
+                    "inputParameters": {"evaluatorType": "javascript", "expression": "1 + 1"},
+                }
+            ],
+        }
+        await register(engine, wf_def("loop50", [loop]))
+        wf_id = await start(engine, "loop50")
+        workflow = await engine.get_workflow(wf_id)
+        assert workflow.status is WorkflowStatus.COMPLETED
+        assert len(workflow.tasks) == 51  # the loop row + 50 iterations
+        record = await engine.store.load(wf_id)
+        assert record is not None
+        assert record.version == 1  # 100 script evaluations, one commit
