@@ -49,6 +49,7 @@ class Sweeper:
         self._timers: list[int] = []  # absolute due times (ms) this process pushed
         self._wake = trio.Event()
         self._sleeping_until = 0
+        self._due_now = False
         self.swept = 0  # workflows swept so far (tests and metrics)
         self.repaired = 0  # messages re-pushed by repair
 
@@ -60,6 +61,10 @@ class Sweeper:
             heapq.heappush(self._timers, due_ms)
         if due_ms < self._sleeping_until:
             self._wake.set()
+        elif self._sleeping_until == 0 and due_ms <= self._engine.now_ms():
+            # Set while a round runs (often by that round's own sweeps): pop again at
+            # once instead of discarding it with the other past-due entries.
+            self._due_now = True
 
     async def run(self) -> None:
         engine = self._engine
@@ -77,7 +82,8 @@ class Sweeper:
                 continue
             for workflow_id in ids:
                 await self.sweep_one(workflow_id)
-            if len(ids) == config.sweep_batch:
+            if len(ids) == config.sweep_batch or self._due_now:
+                self._due_now = False
                 await trio.lowlevel.checkpoint()
                 continue
             now = engine.now_ms()
