@@ -69,6 +69,7 @@ log = logging.getLogger("podium.engine")
 
 
 def wall_clock_ms() -> int:
+    """Epoch milliseconds from the system clock (the Engine's default clock)."""
     return time.time_ns() // 1_000_000
 
 
