@@ -53,6 +53,10 @@ class EngineConfig(msgspec.Struct, kw_only=True, frozen=True):
     # workflow's timer at most this far ahead: if the process dies with the call in
     # flight, a sweep re-offers the task that soon (a live call is never duplicated).
     system_task_recheck_ms: int = 30_000
+    # Scripts (INLINE, jq, SWITCH/DO_WHILE/event conditions) run on the trio thread by
+    # default (~25 us each); True moves each to a worker thread (~10x the overhead per
+    # script) so a slow script (up to its 4 s limit) cannot stall other requests.
+    scripts_in_thread: bool = False
     # Default HTTP task timeouts when the task input gives none (spec 3.12).
     http_connect_timeout_ms: int = 3_000
     http_read_timeout_ms: int = 3_000

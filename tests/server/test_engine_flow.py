@@ -157,8 +157,11 @@ async def test_response_timeout_retried_by_sweeper(autojump_clock: trio.abc.Cloc
         assert again.task_id != task.task_id
 
 
-async def test_system_task_chain_completes_in_one_call(autojump_clock: trio.abc.Clock) -> None:
-    async with running_engine() as engine:
+@pytest.mark.parametrize("in_thread", [False, True], ids=["inline", "thread"])
+async def test_system_task_chain_completes_in_one_call(
+    autojump_clock: trio.abc.Clock, in_thread: bool
+) -> None:
+    async with running_engine(config=EngineConfig(scripts_in_thread=in_thread)) as engine:
         tasks = [
             {
                 "name": "inline",
