@@ -415,6 +415,7 @@ def evaluate_join(run: Run, t: Task) -> bool:
     with_errors = False
     for ref in join_on:
         row = latest_row(run, ref)
+        assert row is not None  # every joinOn row was found above
         if row.output_data:
             output[ref] = row.output_data
         st = row.status
