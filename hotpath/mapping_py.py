@@ -20,9 +20,9 @@ Rules:
 
 from __future__ import annotations
 
-from typing import Any
-
-import cython
+import sys
+from collections.abc import Mapping
+from typing import Any, cast
 
 from core.errors import MappingError
 from hotpath import jsonpath_fallback
@@ -36,17 +36,42 @@ _DYNAMIC_CACHE_SIZE = 128
 
 
 class Node:
-    """A compiled piece of a template; `render` maps a context to a JSON value."""
+    """A compiled piece of a template; `render` maps a context to a JSON value.
+
+    A node has exactly one parent, which links its children through `next` (the following
+    sibling) and `key` (the dict key, for dict entries): the compiled render loops then
+    follow typed attributes instead of indexing tuples and type-checking each item.
+    """
+
+    def __init__(self) -> None:
+        self.next: Node | None = None
+        self.key: Any = None
 
     def render(self, ctx: dict[str, Any]) -> Any:
         """Render this piece against `ctx` (root name -> value)."""
         raise NotImplementedError
 
 
+def _link(nodes: list[Node], keys: tuple[Any, ...] | None = None) -> Node | None:
+    """Chain `nodes` through `next` (and set each `key`); returns the first node or None."""
+    first: Node | None = None
+    previous: Node | None = None
+    for i, node in enumerate(nodes):
+        if keys is not None:
+            node.key = keys[i]
+        if previous is None:
+            first = node
+        else:
+            previous.next = node
+        previous = node
+    return first
+
+
 class Const(Node):
     """A scalar constant (string without expressions, number, bool, null)."""
 
     def __init__(self, value: Any) -> None:
+        super().__init__()
         self.value = value
 
     def render(self, ctx: dict[str, Any]) -> Any:
@@ -57,6 +82,7 @@ class Ref(Node):
     """A fast-path reference: a root name then dict keys (str) and list indexes (int)."""
 
     def __init__(self, root: str, steps: tuple[str | int, ...]) -> None:
+        super().__init__()
         self.root = root
         self.steps = steps
 
@@ -71,6 +97,7 @@ class JsonPathRef(Node):
     """A reference that needs the full JSONPath library (deep scan, wildcards, filters)."""
 
     def __init__(self, query: jsonpath_fallback.Query) -> None:
+        super().__init__()
         self.query = query
 
     def render(self, ctx: dict[str, Any]) -> Any:
@@ -80,12 +107,13 @@ class JsonPathRef(Node):
 class DynamicRef(Node):
     """A reference whose path text contains nested expressions, resolved first as strings."""
 
-    def __init__(self, parts: tuple[Node, ...]) -> None:
-        self.parts = parts
+    def __init__(self, parts: list[Node]) -> None:
+        super().__init__()
+        self.first = _link(parts)
         self.cache: dict[str, Node] = {}
 
     def render(self, ctx: dict[str, Any]) -> Any:
-        text = _concat(self.parts, ctx)
+        text = _concat(self.first, ctx)
         node = self.cache.get(text)
         if node is None:
             node = _compile_dynamic_path(text)
@@ -97,40 +125,81 @@ class DynamicRef(Node):
 class Interp(Node):
     """Text with embedded expressions: the parts' `java_string`s concatenated."""
 
-    def __init__(self, parts: tuple[Node, ...]) -> None:
-        self.parts = parts
+    def __init__(self, parts: list[Node]) -> None:
+        super().__init__()
+        self.first = _link(parts)
 
     def render(self, ctx: dict[str, Any]) -> Any:
-        return _concat(self.parts, ctx)
+        return _concat(self.first, ctx)
 
 
 class DictNode(Node):
-    """A dict: keys are kept verbatim, values rendered; a new dict each render."""
+    """A dict: keys are kept verbatim, values rendered; a new dict each render.
 
-    def __init__(self, keys: tuple[Any, ...], values: tuple[Node, ...]) -> None:
-        self.keys = keys
-        self.values = values
+    `base` holds every key in template order, with the constant scalar values filled in
+    (None stands for the others): a render copies it, which clones the hash table in one
+    C-level step, then sets the rendered entries, found by the same key objects.
+    """
+
+    def __init__(self, keys: tuple[Any, ...], values: list[Node]) -> None:
+        super().__init__()
+        self.base: dict[Any, Any] = {}
+        dynamic: list[Node] = []
+        dynamic_keys: list[Any] = []
+        for key, node in zip(keys, values, strict=True):
+            if isinstance(node, Const):
+                self.base[key] = node.value
+            else:
+                self.base[key] = None
+                dynamic.append(node)
+                dynamic_keys.append(key)
+        self.first = _link(dynamic, tuple(dynamic_keys))
 
     def render(self, ctx: dict[str, Any]) -> Any:
-        out: dict[Any, Any] = {}
-        keys = self.keys
-        values = self.values
-        for i in range(len(keys)):
-            node: Node = values[i]
-            out[keys[i]] = node.render(ctx)
+        out = self.base.copy()
+        node = self.first
+        while node is not None:
+            out[node.key] = node.render(ctx)
+            node = node.next
         return out
 
 
 class ListNode(Node):
-    """A list (a tuple in the template renders as a list too); a new list each render."""
+    """A list (a tuple in the template renders as a list too); a new list each render.
 
-    def __init__(self, items: tuple[Node, ...]) -> None:
-        self.items = items
+    As for dicts, constant scalars are pre-filled in `base` (copied per render) and only
+    the other items are rendered, into their index (`key`); without constants `base` is
+    None and a render appends to a fresh list.
+    """
+
+    def __init__(self, items: list[Node]) -> None:
+        super().__init__()
+        base: list[Any] = []
+        dynamic: list[Node] = []
+        indexes: list[int] = []
+        for index, node in enumerate(items):
+            if isinstance(node, Const):
+                base.append(node.value)
+            else:
+                base.append(None)
+                dynamic.append(node)
+                indexes.append(index)
+        self.base = base if len(dynamic) < len(items) else None
+        self.first = _link(dynamic, tuple(indexes))
 
     def render(self, ctx: dict[str, Any]) -> Any:
-        out: list[Any] = []
-        for node in self.items:
-            out.append(node.render(ctx))
+        node = self.first
+        if self.base is None:
+            out = []
+            while node is not None:
+                out.append(node.render(ctx))
+                node = node.next
+            return out
+        out = self.base[:]
+        while node is not None:
+            index = node.key
+            out[index] = node.render(ctx)
+            node = node.next
         return out
 
 
@@ -143,7 +212,8 @@ class Template:
         dynamic_roots: True if some expression's root is known only at render time
             (`${${workflow.input.ref}.output}`, `${$..status}`); the context must then hold
             every root a render could name.
-        is_constant: True if the template holds no expression at all.
+        is_constant: True if the template holds no expression and no escape, so every
+            render equals the input value (a caller may then skip rendering).
     """
 
     def __init__(
@@ -154,37 +224,49 @@ class Template:
         self.dynamic_roots = dynamic_roots
         self.is_constant = is_constant
 
-    def render(self, ctx: dict[str, Any]) -> Any:
+    def render(self, ctx: Mapping[str, Any]) -> Any:
         """Render against a context.
 
         Args:
             ctx: root name -> value (`"workflow"`, task reference names, `CPEWF_TASK_ID`);
-                a missing root is null.
+                a missing root is null. A plain dict is used as is; any other mapping is
+                copied into one first.
 
         Returns:
             A JSON value. Dicts and lists that come from the template are new objects;
             values taken from `ctx` are shared, not copied.
         """
+        if type(ctx) is not dict:
+            ctx = dict(ctx)  # the nodes are typed for a plain dict
         return self.node.render(ctx)
 
     def __repr__(self) -> str:
         return f"Template(roots={sorted(self.roots)!r}, is_constant={self.is_constant!r})"
 
 
-def _walk(value: Any, steps: tuple[str | int, ...]) -> Any:
-    """Follow dict keys and list indexes; None as soon as a step does not apply."""
-    for j in range(len(steps)):
-        step = steps[j]
+def _walk(value: Any, steps: tuple[Any, ...]) -> Any:
+    """Follow dict keys (str) and list indexes (int); None as soon as a step does not apply."""
+    for step in steps:
         if type(step) is str:
             if type(value) is dict:
-                value = cython.cast(dict, value).get(step)
+                mapping = value  # typed `dict` in the pxd: a direct dict lookup
+                value = mapping.get(step)
             elif isinstance(value, dict):
                 value = value.get(step)
             else:
                 return None
-        elif type(value) is list or isinstance(value, (list, tuple)):
+        elif type(value) is list:
+            items = value  # typed `list` in the pxd
+            size = len(items)
+            index = step  # typed Py_ssize_t in the pxd (parse_path clamps indexes)
+            if index < 0:
+                index += size
+            if index < 0 or index >= size:
+                return None
+            value = items[index]
+        elif isinstance(value, (list, tuple)):
             size = len(value)
-            index = cython.cast(cython.Py_ssize_t, step)
+            index = step
             if index < 0:
                 index += size
             if index < 0 or index >= size:
@@ -197,11 +279,17 @@ def _walk(value: Any, steps: tuple[str | int, ...]) -> Any:
     return value
 
 
-def _concat(parts: tuple[Any, ...], ctx: dict[str, Any]) -> str:
-    pieces: list[str] = []
-    for part in parts:
-        pieces.append(java_string(part.render(ctx)))
-    return "".join(pieces)
+def _concat(part: Node | None, ctx: dict[str, Any]) -> str:
+    # Templates hold a few short pieces: plain concatenation beats building a list to join.
+    text = ""
+    while part is not None:
+        value = part.render(ctx)
+        if type(value) is str:
+            text = text + value
+        else:
+            text = text + java_string(value)
+        part = part.next
+    return text
 
 
 def java_string(value: Any) -> str:
@@ -282,17 +370,20 @@ class _Compiler:
     def __init__(self) -> None:
         self.roots: set[str] = set()
         self.dynamic_roots = False
-        self.expressions = 0
+        # False once anything renders differently from the input: an expression, an
+        # escape (`$${` loses a `$`) or a tuple (rendered as a list).
+        self.constant = True
 
     def value(self, value: Any, where: tuple[Any, ...]) -> Node:
         if type(value) is str:
             return self.string(value, where)
         if isinstance(value, dict):
             keys = tuple(value)
-            nodes = tuple([self.value(value[k], (*where, k)) for k in keys])
-            return DictNode(keys, nodes)
+            return DictNode(keys, [self.value(value[k], (*where, k)) for k in keys])
         if isinstance(value, list | tuple):
-            return ListNode(tuple([self.value(v, (*where, i)) for i, v in enumerate(value)]))
+            if type(value) is not list:
+                self.constant = False
+            return ListNode([self.value(v, (*where, i)) for i, v in enumerate(value)])
         if isinstance(value, str):
             return self.string(str(value), where)
         return Const(value)
@@ -300,6 +391,7 @@ class _Compiler:
     def string(self, text: str, where: tuple[Any, ...]) -> Node:
         if "${" not in text:
             return Const(text)
+        self.constant = False
         try:
             parts = scan(text)
             nodes = [self.expr(p, text) if type(p) is Expr else Const(p) for p in parts]
@@ -307,12 +399,12 @@ class _Compiler:
             raise MappingError(_error_message(text, exc, where)) from exc
         if len(nodes) == 1:
             return nodes[0]  # the whole string is one expression (or only literal text)
-        if all(type(n) is Const for n in nodes):  # only escapes: fold to one constant
-            return Const("".join([java_string(cython.cast(Const, n).value) for n in nodes]))
-        return Interp(tuple(nodes))
+        constants = [n.value for n in nodes if isinstance(n, Const)]
+        if len(constants) == len(nodes):  # only escapes: fold to one constant
+            return Const("".join([java_string(v) for v in constants]))
+        return Interp(nodes)
 
     def expr(self, expr: Expr, text: str) -> Node:
-        self.expressions += 1
         if not expr.is_nested:
             body = "".join([p for p in expr.parts if type(p) is str])
             try:
@@ -327,7 +419,7 @@ class _Compiler:
             else:
                 nodes.append(Const(part))
         self._note_dynamic_root(expr)
-        return DynamicRef(tuple(nodes))
+        return DynamicRef(nodes)
 
     def path(self, body: str, offset: int) -> Node:
         stripped = body.strip()
@@ -366,8 +458,11 @@ class _Compiler:
 
 def _path_node(path: Path) -> Node:
     if path.steps is None:
-        return JsonPathRef(jsonpath_fallback.compile_query(cython.cast(str, path.library_text)))
-    return Ref(cython.cast(str, path.root), path.steps)
+        return JsonPathRef(jsonpath_fallback.compile_query(cast(str, path.library_text)))
+    # Interned names let dict lookups match the context's (usually interned) keys by
+    # identity instead of comparing characters.
+    steps = tuple([sys.intern(step) if type(step) is str else step for step in path.steps])
+    return Ref(sys.intern(cast(str, path.root)), steps)
 
 
 _NULL = Const(None)
@@ -391,12 +486,15 @@ def _error_message(text: str, exc: TemplateSyntax, where: tuple[Any, ...]) -> st
 
 
 def _format_location(where: tuple[Any, ...]) -> str:
+    """`$.a.list[1]`, with bracket notation for keys that are not plain names."""
     out = ["$"]
     for step in where:
         if type(step) is int:
             out.append(f"[{step}]")
-        else:
+        elif type(step) is str and step.isidentifier():
             out.append(f".{step}")
+        else:
+            out.append(f"[{step!r}]")
     return "".join(out)
 
 
@@ -415,12 +513,10 @@ def compile_template(value: Any) -> Template:
     """
     compiler = _Compiler()
     node = compiler.value(value, ())
-    return Template(
-        node, frozenset(compiler.roots), compiler.dynamic_roots, compiler.expressions == 0
-    )
+    return Template(node, frozenset(compiler.roots), compiler.dynamic_roots, compiler.constant)
 
 
-def render(value: Any, ctx: dict[str, Any]) -> Any:
+def render(value: Any, ctx: Mapping[str, Any]) -> Any:
     """Compile and render once (no caching); see `compile_template` and `Template.render`.
 
     Raises:

@@ -74,17 +74,22 @@ def _compiled(query: str) -> _Compiled:
     return entry
 
 
+def _usable(query: str) -> _Compiled:
+    if not isinstance(query, str):
+        raise ScriptError(f"the jq query must be a string, not {type(query).__name__}")
+    entry = _compiled(query)
+    if entry.error is not None:
+        raise ScriptError(entry.error)
+    return entry
+
+
 def check_jq(query: str) -> None:
     """Compile a jq query (through the cache) without running it.
 
     Raises:
         ScriptError: The query does not compile; the message is jq's.
     """
-    if not isinstance(query, str):
-        raise ScriptError(f"the jq query must be a string, not {type(query).__name__}")
-    entry = _compiled(query)
-    if entry.error is not None:
-        raise ScriptError(entry.error)
+    _usable(query)
 
 
 def run_jq(query: str, document: Any) -> tuple[Any, list[Any]]:
@@ -102,8 +107,7 @@ def run_jq(query: str, document: Any) -> tuple[Any, list[Any]]:
         ScriptError: The query does not compile, fails at run time, or the document is not
             JSON-compatible.
     """
-    check_jq(query)
-    entry = _compiled(query)
+    entry = _usable(query)
     text = to_json_text(document, what="the jq input")
     try:
         if entry.collected:

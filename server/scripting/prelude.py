@@ -2,13 +2,18 @@
 
 Rules:
 - Evaluating `PRELUDE` returns the one function Python calls per evaluation:
-  `run(source, bindingsJson, javaMaps) -> resultJson | undefined`. It is not a global:
-  user scripts cannot see, call or replace it.
+  `run(source, bindingsJson, javaMaps) -> resultJson | undefined`, prefixed with "!" when
+  the global object could not be restored (Python then replaces the context; after a
+  failed evaluation Python asks with `run(null)`). It is not a global: user scripts
+  cannot see, call or replace it.
 - A user script runs through a *direct* `eval` inside a function whose scope chain holds
   only `$` and `__podium_*` names, so the script's completion value is the result (the
   SDK's `if (...) { true; } else { false; }`), while its `var`/`function` declarations
   stay local to that one evaluation. The function is sloppy-mode, like Nashorn scripts.
-  Globals a script creates by assigning an undeclared name are deleted afterwards.
+  Afterwards, globals a script created by assigning an undeclared name are deleted and
+  built-in globals it replaced (`JSON = null`) are put back. Changes *inside* built-ins
+  (`Array.prototype.x = ...`) are not undone: checking them costs more than a whole
+  evaluation.
 - Java-isms that Nashorn/GraalJS scripts call on bound Java lists and maps work on the bound
   JSON: arrays get `get/size/isEmpty/contains/add` (on Array.prototype), objects parsed from
   the bindings get `get/getOrDefault/containsKey/size/isEmpty/keySet/values` (on a private
@@ -124,27 +129,54 @@ PRELUDE = r"""
   // user's script sees `$`, `__podium_source` and the globals, nothing else.
   var evaluate = new Function('__podium_source', '$', 'return eval(__podium_source);');
 
-  var knownGlobals = Object.create(null);
+  // The global object as the prelude leaves it: restored after every evaluation.
   var globalNames = ownKeys(globalObject);
-  for (var g = 0; g < globalNames.length; g++) knownGlobals[globalNames[g]] = true;
-  var globalCount = globalNames.length;
+  var globalDescriptors = [];
+  var globalValues = [];
+  for (var g = 0; g < globalNames.length; g++) {
+    globalDescriptors.push(Object.getOwnPropertyDescriptor(globalObject, globalNames[g]));
+    globalValues.push(globalObject[globalNames[g]]);
+  }
+  var dirty = false;
 
-  function forgetNewGlobals() {
-    var now = ownKeys(globalObject);
-    if (now.length === globalCount) return;
-    for (var i = 0; i < now.length; i++) {
-      if (!(now[i] in knownGlobals)) delete globalObject[now[i]];
+  // Deletes globals a script added by assigning an undeclared name (those are enumerable;
+  // the built-ins are not) and puts back built-ins it replaced or deleted. Returns false
+  // when that failed (a non-configurable addition, a throwing getter): then Python
+  // replaces the whole context.
+  function restoreGlobals() {
+    try {
+      var added = objectKeys(globalObject);
+      for (var i = 0; i < added.length; i++) {
+        if (!delete globalObject[added[i]]) return false;
+      }
+      for (var j = 0; j < globalNames.length; j++) {
+        if (globalObject[globalNames[j]] !== globalValues[j]) {
+          defineProperty(globalObject, globalNames[j], globalDescriptors[j]);
+        }
+      }
+      return true;
+    } catch (e) {
+      return false;
     }
   }
 
+  // run(null) answers whether the last evaluation left the context dirty: "!" or "".
+  // Otherwise the result JSON (or undefined), prefixed with "!" when dirty.
   return function run(source, bindingsJson, javaMaps) {
+    if (source === null) return dirty ? '!' : '';
     var bound = parse(bindingsJson);
     if (javaMaps && bound !== null && typeof bound === 'object') adoptMaps(bound);
+    var out, failure, failed = false;
     try {
-      return stringify(evaluate(source, bound));
-    } finally {
-      forgetNewGlobals();
+      out = stringify(evaluate(source, bound));
+    } catch (e) {
+      failed = true;
+      failure = e;
     }
+    dirty = !restoreGlobals();
+    if (failed) throw failure;
+    if (dirty) return out === undefined ? '!' : '!' + out;
+    return out;
   };
 })(globalThis)
 """

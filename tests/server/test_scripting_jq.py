@@ -148,3 +148,8 @@ _json_values = st.recursive(
 @given(_json_values)
 def test_property_identity_round_trip(value: Any) -> None:
     assert run_jq(".", value) == (value, [value])
+
+
+def test_query_must_be_a_string() -> None:
+    with pytest.raises(ScriptError, match="the jq query must be a string, not NoneType"):
+        run_jq(None, {})  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import weakref
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.scripting import ScriptError, ScriptTimeout, evaluate_js, evaluate_lambda, js_truthy
+from server.scripting import js as js_module
 
 # ---------------------------------------------------------------- completion values
 
@@ -148,6 +150,13 @@ def test_errors_carry_the_engine_message_first_line(script: str, message: str) -
     assert not isinstance(info.value, ScriptTimeout)
 
 
+def test_script_must_be_a_string() -> None:
+    with pytest.raises(ScriptError, match="the script must be a string, not int"):
+        evaluate_js(5, {})  # type: ignore[arg-type]
+    with pytest.raises(ScriptError, match="the script must be a string, not NoneType"):
+        evaluate_lambda(None, {})  # type: ignore[arg-type]
+
+
 def test_nul_in_source_is_rejected_rather_than_truncated() -> None:
     with pytest.raises(ScriptError, match="NUL"):
         evaluate_js("1;\x00 throw 1", {})
@@ -193,9 +202,11 @@ def test_script_cannot_forge_the_timeout_message() -> None:
     assert not isinstance(info.value, ScriptTimeout)
 
 
-def test_non_positive_time_limit_is_refused() -> None:
-    with pytest.raises(ScriptError, match="must be positive"):
+def test_non_positive_limits_are_refused() -> None:
+    with pytest.raises(ValueError, match="timeout_s must be positive, not 0"):
         evaluate_js("1", {}, timeout_s=0)
+    with pytest.raises(ValueError, match="memory_limit_bytes must be positive, not 0"):
+        evaluate_js("1", {}, memory_limit_bytes=0)
 
 
 # ---------------------------------------------------------------- isolation between evaluations
@@ -214,6 +225,57 @@ def test_implicit_globals_are_forgotten_after_the_evaluation() -> None:
 def test_previous_bindings_are_not_visible() -> None:
     evaluate_js("$.a", {"a": "first"})
     assert evaluate_js("$.a === undefined", {"b": 1}) is True
+
+
+def test_replaced_or_deleted_builtin_globals_are_put_back() -> None:
+    evaluate_js("1", {})
+    engine = js_module._local.engine
+    script = "JSON = null; Math = 1; delete globalThis.parseInt; this.Array = 0; 'changed'"
+    assert evaluate_js(script, {}) == "changed"
+    restored = "[typeof JSON.parse, typeof Math.max, typeof parseInt, Array.isArray([])]"
+    assert evaluate_js(restored, {}) == ["function", "function", "function", True]
+    assert js_module._local.engine is engine  # put back in place, no new context needed
+
+
+def test_unrestorable_globals_replace_the_context() -> None:
+    evaluate_js("1", {})
+    engine = js_module._local.engine
+    stuck = "Object.defineProperty(globalThis, 'stuck', {value: 1, enumerable: true}); 'ok'"
+    assert evaluate_js(stuck, {}) == "ok"
+    assert js_module._local.engine is not engine
+    assert evaluate_js("typeof stuck", {}) == "undefined"
+    engine = js_module._local.engine
+    getter = "Object.defineProperty(globalThis, 'Math', {get: function () { throw 1; }}); 2"
+    assert evaluate_js(getter, {}) == 2
+    assert js_module._local.engine is not engine
+    assert evaluate_js("Math.max(1, 3)", {}) == 3
+
+
+def test_unrestorable_globals_after_a_failing_script_replace_the_context() -> None:
+    evaluate_js("1", {})
+    engine = js_module._local.engine
+    script = "Object.defineProperty(globalThis, 'stuck', {value: 1, enumerable: true}); null.x"
+    with pytest.raises(ScriptError, match="TypeError"):
+        evaluate_js(script, {})
+    assert js_module._local.engine is not engine
+    assert evaluate_js("typeof stuck", {}) == "undefined"
+
+
+def test_promise_jobs_do_not_outlive_their_evaluation() -> None:
+    evaluate_js("1", {})
+    engine = js_module._local.engine
+    evaluate_js("[1].map(function (x) { return x; })", {})
+    assert js_module._local.engine is engine  # no queued job: the context is kept
+    script = "Promise.resolve(1).then(function () { leakedByJob = 1; }); 'done'"
+    assert evaluate_js(script, {}) == "done"
+    assert js_module._local.engine is not engine  # queued job: the context is replaced
+    assert evaluate_js("typeof leakedByJob", {}) == "undefined"
+    # An async function suspended at `await` never resumes into a later evaluation.
+    engine = js_module._local.engine
+    script = "async function f() { await null; while (true) {} } f(); 'started'"
+    assert evaluate_js(script, {}, timeout_s=0.2) == "started"
+    assert js_module._local.engine is not engine
+    assert evaluate_js("1 + 1", {}) == 2
 
 
 def test_helpers_are_not_reachable_by_scripts() -> None:
@@ -409,6 +471,27 @@ def test_each_thread_handles_its_own_overflow_timeout_and_oom() -> None:
     assert outcomes[1] == "timeout"
     assert "out of memory" in outcomes[2]
     assert outcomes[3] == "fine"
+
+
+def test_discarded_context_dies_on_its_own_thread_not_in_the_traceback() -> None:
+    # trio.to_thread re-raises a worker's exception on the trio thread; if the traceback
+    # kept the discarded context alive, it would be freed there, off its own thread.
+    seen: dict[str, Any] = {}
+
+    def worker() -> None:
+        evaluate_js("1", {})
+        seen["engine"] = weakref.ref(js_module._local.engine)
+        try:
+            evaluate_js("while (true) {}", {}, timeout_s=0.1)
+        except ScriptTimeout as exc:
+            seen["error"] = exc
+            seen["alive_while_error_held"] = seen["engine"]() is not None
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert isinstance(seen["error"], ScriptTimeout)
+    assert seen["alive_while_error_held"] is False
 
 
 async def test_trio_thread_and_worker_threads_both_evaluate() -> None:
