@@ -48,6 +48,7 @@ cdef class Node:
     cdef public object cfg_src
     cdef public object proto
     cdef public TaskCfg proto_cfg
+    cdef public bint generated
 
 
 cdef class Plan:
