@@ -28,6 +28,10 @@ Worker = Callable[[Task], Any]
 SystemRunner = Callable[[Task, dict[str, Any]], tuple[TaskStatus, dict[str, Any]]]
 
 
+def find_row(wf: Workflow, task_id: str) -> Task:
+    return next(t for t in wf.tasks if t.task_id == task_id)
+
+
 class Driver:
     """Runs workflows to completion with scripted workers and a fake clock."""
 
@@ -41,8 +45,12 @@ class Driver:
         http: SystemRunner | None = None,
         active_domains: dict[str, frozenset[str]] | None = None,
         start_ms: int = 1_700_000_000_000,
+        reload: bool = False,
     ) -> None:
         self.decider = decider
+        # reload=True: every decision works on a workflow decoded from its JSON, as the
+        # engine's does after a store round trip (new definition and row objects).
+        self.reload = reload
         self.defs: dict[str, dict[int, WorkflowDef]] = {}
         for d in workflow_defs:
             self.defs.setdefault(d.name, {})[d.version] = d
@@ -100,6 +108,10 @@ class Driver:
         return workflow_id
 
     def decide(self, workflow_id: str, event: Any) -> ev.Decision:
+        if self.reload:
+            self.workflows[workflow_id] = msgspec.json.decode(
+                msgspec.json.encode(self.workflows[workflow_id]), type=Workflow
+            )
         wf = self.workflows[workflow_id]
         decision = self.decider.decide(wf, event, self.env, self.now)
         self.decisions.append((workflow_id, event, decision))
@@ -162,7 +174,7 @@ class Driver:
 
     def _run_system_task(self, workflow_id: str, action: ev.RunSystemTask) -> None:
         wf = self.workflows[workflow_id]
-        task = self.decider.find_task(wf, action.task_id)
+        task = find_row(wf, action.task_id)
         if action.task_type == "START_WORKFLOW":
             request = action.input.get("startWorkflow") or {}
             new_id = self.start(
@@ -194,7 +206,7 @@ class Driver:
             if visible_at <= self.now:
                 del q[task_id]
                 self.decide(workflow_id, ev.TaskPolled(task_id=task_id, worker_id=worker_id))
-                task = self.decider.find_task(self.workflows[workflow_id], task_id)
+                task = find_row(self.workflows[workflow_id], task_id)
                 if task.status is TaskStatus.IN_PROGRESS:
                     self.polled.append((queue, task.reference_task_name))
                     return task  # type: ignore[no-any-return]
