@@ -34,6 +34,9 @@ class EngineConfig(msgspec.Struct, kw_only=True, frozen=True):
     # The sweeper sleeps at most this long between rounds when it knows of no earlier
     # timer (timers pushed by other processes, messages coming back from unack).
     sweeper_max_sleep_ms: int = 1_000
+    # Timers due within this horizon wake the sweeper exactly; later ones are found by
+    # its periodic pop (at most sweeper_max_sleep_ms late).
+    sweeper_exact_horizon_ms: int = 60_000
     # Task/workflow definitions and event handlers are re-read at most this often
     # (Engine.metadata_changed() drops the cache at once).
     metadata_ttl_ms: int = 2_000

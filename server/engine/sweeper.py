@@ -5,9 +5,9 @@ Rules:
   (`sweep_unack_ms`): a sweeper that dies mid-sweep leaves the id to come back. The
   decide that follows re-arms (push) or removes the message in its own commit.
 - It sleeps exactly until the earliest timer it knows of: every commit in this process
-  reports its timer (`notify`), and an earlier one interrupts the sleep. Timers pushed by
-  other processes, and ids coming back from an expired visibility timeout, are picked up
-  within `sweeper_max_sleep_ms`.
+  reports its timer (`notify`), and an earlier one interrupts the sleep. Timers more than
+  `sweeper_exact_horizon_ms` ahead, timers pushed by other processes, and ids coming
+  back from an expired visibility timeout are picked up within `sweeper_max_sleep_ms`.
 - Repair (spec 5.9), after every Sweep of a RUNNING workflow: every SCHEDULED worker task
   must have its message (a missing one is pushed again, due after its callback delay);
   an IN_PROGRESS SUB_WORKFLOW task's child must exist (else it is created with the
@@ -57,11 +57,15 @@ class Sweeper:
         """A timer at `due_ms` was set: wake up earlier if it is before the current sleep."""
         if due_ms <= 0:
             return
-        if len(self._timers) < _MAX_KNOWN_TIMERS:
+        now = self._engine.now_ms()
+        # Far timers are left to the periodic pop (within sweeper_max_sleep_ms of due):
+        # the heap keeps only the near ones, so it stays small under heavy traffic.
+        near = due_ms - now <= self._engine.config.sweeper_exact_horizon_ms
+        if near and len(self._timers) < _MAX_KNOWN_TIMERS:
             heapq.heappush(self._timers, due_ms)
         if due_ms < self._sleeping_until:
             self._wake.set()
-        elif self._sleeping_until == 0 and due_ms <= self._engine.now_ms():
+        elif self._sleeping_until == 0 and due_ms <= now:
             # Set while a round runs (often by that round's own sweeps): pop again at
             # once instead of discarding it with the other past-due entries.
             self._due_now = True
