@@ -32,6 +32,7 @@ import msgspec
 import trio
 
 from server.http import HttpConfig, Request, Response, Router, serve_http
+from server.http.metrics import HttpMetrics, Registry
 
 
 class Item(msgspec.Struct):
@@ -57,6 +58,11 @@ def build_router() -> Router:
 
 def serve(port: int) -> None:
     trio.run(partial(serve_http, build_router(), "127.0.0.1", port, config=HttpConfig()))
+
+
+def serve_with_metrics(port: int) -> None:
+    metrics = HttpMetrics(Registry())
+    trio.run(partial(serve_http, build_router(), "127.0.0.1", port, metrics=metrics))
 
 
 # -- reference servers for --compare (same machine, same load, same moment) ------------
@@ -107,7 +113,12 @@ def serve_hypercorn(port: int) -> None:
     trio.run(partial(hypercorn.trio.serve, app, config))
 
 
-SERVERS = {"podium": serve, "h11-minimal": serve_h11_minimal, "hypercorn": serve_hypercorn}
+SERVERS = {
+    "podium": serve,
+    "podium+metrics": serve_with_metrics,
+    "h11-minimal": serve_h11_minimal,
+    "hypercorn": serve_hypercorn,
+}
 
 
 # -- load generators --------------------------------------------------------------------
@@ -220,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="interleave runs against a minimal trio+h11 loop (and hypercorn, if installed)",
     )
+    parser.add_argument(
+        "--metrics", action="store_true", help="also run a server that records HttpMetrics"
+    )
     parser.add_argument("--serve", nargs=2, metavar=("KIND", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
@@ -232,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         tool = f"wrk -t1 -c{args.connections} -d{args.duration:g}s"
     else:
         tool = f"built-in trio/h11 client, {args.connections} connections, {args.duration:g}s"
-    kinds = ["podium"]
+    kinds = ["podium", "podium+metrics"] if args.metrics else ["podium"]
     if args.compare:
         kinds.append("h11-minimal")
         try:
@@ -250,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         for run in range(1, args.runs + 1):
             for kind, (port, proc) in servers.items():
                 # the reference servers answer 204 on every path
-                path = args.path if kind == "podium" else "/"
+                path = args.path if kind.startswith("podium") else "/"
                 cpu_before = _cpu_seconds(proc.pid)
                 rate, total, problems = load(port, path, args.duration, args.connections)
                 per_request = (_cpu_seconds(proc.pid) - cpu_before) / max(total, 1) * 1e6
@@ -268,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
             proc.wait(timeout=10)
     print(f"load: {tool}; each server is one process")
     for kind in kinds:
-        what = f"GET {args.path}" if kind == "podium" else "canned 204"
+        what = f"GET {args.path}" if kind.startswith("podium") else "canned 204"
         median = statistics.median(rates[kind])
         cpu = statistics.median(cpu_us[kind])
         print(
