@@ -303,12 +303,7 @@ async def update_task(engine: Engine, result: TaskResult) -> tuple[str, Task | N
         sub_workflow_id=sub_id if isinstance(sub_id, str) else None,
         extend_lease=bool(result.extend_lease),
     )
-    try:
-        workflow = await engine.apply(workflow_id, event, guard=guard)
-    except NotFound as exc:
-        if "Task" in exc.message:
-            raise
-        raise NotFound(f"Workflow {workflow_id} not found (task {task_id})") from exc
+    workflow = await engine.apply(workflow_id, event, guard=guard)
     # Logs are kept once the task is known to exist (a 404 writes nothing).
     if result.logs:
         lines = [
