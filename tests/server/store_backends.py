@@ -54,9 +54,39 @@ async def _sqlite(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
         yield store
 
 
+@asynccontextmanager
+async def _redis(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    # A private key prefix per test, deleted afterwards (the database is shared).
+    import uuid
+
+    from tests.server.remote_stores import drop_redis_prefix, with_query
+
+    redis_url: str = request.getfixturevalue("redis_url")
+    prefix = f"podium-test-{uuid.uuid4().hex[:12]}"
+    try:
+        async with opened(with_query(redis_url, prefix=prefix)) as store:
+            yield store
+    finally:
+        await drop_redis_prefix(redis_url, prefix)
+
+
+@asynccontextmanager
+async def _postgres(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    # One schema per session (migrated on first open), emptied before every test.
+    from tests.server.remote_stores import truncate_postgres_schema, with_query
+
+    postgres_dsn: str = request.getfixturevalue("postgres_dsn")
+    schema: str = request.getfixturevalue("postgres_test_schema")
+    async with opened(with_query(postgres_dsn, schema=schema)) as store:
+        await truncate_postgres_schema(postgres_dsn, schema)
+        yield store
+
+
 BACKENDS: dict[str, Backend] = {
     "memory": Backend(_memory),
     "sqlite": Backend(_sqlite, persistent=True),
+    "redis": Backend(_redis, marks=(pytest.mark.redis,), persistent=True),
+    "postgres": Backend(_postgres, marks=(pytest.mark.postgres,), persistent=True),
 }
 
 

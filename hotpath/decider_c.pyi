@@ -1,0 +1,2 @@
+from hotpath.decider_py import DecisionRun as DecisionRun
+from hotpath.decider_py import decide as decide
