@@ -66,9 +66,13 @@ class Task(Record):
     # and when the first attempt of this task was scheduled (totalTimeoutSeconds).
     wait_timeout: int = 0
     first_scheduled_time: int = 0
+    # Internal: "<loop task id>#<iteration>" for rows inside a DO_WHILE body ("" outside
+    # any loop), and True while an EvaluateScript for this row awaits its ScriptResult.
+    loop_scope: str = ""
+    script_pending: bool = False
 
 
-INTERNAL_TASK_FIELDS = frozenset({"waitTimeout", "firstScheduledTime"})
+INTERNAL_TASK_FIELDS = frozenset({"waitTimeout", "firstScheduledTime", "loopScope", "scriptPending"})
 
 
 class Workflow(Record):
@@ -105,6 +109,13 @@ class Workflow(Record):
     idempotency_key: str | None | UnsetType = UNSET
     rate_limit_key: str | None | UnsetType = UNSET
     rate_limited: bool = False
+    # Internal (the decider's bookkeeping, never sent): bumped by restart/rerun/retry so
+    # task ids stay unique, and the index below which every task row is settled.
+    restart_generation: int = 0
+    scan_from: int = 0
+
+
+INTERNAL_WORKFLOW_FIELDS = frozenset({"restartGeneration", "scanFrom"})
 
 
 class WorkflowStatusResponse(Record):
