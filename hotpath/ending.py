@@ -116,7 +116,9 @@ def notify_parent(run: Any) -> None:
     wf = run.wf
     parent = wf.parent_workflow_id
     if isinstance(parent, str) and parent and isinstance(wf.parent_workflow_task_id, str):
-        run.act(ev.NotifyParent(parent_workflow_id=parent, parent_task_id=wf.parent_workflow_task_id))
+        run.act(
+            ev.NotifyParent(parent_workflow_id=parent, parent_task_id=wf.parent_workflow_task_id)
+        )
 
 
 def _start_failure_workflow(

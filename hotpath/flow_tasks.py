@@ -69,7 +69,9 @@ def request_script(run: Any, t: Task, language: str, script: str, bindings: Any)
     t.status = IN_PROGRESS
     t.script_pending = True
     run.touch()
-    run.act(ev.EvaluateScript(task_id=t.task_id, language=language, script=script, bindings=bindings))
+    run.act(
+        ev.EvaluateScript(task_id=t.task_id, language=language, script=script, bindings=bindings)
+    )
 
 
 def repeat_script_request(run: Any, t: Task, node: Any) -> None:
@@ -219,7 +221,9 @@ def _evaluate_loop(run: Any, t: Task, node: Any) -> bool:
         if st is SCHEDULED or st is IN_PROGRESS or not r.executed:
             return False
         if st not in _SUCCESS:
-            reasons.append(r.reason_for_incompletion if isinstance(r.reason_for_incompletion, str) else "")
+            reasons.append(
+                r.reason_for_incompletion if isinstance(r.reason_for_incompletion, str) else ""
+            )
         outputs[run.node_of(r).ref] = r.output_data
     output = dict(t.output_data)
     output[str(t.iteration)] = outputs
@@ -305,7 +309,12 @@ def _evaluate_exclusive_join(run: Any, t: Task, node: Any) -> bool:
     if st in _SUCCESS:
         _finish(run, t, COMPLETED)
     else:
-        _finish(run, t, FAILED, found.reason_for_incompletion if isinstance(found.reason_for_incompletion, str) else "")
+        _finish(
+            run,
+            t,
+            FAILED,
+            found.reason_for_incompletion if isinstance(found.reason_for_incompletion, str) else "",
+        )
     return True
 
 
@@ -316,9 +325,11 @@ def _dynamic(run: Any, node: Any, ref: str, scope: Any) -> None:
     name = data.get(param) if isinstance(data, dict) else None
     if not isinstance(name, str) or not name:
         ending.fail_workflow(
-            run, WorkflowStatus.FAILED,
+            run,
+            WorkflowStatus.FAILED,
             f"Cannot map a dynamic task based on the parameter and input. Parameter= {param}, "
-            f"input= {data}", None,
+            f"input= {data}",
+            None,
         )
         return
     run.schedule_dynamic_worker(node, ref, name, scope)
@@ -336,12 +347,17 @@ def _dynamic_fork(run: Any, node: Any, ref: str, scope: Any) -> None:
     join = node.next
     if join is None or join.kind != K_JOIN:
         ending.fail_workflow(
-            run, WorkflowStatus.FAILED, "Dynamic fork task definition is not followed by a join task", None
+            run,
+            WorkflowStatus.FAILED,
+            "Dynamic fork task definition is not followed by a join task",
+            None,
         )
         return
     refs = [wt.task_reference_name for wt in generated]
     if len(set(refs)) != len(refs):
-        ending.fail_workflow(run, WorkflowStatus.FAILED, f"Duplicate task references in dynamic fork: {refs}", None)
+        ending.fail_workflow(
+            run, WorkflowStatus.FAILED, f"Duplicate task references in dynamic fork: {refs}", None
+        )
         return
     fork_input = {
         "forkedTasks": refs,
@@ -366,11 +382,15 @@ def _generated_tasks(run: Any, node: Any, data: dict[str, Any]) -> list[Workflow
         if tasks is None:
             tasks = []
         if not isinstance(tasks, list):
-            raise ValueError(f"Input '{wt.dynamic_fork_tasks_param}' of a dynamic fork must be a list of tasks")
+            raise ValueError(
+                f"Input '{wt.dynamic_fork_tasks_param}' of a dynamic fork must be a list of tasks"
+            )
         if inputs is None:
             inputs = {}
         if not isinstance(inputs, dict):
-            raise ValueError(f"Input '{inputs_name}' of a dynamic fork must be a map of task inputs")
+            raise ValueError(
+                f"Input '{inputs_name}' of a dynamic fork must be a map of task inputs"
+            )
         out = []
         for item in tasks:
             raw = msgspec.to_builtins(item) if isinstance(item, WorkflowTask) else item

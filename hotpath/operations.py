@@ -51,6 +51,31 @@ def apply(run: Any, event: Any) -> bool:
     raise BadRequest(f"the decider does not handle {cls.__name__} events")
 
 
+def start_workflow(run: Any) -> bool:
+    """StartWorkflow: defaults from the definition, then the first task."""
+    wf = run.wf
+    if wf.tasks:
+        return False  # already started: a replayed StartWorkflow changes nothing
+    defn = run.plan.defn
+    if defn.input_template:
+        for key, value in defn.input_template.items():
+            if key not in wf.input:
+                wf.input[key] = value
+    if defn.variables and not wf.variables:
+        wf.variables = dict(defn.variables)
+    if wf.start_time == 0:
+        wf.start_time = wf.create_time or run.now
+    if wf.create_time == 0:
+        wf.create_time = run.now
+    run.changed = True
+    first = run.plan.first
+    if first is None:
+        ending.complete_workflow(run)
+        return False
+    run.schedule(first, run.make_scope("", 0, ""))
+    return True
+
+
 def _pause(run: Any) -> bool:
     wf = run.wf
     if wf.status in WORKFLOW_TERMINAL:
@@ -133,7 +158,9 @@ def _restart(run: Any) -> bool:
     _require_terminal(run, "restarted")
     wf = run.wf
     if wf.status is WorkflowStatus.COMPLETED and not run.plan.defn.restartable:
-        raise NotFound(f"Workflow {wf.workflow_id} is COMPLETED and its definition is not restartable")
+        raise NotFound(
+            f"Workflow {wf.workflow_id} is COMPLETED and its definition is not restartable"
+        )
     _drop_all_tasks(run)
     _reset_workflow(run)
     wf.create_time = run.now
@@ -182,7 +209,8 @@ def _rerun(run: Any, event: ev.Rerun) -> bool:
         _reset_row(row, run.now)
         if isinstance(task_input, dict):
             row.input_data = dict(task_input)
-        run.act(ev.QueueTask(task_id=row.task_id, queue=run.task_queue(row), priority=wf.priority))
+        run.arm(row)
+        run.act(ev.QueueTask(task_id=row.task_id, queue=run.queue_of(row), priority=wf.priority))
         return True
     run.removed.append(row.task_id)
     wf.tasks = keep
@@ -253,8 +281,14 @@ def _skip(run: Any, event: ev.SkipTask) -> bool:
         raise IllegalTransition(
             f"Task {ref!r} of workflow {wf.workflow_id} is already scheduled; it cannot be skipped"
         )
-    t = run.new_task(node, ref, node.name if node.type == "SIMPLE" else node.type,
-                     TaskStatus.SKIPPED, run.make_scope("", 0, ""), dict(event.task_input or {}))
+    t = run.new_task(
+        node,
+        ref,
+        node.name if node.type == "SIMPLE" else node.type,
+        TaskStatus.SKIPPED,
+        run.make_scope("", 0, ""),
+        dict(event.task_input or {}),
+    )
     t.output_data = dict(event.task_output or {})
     t.end_time = run.now
     return False
@@ -271,5 +305,8 @@ def _reset_callbacks(run: Any) -> bool:
                 t.callback_after_seconds = 0
                 t.update_time = run.now
                 run.touch()
-                run.act(ev.QueueTask(task_id=t.task_id, queue=run.task_queue(t), priority=wf.priority))
+                run.arm(t)
+                run.act(
+                    ev.QueueTask(task_id=t.task_id, queue=run.queue_of(t), priority=wf.priority)
+                )
     return False

@@ -72,9 +72,9 @@ def schedule(run: Any, node: Any, ref: str, scope: Any) -> None:
     delayed = scope.prev is not None and scope.delay_s > 0
     first_status = SCHEDULED if (delayed or kind == K_ASYNC_SYSTEM) else IN_PROGRESS
     t = run.new_task(node, ref, node.type, first_status, scope, {})
-    if delayed:
-        return  # a Sweep starts it once the retry delay has passed
-    start(run, t, node)
+    if not delayed:
+        start(run, t, node)
+    run.arm(t)  # a delayed retry waits for a Sweep; a WAIT for its deadline
 
 
 def start(run: Any, t: Task, node: Any) -> None:
@@ -82,7 +82,9 @@ def start(run: Any, t: Task, node: Any) -> None:
     t.input_data = run.render_input(node, t.task_id)
     if kind == K_ASYNC_SYSTEM:
         t.status = SCHEDULED
-        run.act(ev.RunSystemTask(task_id=t.task_id, task_type=t.task_type, input=_system_input(run, t)))
+        run.act(
+            ev.RunSystemTask(task_id=t.task_id, task_type=t.task_type, input=_system_input(run, t))
+        )
     elif kind == K_NOOP:
         _finish(run, t, COMPLETED)
     elif kind == K_SET_VARIABLE:
@@ -134,7 +136,12 @@ def _set_variable(run: Any, t: Task) -> None:
     merged = dict(wf.variables)
     merged.update(t.input_data)
     if len(msgspec.json.encode(merged)) > MAX_VARIABLES_BYTES:
-        _finish(run, t, FWTE, f"The variables payload size exceeds the limit of {MAX_VARIABLES_BYTES} bytes")
+        _finish(
+            run,
+            t,
+            FWTE,
+            f"The variables payload size exceeds the limit of {MAX_VARIABLES_BYTES} bytes",
+        )
         return
     wf.variables = merged
     _finish(run, t, COMPLETED)
@@ -204,7 +211,9 @@ def _wait(run: Any, t: Task) -> None:
     until = data.get("until")
     t.status = IN_PROGRESS
     if duration and until:
-        _finish(run, t, FWTE, "Both 'duration' and 'until' specified. Please provide only one input")
+        _finish(
+            run, t, FWTE, "Both 'duration' and 'until' specified. Please provide only one input"
+        )
         return
     if duration:
         ms = parse_duration_ms(str(duration))
@@ -232,7 +241,9 @@ def _script(run: Any, t: Task) -> None:
         evaluator = data.get("evaluatorType") or "javascript"
         expression = data.get("expression")
         if evaluator == "value-param":
-            t.output_data = {"result": data.get(expression) if isinstance(expression, str) else None}
+            t.output_data = {
+                "result": data.get(expression) if isinstance(expression, str) else None
+            }
             _finish(run, t, COMPLETED)
             return
         if evaluator not in ("javascript", "graaljs"):
@@ -265,7 +276,7 @@ def _event(run: Any, t: Task, node: Any) -> None:
     if sink == "conductor":
         queue = f"conductor:{wf.workflow_name}:{t.reference_task_name}"
     elif sink.startswith("conductor:"):
-        queue = f"conductor:{wf.workflow_name}:{sink[len('conductor:'):]}"
+        queue = f"conductor:{wf.workflow_name}:{sink[len('conductor:') :]}"
     else:
         queue = sink
     if not queue:
@@ -321,10 +332,14 @@ def _sub_workflow(run: Any, t: Task, node: Any) -> None:
         version = int(version) if version not in (None, "") else None
         priority = int(priority) if priority not in (None, "") else wf.priority
     except (TypeError, ValueError):
-        _finish(run, t, FAILED, f"Invalid subWorkflowParam version/priority: {version!r}/{priority!r}")
+        _finish(
+            run, t, FAILED, f"Invalid subWorkflowParam version/priority: {version!r}/{priority!r}"
+        )
         return
     if not isinstance(name, str) or not name:
-        _finish(run, t, FAILED, "SUB_WORKFLOW task needs subWorkflowParam.name or a workflowDefinition")
+        _finish(
+            run, t, FAILED, "SUB_WORKFLOW task needs subWorkflowParam.name or a workflowDefinition"
+        )
         return
     workflow_input = dict(t.input_data)
     data = dict(workflow_input)
@@ -369,7 +384,7 @@ def _resolve(run: Any, t: Task, value: Any) -> Any:
 
 
 def on_script_result(run: Any, event: ev.ScriptResult) -> bool:
-    t = run.find_task(event.task_id)
+    t = run.task(event.task_id)
     if not t.script_pending or t.status is not IN_PROGRESS:
         return False  # a late or repeated answer
     t.script_pending = False
@@ -402,7 +417,7 @@ def on_script_result(run: Any, event: ev.ScriptResult) -> bool:
 
 
 def on_system_result(run: Any, event: ev.SystemTaskResult) -> bool:
-    t = run.find_task(event.task_id)
+    t = run.task(event.task_id)
     if t.status is not SCHEDULED and t.status is not IN_PROGRESS:
         return False
     if t.start_time == 0:
@@ -416,13 +431,14 @@ def on_system_result(run: Any, event: ev.SystemTaskResult) -> bool:
         t.status = IN_PROGRESS
         t.update_time = run.now
         run.touch()
+        run.arm(t)
         return False
     _finish(run, t, event.status)
     return True
 
 
 def on_child_update(run: Any, event: ev.ChildWorkflowUpdate) -> bool:
-    t = run.find_task(event.task_id)
+    t = run.task(event.task_id)
     if t.status is not SCHEDULED and t.status is not IN_PROGRESS:
         return False
     status = _CHILD_TO_TASK.get(event.child_status)
@@ -464,6 +480,7 @@ def on_sweep(run: Any, t: Task, node: Any) -> None:
         t.callback_after_seconds = 0
         run.touch()
         start(run, t, node)
+        run.arm(t)
     elif node.kind == K_WAIT and 0 < t.wait_timeout <= now:
         _finish(run, t, COMPLETED)
     elif t.script_pending:
@@ -472,9 +489,10 @@ def on_sweep(run: Any, t: Task, node: Any) -> None:
 
 
 def wake_at(run: Any, t: Task, node: Any) -> int:
-    if node.kind == K_WAIT:
+    """The timer of a system row: a WAIT's end, or the end of a retry delay."""
+    if node.kind == K_WAIT and t.status is IN_PROGRESS:
         return int(t.wait_timeout)
-    if t.status is SCHEDULED and t.callback_after_seconds > 0 and node.kind != K_WORKER:
+    if t.status is SCHEDULED and t.callback_after_seconds > 0:
         return int(t.update_time + t.callback_after_seconds * 1000)
     return 0
 
@@ -482,7 +500,7 @@ def wake_at(run: Any, t: Task, node: Any) -> int:
 def cancel_task(run: Any, t: Task, wf_status: WorkflowStatus) -> None:
     node = run.node_of(t)
     if t.status is SCHEDULED and node.kind in (K_WORKER, K_DYNAMIC):
-        run.act(ev.DequeueTask(task_id=t.task_id, queue=run.task_queue(t)))
+        run.act(ev.DequeueTask(task_id=t.task_id, queue=run.queue_of(t)))
     if node.kind == K_SUB_WORKFLOW and isinstance(t.sub_workflow_id, str) and t.sub_workflow_id:
         run.act(
             ev.TerminateWorkflow(

@@ -13,7 +13,9 @@ T0 = 1_700_000_000_000
 
 def wdef(tasks: list[dict[str, Any]], **fields: Any) -> WorkflowDef:
     """A WorkflowDef from Conductor JSON (camelCase) task dicts."""
-    return msgspec.convert({"name": fields.pop("name", "wf"), "tasks": tasks, **fields}, WorkflowDef)
+    return msgspec.convert(
+        {"name": fields.pop("name", "wf"), "tasks": tasks, **fields}, WorkflowDef
+    )
 
 
 def tdef(name: str, **fields: Any) -> TaskDef:

@@ -173,7 +173,9 @@ class Driver:
                 task_to_domain=request.get("taskToDomain"),
             )
             result = ev.SystemTaskResult(
-                task_id=action.task_id, status=TaskStatus.COMPLETED, output_data={"workflowId": new_id}
+                task_id=action.task_id,
+                status=TaskStatus.COMPLETED,
+                output_data={"workflowId": new_id},
             )
         else:
             if self.http is None:
@@ -198,9 +200,14 @@ class Driver:
                     return task  # type: ignore[no-any-return]
         return None
 
-    def complete(self, task: Task, output: dict[str, Any] | None = None,
-                 status: TaskResultStatus = TaskResultStatus.COMPLETED, reason: str | None = None,
-                 callback_after_seconds: int = 0) -> ev.Decision:
+    def complete(
+        self,
+        task: Task,
+        output: dict[str, Any] | None = None,
+        status: TaskResultStatus = TaskResultStatus.COMPLETED,
+        reason: str | None = None,
+        callback_after_seconds: int = 0,
+    ) -> ev.Decision:
         return self.decide(
             task.workflow_instance_id,
             ev.TaskUpdate(

@@ -24,17 +24,23 @@ def load(shared: Path, rel: str) -> WorkflowDef:
 
 
 def kitchen_task_defs(shared: Path) -> list[TaskDef]:
-    raw = json.loads((shared / "conductor-samples/kitchensink/kitchensink_taskdefs.json").read_text())
+    raw = json.loads(
+        (shared / "conductor-samples/kitchensink/kitchensink_taskdefs.json").read_text()
+    )
     return msgspec.convert(raw, list[TaskDef])
 
 
 ES_RESPONSE = {
     "response": {
         "statusCode": 200,
-        "body": {"hits": {"hits": [
-            {"_source": {"workflowId": "w-1", "status": "COMPLETED"}},
-            {"_source": {"workflowId": "w-2", "status": "FAILED"}},
-        ]}},
+        "body": {
+            "hits": {
+                "hits": [
+                    {"_source": {"workflowId": "w-1", "status": "COMPLETED"}},
+                    {"_source": {"workflowId": "w-2", "status": "FAILED"}},
+                ]
+            }
+        },
     }
 }
 
@@ -54,11 +60,18 @@ def kitchen_driver(decider: ModuleType, shared: Path, odd_even: int) -> Driver:
 
     return Driver(
         decider,
-        workflow_defs=[load(shared, "kitchensink/kitchensink.json"), load(shared, "kitchensink/sub_flow_1.json")],
+        workflow_defs=[
+            load(shared, "kitchensink/kitchensink.json"),
+            load(shared, "kitchensink/sub_flow_1.json"),
+        ],
         task_defs=kitchen_task_defs(shared),
         workers={
             "task_1": task_1,
-            "task_5": lambda t: {"mod": t.input_data.get("mod"), "oddEven": odd_even, "ran": "task_5"},
+            "task_5": lambda t: {
+                "mod": t.input_data.get("mod"),
+                "oddEven": odd_even,
+                "ran": "task_5",
+            },
             "task_4": task_4,
             "*": lambda t: {"echo": t.input_data, "ref": t.reference_task_name},
         },
@@ -73,8 +86,17 @@ def test_kitchensink_even_path_dynamic_fanout(decider: ModuleType, shared_dir: P
     wf = d.workflows[wid]
     assert wf.status is WorkflowStatus.COMPLETED
     assert d.refs(wid) == [
-        "task_1", "event_0", "task_2", "oddEvenDecision", "task_4", "fanout1",
-        "dyn_a", "dyn_b", "join1", "get_es_1", "task_30",
+        "task_1",
+        "event_0",
+        "task_2",
+        "oddEvenDecision",
+        "task_4",
+        "fanout1",
+        "dyn_a",
+        "dyn_b",
+        "join1",
+        "get_es_1",
+        "task_30",
     ]
     assert d.task(wid, "task_2").task_type == "task_5"  # DYNAMIC resolved from the input
     assert d.task(wid, "oddEvenDecision").output_data == {"caseOutput": ["0"]}
@@ -101,8 +123,18 @@ def test_kitchensink_odd_path_runs_two_sub_workflows(decider: ModuleType, shared
     wf = d.workflows[wid]
     assert wf.status is WorkflowStatus.COMPLETED, wf.reason_for_incompletion
     assert d.refs(wid) == [
-        "task_1", "event_0", "task_2", "oddEvenDecision", "forkx", "task_10", "task_11",
-        "join2", "wf3", "wf4", "get_es_1", "task_30",
+        "task_1",
+        "event_0",
+        "task_2",
+        "oddEvenDecision",
+        "forkx",
+        "task_10",
+        "task_11",
+        "join2",
+        "wf3",
+        "wf4",
+        "get_es_1",
+        "task_30",
     ]
     children = [w for w in d.workflows.values() if w.parent_workflow_id == wid]
     assert len(children) == 2
@@ -133,37 +165,65 @@ def test_kitchensink_ephemeral_definitions(decider: ModuleType, shared_dir: Path
     d.run()
     wf = d.workflows[wid]
     assert wf.status is WorkflowStatus.COMPLETED, wf.reason_for_incompletion
-    assert d.refs(wid)[:4] == [defn.tasks[0].task_reference_name, "event_0", "task_2", "oddEvenDecision"]
+    assert d.refs(wid)[:4] == [
+        defn.tasks[0].task_reference_name,
+        "event_0",
+        "task_2",
+        "oddEvenDecision",
+    ]
     assert d.task(wid, "task_2").task_type == request["input"]["task2Name"]
     assert wf.output["statues"] == ["COMPLETED", "FAILED"]
 
 
 def test_fork_join(decider: ModuleType, shared_dir: Path) -> None:
-    d = Driver(decider, workflow_defs=[load(shared_dir, "workflows/fork_join_integration_test.json")],
-               workers={"*": lambda t: {"done": t.reference_task_name}})
+    d = Driver(
+        decider,
+        workflow_defs=[load(shared_dir, "workflows/fork_join_integration_test.json")],
+        workers={"*": lambda t: {"done": t.reference_task_name}},
+    )
     wid = d.start("FanInOutTest", {"param1": "p1"})
     d.run()
     wf = d.workflows[wid]
     assert wf.status is WorkflowStatus.COMPLETED
     assert d.refs(wid) == ["fanouttask", "t1", "t2", "fanouttask_join", "t3", "t4"]
-    assert d.task(wid, "fanouttask_join").output_data == {"t3": {"done": "t3"}, "t2": {"done": "t2"}}
-    assert d.task(wid, "t1").input_data == {"p1": "workflow.input.param1", "p2": "workflow.input.param2"}
+    assert d.task(wid, "fanouttask_join").output_data == {
+        "t3": {"done": "t3"},
+        "t2": {"done": "t2"},
+    }
+    assert d.task(wid, "t1").input_data == {
+        "p1": "workflow.input.param1",
+        "p2": "workflow.input.param2",
+    }
     assert wf.output == {"done": "t4"}  # no outputParameters: the last task's output
 
 
 @pytest.mark.parametrize(
     ("inputs", "expected"),
     [
-        ({"param1": "nested", "param2": "one", "finalCase": "notify"},
-         ["conditional", "nestedCondition", "t1", "finalCase", "integration_task_4"]),
-        ({"param1": "nested", "param2": "two"}, ["conditional", "nestedCondition", "t2", "finalCase"]),
+        (
+            {"param1": "nested", "param2": "one", "finalCase": "notify"},
+            ["conditional", "nestedCondition", "t1", "finalCase", "integration_task_4"],
+        ),
+        (
+            {"param1": "nested", "param2": "two"},
+            ["conditional", "nestedCondition", "t2", "finalCase"],
+        ),
         ({"param1": "three"}, ["conditional", "t3", "finalCase"]),
-        ({"param1": "xyz", "finalCase": "notify"}, ["conditional", "t10", "finalCase", "integration_task_4"]),
+        (
+            {"param1": "xyz", "finalCase": "notify"},
+            ["conditional", "t10", "finalCase", "integration_task_4"],
+        ),
     ],
 )
-def test_conditional_switch(decider: ModuleType, shared_dir: Path, inputs: dict[str, Any],
-                            expected: list[str]) -> None:
-    d = Driver(decider, workflow_defs=[load(shared_dir, "workflows/conditional_switch_task_workflow_integration_test.json")])
+def test_conditional_switch(
+    decider: ModuleType, shared_dir: Path, inputs: dict[str, Any], expected: list[str]
+) -> None:
+    d = Driver(
+        decider,
+        workflow_defs=[
+            load(shared_dir, "workflows/conditional_switch_task_workflow_integration_test.json")
+        ],
+    )
     wid = d.start("ConditionalTaskWF", inputs)
     d.run()
     assert d.workflows[wid].status is WorkflowStatus.COMPLETED
@@ -172,13 +232,22 @@ def test_conditional_switch(decider: ModuleType, shared_dir: Path, inputs: dict[
 
 
 def test_do_while_with_fork(decider: ModuleType, shared_dir: Path) -> None:
-    d = Driver(decider, workflow_defs=[load(shared_dir, "workflows/do_while_integration_test.json")],
-               workers={"*": lambda t: {"ref": t.reference_task_name}})
+    d = Driver(
+        decider,
+        workflow_defs=[load(shared_dir, "workflows/do_while_integration_test.json")],
+        workers={"*": lambda t: {"ref": t.reference_task_name}},
+    )
     wid = d.start("Do_While_Workflow", {"loop": 2})
     d.run()
     wf = d.workflows[wid]
     assert wf.status is WorkflowStatus.COMPLETED, wf.reason_for_incompletion
-    one = ["integration_task_0__1", "fork__1", "integration_task_1__1", "integration_task_2__1", "join__1"]
+    one = [
+        "integration_task_0__1",
+        "fork__1",
+        "integration_task_1__1",
+        "integration_task_2__1",
+        "join__1",
+    ]
     two = [r.replace("__1", "__2") for r in one]
     assert d.refs(wid) == ["loopTask", *one, *two]
     loop = d.task(wid, "loopTask")
@@ -192,7 +261,9 @@ def test_do_while_with_fork(decider: ModuleType, shared_dir: Path) -> None:
 
 
 def test_do_while_with_inline_switch_and_wait(decider: ModuleType, shared_dir: Path) -> None:
-    d = Driver(decider, workflow_defs=[load(shared_dir, "workflows/do_while_with_decision_task.json")])
+    d = Driver(
+        decider, workflow_defs=[load(shared_dir, "workflows/do_while_with_decision_task.json")]
+    )
     wid = d.start("DO_While_with_Decision_task", {"list": [3, -1]})
     d.run()
     # Iteration 1: the number 3 is positive, so the WAIT inside the SWITCH holds the loop.
@@ -204,8 +275,13 @@ def test_do_while_with_inline_switch_and_wait(decider: ModuleType, shared_dir: P
     wf = d.workflows[wid]
     assert wf.status is WorkflowStatus.COMPLETED, wf.reason_for_incompletion
     assert d.refs(wid) == [
-        "LoopTask", "GetNumberAtIndex__1", "SwitchTask__1", "WaitTask__1", "ComputeNumber__1",
-        "GetNumberAtIndex__2", "SwitchTask__2",
+        "LoopTask",
+        "GetNumberAtIndex__1",
+        "SwitchTask__1",
+        "WaitTask__1",
+        "ComputeNumber__1",
+        "GetNumberAtIndex__2",
+        "SwitchTask__2",
     ]
     assert d.task(wid, "SwitchTask__2").output_data["selectedCase"] == "false"
     assert d.task(wid, "LoopTask").output_data["iteration"] == 2
@@ -219,22 +295,35 @@ def test_dynamic_fork_join(decider: ModuleType, shared_dir: Path) -> None:
         ],
         "dynamicTasksInput": {"xdt1": {"k1": "v1"}, "xdt2": {"k2": "v2"}},
     }
-    d = Driver(decider, workflow_defs=[load(shared_dir, "workflows/dynamic_fork_join_integration_test.json")],
-               workers={"integration_task_1": lambda t: dynamic, "*": lambda t: {"got": t.input_data}})
+    d = Driver(
+        decider,
+        workflow_defs=[load(shared_dir, "workflows/dynamic_fork_join_integration_test.json")],
+        workers={"integration_task_1": lambda t: dynamic, "*": lambda t: {"got": t.input_data}},
+    )
     wid = d.start("DynamicFanInOutTest", {"param1": "a"})
     d.run()
     wf = d.workflows[wid]
     assert wf.status is WorkflowStatus.COMPLETED
-    assert d.refs(wid) == ["dt1", "dynamicfanouttask", "xdt1", "xdt2", "dynamicfanouttask_join", "task4"]
+    assert d.refs(wid) == [
+        "dt1",
+        "dynamicfanouttask",
+        "xdt1",
+        "xdt2",
+        "dynamicfanouttask_join",
+        "task4",
+    ]
     assert d.task(wid, "dynamicfanouttask").input_data["forkedTasks"] == ["xdt1", "xdt2"]
     assert d.task(wid, "dynamicfanouttask_join").output_data == {
-        "xdt1": {"got": {"k1": "v1"}}, "xdt2": {"got": {"k2": "v2"}},
+        "xdt1": {"got": {"k1": "v1"}},
+        "xdt2": {"got": {"k2": "v2"}},
     }
     assert d.task(wid, "xdt1").task_type == "integration_task_2"
 
 
 def test_event_task(decider: ModuleType, shared_dir: Path) -> None:
-    d = Driver(decider, workflow_defs=[load(shared_dir, "workflows/event_workflow_integration_test.json")])
+    d = Driver(
+        decider, workflow_defs=[load(shared_dir, "workflows/event_workflow_integration_test.json")]
+    )
     wid = d.start("test_event_workflow", {}, correlation_id="c-1")
     d.run()
     assert d.workflows[wid].status is WorkflowStatus.COMPLETED
@@ -250,19 +339,32 @@ def test_event_task(decider: ModuleType, shared_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("inputs", "expected", "joined"),
     [
-        ({"decision_1": "true", "decision_2": "true"},
-         ["task1", "decision1", "task2", "decision2", "task3", "exclusiveJoin"], "task3"),
-        ({"decision_1": "false", "decision_3": "true"},
-         ["task1", "decision1", "task4", "decision3", "task5", "exclusiveJoin"], "task5"),
-        ({"decision_1": "false", "decision_3": "false"},
-         ["task1", "decision1", "task4", "decision3", "exclusiveJoin"], "task4"),
+        (
+            {"decision_1": "true", "decision_2": "true"},
+            ["task1", "decision1", "task2", "decision2", "task3", "exclusiveJoin"],
+            "task3",
+        ),
+        (
+            {"decision_1": "false", "decision_3": "true"},
+            ["task1", "decision1", "task4", "decision3", "task5", "exclusiveJoin"],
+            "task5",
+        ),
+        (
+            {"decision_1": "false", "decision_3": "false"},
+            ["task1", "decision1", "task4", "decision3", "exclusiveJoin"],
+            "task4",
+        ),
         ({"decision_1": "neither"}, ["task1", "decision1", "exclusiveJoin"], "task1"),
     ],
 )
-def test_exclusive_join(decider: ModuleType, shared_dir: Path, inputs: dict[str, Any],
-                        expected: list[str], joined: str) -> None:
-    d = Driver(decider, workflow_defs=[load(shared_dir, "workflows/exclusive_join_integration_test.json")],
-               workers={"*": lambda t: {"from": t.reference_task_name}})
+def test_exclusive_join(
+    decider: ModuleType, shared_dir: Path, inputs: dict[str, Any], expected: list[str], joined: str
+) -> None:
+    d = Driver(
+        decider,
+        workflow_defs=[load(shared_dir, "workflows/exclusive_join_integration_test.json")],
+        workers={"*": lambda t: {"from": t.reference_task_name}},
+    )
     wid = d.start("ExclusiveJoinTestWorkflow", {"payload": 1, **inputs})
     d.run()
     assert d.workflows[wid].status is WorkflowStatus.COMPLETED
@@ -270,20 +372,35 @@ def test_exclusive_join(decider: ModuleType, shared_dir: Path, inputs: dict[str,
     assert d.task(wid, "exclusiveJoin").output_data == {"from": joined}
 
 
-@pytest.mark.parametrize(("action", "expected_last"), [("redeliver", "decide_2"), ("cancel", "get_population_data")])
-def test_json_jq_transform_feeds_decisions(decider: ModuleType, shared_dir: Path, action: str,
-                                           expected_last: str) -> None:
-    d = Driver(decider, workflow_defs=[load(shared_dir, "workflows/json_jq_transform_result_integration_test.json")])
+@pytest.mark.parametrize(
+    ("action", "expected_last"), [("redeliver", "decide_2"), ("cancel", "get_population_data")]
+)
+def test_json_jq_transform_feeds_decisions(
+    decider: ModuleType, shared_dir: Path, action: str, expected_last: str
+) -> None:
+    d = Driver(
+        decider,
+        workflow_defs=[
+            load(shared_dir, "workflows/json_jq_transform_result_integration_test.json")
+        ],
+    )
     wid = d.start("json_jq_transform_result_wf", {"requestedAction": action})
     d.run()
     assert d.workflows[wid].status is WorkflowStatus.COMPLETED
     assert d.refs(wid)[-1] == expected_last
     assert d.task(wid, "json_jq_1").output_data == {"result": "CREATE", "resultList": ["CREATE"]}
-    assert d.task(wid, "json_jq_2").output_data["result"] == ["redeliver", "redeliver_from_validation_error", "redelivery"]
+    assert d.task(wid, "json_jq_2").output_data["result"] == [
+        "redeliver",
+        "redeliver_from_validation_error",
+        "redelivery",
+    ]
 
 
 def test_set_variable_then_wait(decider: ModuleType, shared_dir: Path) -> None:
-    d = Driver(decider, workflow_defs=[load(shared_dir, "workflows/set_variable_workflow_integration_test.json")])
+    d = Driver(
+        decider,
+        workflow_defs=[load(shared_dir, "workflows/set_variable_workflow_integration_test.json")],
+    )
     wid = d.start("set_variable_workflow_integration_test", {"var": "v1"})
     d.run()
     wf = d.workflows[wid]
@@ -294,9 +411,17 @@ def test_set_variable_then_wait(decider: ModuleType, shared_dir: Path) -> None:
     assert wf.output == {"variables": {"var": "v1"}}
 
 
-@pytest.mark.parametrize(("case", "expected"), [("c", ["decisionTask", "t1", "t2", "t20"]), ("x", ["decisionTask", "t5", "t20"])])
-def test_simple_decision(decider: ModuleType, shared_dir: Path, case: str, expected: list[str]) -> None:
-    d = Driver(decider, workflow_defs=[load(shared_dir, "workflows/simple_decision_task_integration_test.json")])
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [("c", ["decisionTask", "t1", "t2", "t20"]), ("x", ["decisionTask", "t5", "t20"])],
+)
+def test_simple_decision(
+    decider: ModuleType, shared_dir: Path, case: str, expected: list[str]
+) -> None:
+    d = Driver(
+        decider,
+        workflow_defs=[load(shared_dir, "workflows/simple_decision_task_integration_test.json")],
+    )
     wid = d.start("DecisionWorkflow", {"case": case, "param1": "p"})
     d.run()
     assert d.workflows[wid].status is WorkflowStatus.COMPLETED
@@ -305,8 +430,13 @@ def test_simple_decision(decider: ModuleType, shared_dir: Path, case: str, expec
 
 
 def test_input_template_and_task_id(decider: ModuleType, shared_dir: Path) -> None:
-    d = Driver(decider, workflow_defs=[load(shared_dir, "workflows/simple_workflow_1_input_template_integration_test.json")],
-               workers={"integration_task_1": lambda t: {"op": "done"}})
+    d = Driver(
+        decider,
+        workflow_defs=[
+            load(shared_dir, "workflows/simple_workflow_1_input_template_integration_test.json")
+        ],
+        workers={"integration_task_1": lambda t: {"op": "done"}},
+    )
     wid = d.start("integration_test_template_wf", {"param3": "given"})
     t1 = d.task(wid, "t1")
     assert t1.input_data == {
@@ -329,16 +459,27 @@ def test_input_template_and_task_id(decider: ModuleType, shared_dir: Path) -> No
 def test_failure_workflow_from_input_key(decider: ModuleType, shared_dir: Path) -> None:
     d = Driver(
         decider,
-        workflow_defs=[load(shared_dir, "workflows/simple_workflow_1_input_template_integration_test.json"),
-                       wdef([{"name": "cleanup", "taskReferenceName": "cleanup"}], name="on_failure")],
-        workers={"integration_task_1": lambda t: (TaskResultStatus.FAILED_WITH_TERMINAL_ERROR, {}, "broken")},
+        workflow_defs=[
+            load(shared_dir, "workflows/simple_workflow_1_input_template_integration_test.json"),
+            wdef([{"name": "cleanup", "taskReferenceName": "cleanup"}], name="on_failure"),
+        ],
+        workers={
+            "integration_task_1": lambda t: (
+                TaskResultStatus.FAILED_WITH_TERMINAL_ERROR,
+                {},
+                "broken",
+            )
+        },
     )
     wid = d.start("integration_test_template_wf", {"failureWfName": "on_failure"})
     d.run(max_steps=50)
     wf = d.workflows[wid]
     assert wf.status is WorkflowStatus.FAILED
     t1 = d.task(wid, "t1")
-    assert wf.reason_for_incompletion == f"Task {t1.task_id} failed with status: FAILED and reason: 'broken'"
+    assert (
+        wf.reason_for_incompletion
+        == f"Task {t1.task_id} failed with status: FAILED and reason: 'broken'"
+    )
     assert wf.failed_reference_task_names == ["t1"]
     [action] = d.failure_workflows
     assert action.name == "on_failure"
@@ -350,9 +491,19 @@ def test_failure_workflow_from_input_key(decider: ModuleType, shared_dir: Path) 
 
 
 def test_sub_workflow_inline_definition(decider: ModuleType, shared_dir: Path) -> None:
-    d = Driver(decider, workflow_defs=[load(shared_dir, "workflows/simple_workflow_with_sub_workflow_inline_def_integration_test.json")],
-               workers={"integration_task_1": lambda t: {"op": "o1", "imageType": "png"},
-                        "*": lambda t: {"seen": t.input_data}})
+    d = Driver(
+        decider,
+        workflow_defs=[
+            load(
+                shared_dir,
+                "workflows/simple_workflow_with_sub_workflow_inline_def_integration_test.json",
+            )
+        ],
+        workers={
+            "integration_task_1": lambda t: {"op": "o1", "imageType": "png"},
+            "*": lambda t: {"seen": t.input_data},
+        },
+    )
     wid = d.start("WorkflowWithInlineSubWorkflow", {"param1": "a"}, correlation_id="corr")
     d.run()
     wf = d.workflows[wid]
@@ -367,9 +518,18 @@ def test_sub_workflow_inline_definition(decider: ModuleType, shared_dir: Path) -
 
 
 def test_sub_workflow_by_name_expression(decider: ModuleType, shared_dir: Path) -> None:
-    child_def = wdef([{"name": "child_task", "taskReferenceName": "c1"}], name="child_wf",
-                     outputParameters={"got": "${workflow.input.param1}"})
-    d = Driver(decider, workflow_defs=[load(shared_dir, "workflows/workflow_with_sub_workflow_1_integration_test.json"), child_def])
+    child_def = wdef(
+        [{"name": "child_task", "taskReferenceName": "c1"}],
+        name="child_wf",
+        outputParameters={"got": "${workflow.input.param1}"},
+    )
+    d = Driver(
+        decider,
+        workflow_defs=[
+            load(shared_dir, "workflows/workflow_with_sub_workflow_1_integration_test.json"),
+            child_def,
+        ],
+    )
     wid = d.start("integration_test_wf_with_sub_wf", {"param1": "x", "subwf": "child_wf"})
     d.run()
     wf = d.workflows[wid]
@@ -381,8 +541,14 @@ def test_sub_workflow_by_name_expression(decider: ModuleType, shared_dir: Path) 
 
 def test_sub_workflow_failure_fails_parent(decider: ModuleType, shared_dir: Path) -> None:
     child_def = wdef([{"name": "child_task", "taskReferenceName": "c1"}], name="child_wf")
-    d = Driver(decider, workflow_defs=[load(shared_dir, "workflows/workflow_with_sub_workflow_1_integration_test.json"), child_def],
-               workers={"child_task": lambda t: (TaskResultStatus.FAILED_WITH_TERMINAL_ERROR, {}, "nope")})
+    d = Driver(
+        decider,
+        workflow_defs=[
+            load(shared_dir, "workflows/workflow_with_sub_workflow_1_integration_test.json"),
+            child_def,
+        ],
+        workers={"child_task": lambda t: (TaskResultStatus.FAILED_WITH_TERMINAL_ERROR, {}, "nope")},
+    )
     wid = d.start("integration_test_wf_with_sub_wf", {"subwf": "child_wf"})
     d.run()
     wf = d.workflows[wid]
@@ -390,15 +556,26 @@ def test_sub_workflow_failure_fails_parent(decider: ModuleType, shared_dir: Path
     child = d.workflows[t2.sub_workflow_id]
     assert child.status is WorkflowStatus.FAILED
     assert t2.status is TaskStatus.FAILED
-    assert t2.reason_for_incompletion.startswith(f"Sub workflow {child.workflow_id} failure reason: Task ")
+    assert t2.reason_for_incompletion.startswith(
+        f"Sub workflow {child.workflow_id} failure reason: Task "
+    )
     assert wf.status is WorkflowStatus.FAILED
 
 
 def test_start_workflow_task(decider: ModuleType, shared_dir: Path) -> None:
     other = wdef([{"name": "other_task", "taskReferenceName": "o1"}], name="other")
-    d = Driver(decider, workflow_defs=[load(shared_dir, "workflows/workflow_that_starts_another_workflow.json"), other])
-    wid = d.start("workflow_that_starts_another_workflow",
-                  {"startWorkflow": {"name": "other", "input": {"a": 1}}}, correlation_id="c9")
+    d = Driver(
+        decider,
+        workflow_defs=[
+            load(shared_dir, "workflows/workflow_that_starts_another_workflow.json"),
+            other,
+        ],
+    )
+    wid = d.start(
+        "workflow_that_starts_another_workflow",
+        {"startWorkflow": {"name": "other", "input": {"a": 1}}},
+        correlation_id="c9",
+    )
     d.run()
     assert d.workflows[wid].status is WorkflowStatus.COMPLETED
     started = d.task(wid, "st").output_data["workflowId"]
@@ -408,7 +585,12 @@ def test_start_workflow_task(decider: ModuleType, shared_dir: Path) -> None:
 
 
 def test_terminate_task_fails_workflow(decider: ModuleType, shared_dir: Path) -> None:
-    d = Driver(decider, workflow_defs=[load(shared_dir, "workflows/terminate_task_failed_workflow_integration.json")])
+    d = Driver(
+        decider,
+        workflow_defs=[
+            load(shared_dir, "workflows/terminate_task_failed_workflow_integration.json")
+        ],
+    )
     wid = d.start("test_terminate_task_failed_wf", {"a": 1})
     d.run()
     wf = d.workflows[wid]
@@ -419,7 +601,10 @@ def test_terminate_task_fails_workflow(decider: ModuleType, shared_dir: Path) ->
     [failure] = d.failure_workflows
     assert failure.name == "failure_workflow"
     # The TERMINATE task's output becomes the workflow's, plus the failure workflow's id.
-    assert wf.output == {"result": {"testvalue": True}, "conductor.failure_workflow": failure.workflow_id}
+    assert wf.output == {
+        "result": {"testvalue": True},
+        "conductor.failure_workflow": failure.workflow_id,
+    }
     assert failure.input["failureTaskId"] == d.task(wid, "terminate0").task_id
 
 
@@ -427,21 +612,30 @@ def test_every_sample_workflow_is_covered(shared_dir: Path) -> None:
     """A new file in the samples folder must get a test here (the event handler is not a workflow)."""
     files = sorted(p.name for p in (shared_dir / "conductor-samples/workflows").glob("*.json"))
     covered = {
-        "conditional_switch_task_workflow_integration_test.json", "do_while_integration_test.json",
-        "do_while_with_decision_task.json", "dynamic_fork_join_integration_test.json",
-        "event_workflow_integration_test.json", "exclusive_join_integration_test.json",
-        "fork_join_integration_test.json", "json_jq_transform_result_integration_test.json",
-        "set_variable_workflow_integration_test.json", "simple_decision_task_integration_test.json",
+        "conditional_switch_task_workflow_integration_test.json",
+        "do_while_integration_test.json",
+        "do_while_with_decision_task.json",
+        "dynamic_fork_join_integration_test.json",
+        "event_workflow_integration_test.json",
+        "exclusive_join_integration_test.json",
+        "fork_join_integration_test.json",
+        "json_jq_transform_result_integration_test.json",
+        "set_variable_workflow_integration_test.json",
+        "simple_decision_task_integration_test.json",
         "simple_workflow_1_input_template_integration_test.json",
         "simple_workflow_with_sub_workflow_inline_def_integration_test.json",
-        "sqs-complete-wait-event-handler.json", "terminate_task_failed_workflow_integration.json",
-        "workflow_that_starts_another_workflow.json", "workflow_with_sub_workflow_1_integration_test.json",
+        "sqs-complete-wait-event-handler.json",
+        "terminate_task_failed_workflow_integration.json",
+        "workflow_that_starts_another_workflow.json",
+        "workflow_with_sub_workflow_1_integration_test.json",
     }
     assert set(files) <= covered
 
 
 def test_sweep_is_harmless_when_nothing_is_due(decider: ModuleType, shared_dir: Path) -> None:
-    d = Driver(decider, workflow_defs=[load(shared_dir, "workflows/fork_join_integration_test.json")])
+    d = Driver(
+        decider, workflow_defs=[load(shared_dir, "workflows/fork_join_integration_test.json")]
+    )
     wid = d.start("FanInOutTest", {})
     before = d.encoded(wid)
     decision = d.decide(wid, ev.Sweep())
