@@ -23,9 +23,10 @@ import importlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import msgspec
 import trio
 
 from core.decisions import (
@@ -49,7 +50,14 @@ from core.decisions import (
     Terminate,
     TerminateWorkflow,
 )
-from core.enums import TASK_TERMINAL, WORKFLOW_TERMINAL, TaskStatus, TaskType, WorkflowStatus
+from core.enums import (
+    TASK_TERMINAL,
+    WORKFLOW_TERMINAL,
+    IdempotencyStrategy,
+    TaskStatus,
+    TaskType,
+    WorkflowStatus,
+)
 from core.errors import (
     BadRequest,
     Conflict,
@@ -72,6 +80,7 @@ from core.models import (
     WorkflowSummary,
 )
 from core.store import DECIDER_QUEUE, LogLine, SearchRequest, Store
+from core.validation import check_workflow_def
 from server.engine import workers
 from server.engine.config import EngineConfig
 from server.engine.events import EventBus
@@ -85,6 +94,15 @@ from server.engine.system_tasks import SystemTaskRunner
 from server.engine.views import find_task, task_queue, to_summary
 
 log = logging.getLogger("podium.engine")
+
+
+# Namespace of the workflow ids derived from (workflow name, idempotencyKey).
+_IDEMPOTENCY_NS = uuid.UUID("6f1c2a52-8f2e-4b5e-9c55-2d4b8a1e7c10")
+
+
+def idempotent_id(name: str, key: str) -> str:
+    """The workflow id a start with this name and idempotencyKey always gets."""
+    return str(uuid.uuid5(_IDEMPOTENCY_NS, f"{name}\n{key}"))
 
 
 def wall_clock_ms() -> int:
@@ -137,6 +155,8 @@ class Engine:
         self.system_tasks = SystemTaskRunner(self)
         self.events = EventBus(self)
         self._nursery: trio.Nursery | None = None
+        # workflow id -> event set after its next commit (execute_workflow waits on it).
+        self._changes: dict[str, trio.Event] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -198,8 +218,14 @@ class Engine:
 
         Raises:
             BadRequest: missing name, explicit null input, priority outside 0..99.
+            DefinitionError: an invalid inline `workflowDef` (400, every problem with its
+                path, e.g. `workflowDef.tasks[0].taskReferenceName`).
             NotFound: no definition with that name/version.
         """
+        key = request.idempotency_key
+        keyed = workflow_id is None and isinstance(key, str) and bool(key)
+        if keyed:
+            workflow_id = idempotent_id(request.name, str(key))
         outcome = await self._create(
             request,
             workflow_id=workflow_id,
@@ -208,12 +234,42 @@ class Engine:
         )
         if outcome is None:
             assert workflow_id is not None
+            if keyed:
+                return await self._existing_for_key(workflow_id, request)
             return workflow_id
         await self._after_commit(outcome)
         return outcome.workflow.workflow_id
 
+    async def _existing_for_key(self, workflow_id: str, request: StartWorkflowRequest) -> str:
+        """A workflow with this idempotency key exists: apply idempotencyStrategy."""
+        strategy = request.idempotency_strategy
+        strategy = strategy.upper() if isinstance(strategy, str) and strategy else "FAIL"
+        if strategy not in {s.value for s in IdempotencyStrategy}:
+            allowed = ", ".join(s.value for s in IdempotencyStrategy)
+            raise BadRequest(f"idempotencyStrategy: {strategy!r} is not one of {allowed}")
+        if strategy == IdempotencyStrategy.RETURN_EXISTING.value:
+            return workflow_id
+        existing = await self.get_workflow(workflow_id, include_tasks=False)
+        if strategy == IdempotencyStrategy.FAIL_ON_RUNNING.value and (
+            existing.status in WORKFLOW_TERMINAL
+        ):
+            # The keyed id is taken by a finished run: this one gets a fresh id.
+            fresh = msgspec.structs.replace(request, idempotency_key=UNSET)
+            return await self.start_workflow(fresh)
+        raise Conflict(
+            f"Workflow with idempotencyKey '{request.idempotency_key}' already exists: "
+            f"{workflow_id} ({existing.status.value}); use idempotencyStrategy "
+            "RETURN_EXISTING to get its id instead"
+        )
+
     async def _resolve_def(self, request: StartWorkflowRequest) -> WorkflowDef:
         if isinstance(request.workflow_def, WorkflowDef):
+            # An ephemeral definition was never checked by the metadata API: check it here.
+            check_workflow_def(
+                request.workflow_def,
+                task_defs=await self.metadata.task_defs(),
+                path="workflowDef",
+            )
             return request.workflow_def
         version = request.version if isinstance(request.version, int) else None
         definition = await self.metadata.workflow_def(request.name, version)
@@ -264,6 +320,38 @@ class Engine:
             idempotency_key=request.idempotency_key,
         )
         return await self.executor.create(workflow, [StartWorkflow()])
+
+    async def execute_workflow(
+        self,
+        request: StartWorkflowRequest,
+        *,
+        wait_until_task_refs: Sequence[str] = (),
+        wait_for_seconds: float = 10,
+    ) -> Workflow:
+        """Start a workflow and wait until it ends, or one of `wait_until_task_refs`
+        has a terminal task, or `wait_for_seconds` pass (`POST /workflow/execute`).
+
+        Returns:
+            The workflow (with tasks) at that moment; the caller tells the cases apart by
+            its status and tasks.
+
+        Raises:
+            Whatever start_workflow raises.
+        """
+        workflow_id = await self.start_workflow(request)
+        targets = set(wait_until_task_refs)
+        with trio.move_on_after(max(0.0, wait_for_seconds)):
+            while True:
+                changed = self._changes.setdefault(workflow_id, trio.Event())
+                workflow = await self.get_workflow(workflow_id)
+                if workflow.status in WORKFLOW_TERMINAL or any(
+                    t.reference_task_name in targets and t.status in TASK_TERMINAL
+                    for t in workflow.tasks
+                ):
+                    return workflow
+                await changed.wait()
+        self._changes.pop(workflow_id, None)
+        return await self.get_workflow(workflow_id)
 
     # ------------------------------------------------------------------ reading
 
@@ -372,6 +460,9 @@ class Engine:
                 else:
                     self.waiters.notify_later(op.queue, op.delay_ms)
             self.limits.reconcile(workflow)
+            changed = self._changes.pop(workflow.workflow_id, None)
+            if changed is not None:
+                changed.set()
         elif outcome.wake_at_ms:
             self.sweeper.notify(outcome.wake_at_ms)
         for action in outcome.actions:

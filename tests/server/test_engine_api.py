@@ -8,7 +8,12 @@ import trio
 
 from core.enums import TaskStatus, WorkflowStatus
 from core.errors import BadRequest, NotFound
-from core.models import RerunWorkflowRequest, SkipTaskRequest, TaskExecLogEntry
+from core.models import (
+    RerunWorkflowRequest,
+    SkipTaskRequest,
+    StartWorkflowRequest,
+    TaskExecLogEntry,
+)
 from core.store import SearchRequest
 from tests.server.engine_helpers import (
     register,
@@ -153,3 +158,37 @@ async def test_pending_tasks_in_queue(autojump_clock: trio.abc.Clock) -> None:
         ids = [await start(engine, "pend") for _ in range(3)]
         pending = await engine.pending_tasks("pending_t", start=1, count=5)
         assert [t.workflow_instance_id for t in pending] == ids[1:]
+
+
+async def test_execute_workflow_waits_for_the_end(autojump_clock: trio.abc.Clock) -> None:
+    async with running_engine() as engine:
+        await register(engine, wf_def("sync_run", [simple("a", "exec_a"), simple("b", "exec_b")]))
+
+        async def worker(task_type: str) -> None:
+            [task] = await engine.poll(task_type, timeout_ms=5_000)
+            await engine.update_task(result(task, output_data={"by": task_type}))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(worker, "exec_a")
+            nursery.start_soon(worker, "exec_b")
+            workflow = await engine.execute_workflow(
+                StartWorkflowRequest(name="sync_run", input={}), wait_for_seconds=30
+            )
+        assert workflow.status is WorkflowStatus.COMPLETED
+
+        # Waiting for one task only; then the timeout case.
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(worker, "exec_a")
+            partial = await engine.execute_workflow(
+                StartWorkflowRequest(name="sync_run", input={}),
+                wait_until_task_refs=["a"],
+                wait_for_seconds=30,
+            )
+        assert partial.status is WorkflowStatus.RUNNING
+        assert partial.tasks[0].status is TaskStatus.COMPLETED
+        before = trio.current_time()
+        late = await engine.execute_workflow(
+            StartWorkflowRequest(name="sync_run", input={}), wait_for_seconds=2
+        )
+        assert late.status is WorkflowStatus.RUNNING
+        assert trio.current_time() - before == pytest.approx(2)

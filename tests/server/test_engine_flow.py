@@ -7,7 +7,7 @@ import pytest
 import trio
 
 from core.enums import TaskResultStatus, TaskStatus, WorkflowStatus
-from core.errors import BadRequest, Conflict, NotFound
+from core.errors import BadRequest, Conflict, DefinitionError, NotFound
 from core.models import StartWorkflowRequest, TaskResult
 from core.store import DECIDER_QUEUE
 from tests.server.engine_helpers import (
@@ -80,6 +80,12 @@ async def test_input_template_and_inline_definition(autojump_clock: trio.abc.Clo
         )
         workflow = await engine.get_workflow(wf_id)
         assert workflow.input == {"j": 2, "k": "default"}
+        broken = wf_def("broken", [simple("a"), simple("a")])  # duplicate reference name
+        with pytest.raises(DefinitionError, match=r"workflowDef\.tasks\[1\]"):
+            await engine.start_workflow(
+                StartWorkflowRequest(name="broken", input={}, workflow_def=broken)
+            )
+        assert await engine.running_ids("broken", None) == []  # nothing half-written
 
 
 async def test_update_to_terminal_task_is_ignored(autojump_clock: trio.abc.Clock) -> None:
@@ -370,3 +376,30 @@ async def test_start_workflow_task_and_failure_workflow(autojump_clock: trio.abc
         assert handler.input["workflowId"] == failing
         [handler_task] = await engine.poll("handler_task")
         assert handler_task.workflow_instance_id == handler_id
+
+
+async def test_idempotency_key_strategies(autojump_clock: trio.abc.Clock) -> None:
+    async with running_engine() as engine:
+        await register(engine, wf_def("once", [simple("a", "once_task")]))
+        first = await start(engine, "once", idempotency_key="order-7")
+        with pytest.raises(Conflict, match="idempotencyKey 'order-7' already exists"):
+            await start(engine, "once", idempotency_key="order-7")
+        same = await start(
+            engine, "once", idempotency_key="order-7", idempotency_strategy="RETURN_EXISTING"
+        )
+        assert same == first
+        with pytest.raises(Conflict):
+            await start(
+                engine, "once", idempotency_key="order-7", idempotency_strategy="FAIL_ON_RUNNING"
+            )
+        [task] = await engine.poll("once_task")
+        await engine.update_task(result(task))
+        # The keyed run finished: FAIL_ON_RUNNING starts a new one.
+        fresh = await start(
+            engine, "once", idempotency_key="order-7", idempotency_strategy="FAIL_ON_RUNNING"
+        )
+        assert fresh != first
+        assert len(await engine.running_ids("once", None)) == 1
+        # The key is scoped by workflow name.
+        await register(engine, wf_def("other", [simple("a", "once_task")]))
+        assert await start(engine, "other", idempotency_key="order-7") != first
