@@ -50,6 +50,8 @@ cdef class Scope:
     cdef public object delay_s
 
 
+cdef Node row_node(Run run, object t)
+cdef object latest_row(Run run, str ref)
 @cython.locals(seq=Py_ssize_t, n=Py_ssize_t)
 cpdef object find_task(object wf, str task_id)
 cdef object _opt(object value)

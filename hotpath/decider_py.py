@@ -108,29 +108,16 @@ class Run:
 
     # -- lookups
     def node_of(self, t: Task) -> Node:
-        wt = t.workflow_task
-        node = self.plan.nodes.get(wt.task_reference_name)  # type: ignore[union-attr]
-        if node is None or node.wt is not wt:
-            if node is not None and node.wt == wt:
-                return node
-            node = self.plan.node_for(wt, None)
-        return node
+        return row_node(self, t)
 
     def task(self, task_id: str) -> Task:
         return find_task(self.wf, task_id)
 
     def latest(self, ref: str) -> Task | None:
-        """The latest row with this full reference name."""
-        index = self.ref_index
-        if index is None:
-            index = {}
-            for t in self.wf.tasks:
-                index[t.reference_task_name] = t
-            self.ref_index = index
-        return index.get(ref)
+        return latest_row(self, ref)
 
     def cfg(self, node: Node) -> TaskCfg:
-        return node_cfg(self, node)
+        return node_cfg(node, self.env.task_defs)
 
     # -- mutations used by handlers
     def act(self, action: Any) -> None:
@@ -184,7 +171,7 @@ class Run:
         return task_queue(t)
 
     def arm(self, t: Task) -> None:
-        arm_timer(self, t, self.node_of(t))
+        arm_timer(self, t, row_node(self, t))
 
     def cfg_of_row(self, t: Task, node: Node) -> TaskCfg:
         return row_cfg(self.plan, t, node, self.env.task_defs)
@@ -205,6 +192,28 @@ class Scope:
         self.loop_scope = loop_scope
         self.prev = prev  # the failed row this one retries, if any
         self.delay_s = delay_s
+
+
+def row_node(run: Run, t: Task) -> Node:
+    """The plan node a row was created from (by its workflowTask's reference name)."""
+    wt = t.workflow_task
+    node = run.plan.nodes.get(wt.task_reference_name)  # type: ignore[union-attr]
+    if node is None or node.wt is not wt:
+        if node is not None and node.wt == wt:
+            return node  # type: ignore[no-any-return]
+        node = run.plan.node_for(wt, None)
+    return node  # type: ignore[no-any-return]
+
+
+def latest_row(run: Run, ref: str) -> Task | None:
+    """The latest row with this full reference name (index built once per decision)."""
+    index = run.ref_index
+    if index is None:
+        index = {}
+        for t in run.wf.tasks:
+            index[t.reference_task_name] = t
+        run.ref_index = index
+    return index.get(ref)
 
 
 def find_task(wf: Workflow, task_id: str) -> Task:
@@ -302,7 +311,8 @@ def append_row(
     run.added.append(task_id)
     if run.ref_index is not None:
         run.ref_index[ref] = t
-    run.touch()
+    run.epoch += 1
+    run.changed = True
     return t
 
 
@@ -324,7 +334,8 @@ def schedule_node(
             if row is not None and not row.executed:
                 # SkipTask left a SKIPPED row: hop over the task as if it had completed.
                 row.executed = True
-                run.touch()
+                run.epoch += 1
+                run.changed = True
                 schedule_successor(run, row, node)
                 return
     kind = node.kind
@@ -440,34 +451,52 @@ def worker_row(
         else None
     )
     delay = delay_s if prev is not None else node.start_delay
-    t = Task(
-        task_type=task_type,
-        status=SCHEDULED,
-        reference_task_name=ref,
-        task_id=task_id,
-        workflow_instance_id=wf.workflow_id,
-        input_data=input_data,
-        seq=seq,
-        correlation_id=wf.correlation_id,
-        task_def_name=def_name,
-        scheduled_time=now,
-        update_time=now,
-        start_delay_in_seconds=delay,
-        callback_after_seconds=delay,
-        response_timeout_seconds=cfg.response_timeout_s,
-        workflow_type=wf.workflow_name,
-        workflow_task=node.wt,
-        domain=domain,
-        rate_limit_per_frequency=cfg.rate_limit,
-        rate_limit_frequency_in_seconds=cfg.rate_freq,
-        workflow_priority=wf.priority,
-        execution_name_space=cfg.namespace,
-        isolation_group_id=cfg.isolation_group,
-        iteration=iteration,
-        loop_over_task=iteration > 0,
-        first_scheduled_time=now,
-        loop_scope=loop_scope,
-    )
+    # A copy of the node's prototype row plus the per-row fields is several times
+    # cheaper than building a Task from ~30 keyword arguments.
+    proto = node.proto
+    if proto is None or node.proto_cfg is not cfg or proto.task_type != task_type:
+        proto = Task(
+            task_type=task_type,
+            status=SCHEDULED,
+            reference_task_name=node.ref,
+            task_id="",
+            workflow_instance_id="",
+            task_def_name=def_name,
+            response_timeout_seconds=cfg.response_timeout_s,
+            workflow_task=node.wt,
+            rate_limit_per_frequency=cfg.rate_limit,
+            rate_limit_frequency_in_seconds=cfg.rate_freq,
+            execution_name_space=cfg.namespace,
+            isolation_group_id=cfg.isolation_group,
+        )
+        node.proto = proto
+        node.proto_cfg = cfg
+    t = proto.__copy__()
+    t.task_id = task_id
+    t.workflow_instance_id = wf.workflow_id
+    t.input_data = input_data
+    t.output_data = {}
+    t.seq = seq
+    t.scheduled_time = now
+    t.update_time = now
+    t.first_scheduled_time = now
+    t.workflow_type = wf.workflow_name
+    if ref is not node.ref:
+        t.reference_task_name = ref
+    correlation_id = wf.correlation_id
+    if correlation_id is not UNSET:
+        t.correlation_id = correlation_id
+    if delay:
+        t.start_delay_in_seconds = delay
+        t.callback_after_seconds = delay
+    if domain is not None:
+        t.domain = domain
+    if wf.priority:
+        t.workflow_priority = wf.priority
+    if iteration:
+        t.iteration = iteration
+        t.loop_over_task = True
+        t.loop_scope = loop_scope
     if prev is not None:
         t.retry_count = prev.retry_count + 1
         t.retried_task_id = prev.task_id
@@ -580,9 +609,10 @@ def run_loop(run: Run) -> None:
                 continue
             if st is COMPLETED or st is COMPLETED_WITH_ERRORS:
                 t.executed = True
-                run.touch()
+                run.epoch += 1
+                run.changed = True
                 progressed = True
-                after_success(run, t, run.node_of(t))
+                after_success(run, t, row_node(run, t))
             elif (
                 st is FAILED
                 or st is FAILED_WITH_TERMINAL_ERROR
@@ -590,7 +620,7 @@ def run_loop(run: Run) -> None:
                 or st is CANCELED
             ):
                 progressed = True
-                handle_failure(run, t, run.node_of(t))
+                handle_failure(run, t, row_node(run, t))
             else:
                 active += 1
                 tt = t.task_type
@@ -633,7 +663,7 @@ def evaluate_operator(run: Run, t: Task) -> bool:
     if tt == "JOIN":
         changed = evaluate_join(run, t)
     else:
-        changed = flow_tasks.evaluate(run, t, run.node_of(t))
+        changed = flow_tasks.evaluate(run, t, row_node(run, t))
     epochs[t.task_id] = run.epoch
     return changed
 
@@ -649,7 +679,7 @@ def evaluate_join(run: Run, t: Task) -> bool:
     all_canceled = True
     with_errors = False
     for ref in join_on:
-        row = run.latest(ref)
+        row = latest_row(run, ref)
         if row is None:
             done = False
             continue
@@ -660,11 +690,11 @@ def evaluate_join(run: Run, t: Task) -> bool:
             done = False
         elif st is COMPLETED_WITH_ERRORS:
             with_errors = True
-        elif st is not COMPLETED and st is not SKIPPED and not run.node_of(row).optional:
+        elif st is not COMPLETED and st is not SKIPPED and not row_node(run, row).optional:
             reasons.append(_opt(row.reason_for_incompletion) or "")
             if st is not CANCELED:
                 all_canceled = False
-            if not run.node_of(row).permissive:
+            if not row_node(run, row).permissive:
                 failed = True
     now = run.now
     if failed or (done and reasons):
@@ -677,7 +707,8 @@ def evaluate_join(run: Run, t: Task) -> bool:
     t.output_data = output
     t.end_time = now
     t.update_time = now
-    run.touch()
+    run.epoch += 1
+    run.changed = True
     return True
 
 
@@ -699,7 +730,8 @@ def handle_failure(run: Run, t: Task, node: Node) -> None:
         )
     ):
         t.retried = True
-        run.touch()
+        run.epoch += 1
+        run.changed = True
         if node.kind == K_WORKER:
             ref = t.reference_task_name
             worker_row(
@@ -723,12 +755,14 @@ def handle_failure(run: Run, t: Task, node: Node) -> None:
     if node.optional:
         t.status = COMPLETED_WITH_ERRORS
         t.executed = True
-        run.touch()
+        run.epoch += 1
+        run.changed = True
         schedule_successor(run, t, node)
         return
     if node.permissive:
         t.executed = True
-        run.touch()
+        run.epoch += 1
+        run.changed = True
         after_success(run, t, node)
         return
     wf_status = WF_TERMINATED if st is CANCELED else WF_TIMED_OUT if st is TIMED_OUT else WF_FAILED
@@ -795,7 +829,7 @@ def next_wake(run: Run) -> int:
         if not (st is SCHEDULED or st is IN_PROGRESS):
             continue
         if at <= now:
-            arm_timer(run, t, run.node_of(t))
+            arm_timer(run, t, row_node(run, t))
             at = t.timer_at
             if at == 0:
                 continue
@@ -824,7 +858,7 @@ def on_task_polled(run: Run, event: ev.TaskPolled) -> bool:
     t.poll_count += 1
     t.update_time = now
     run.changed = True
-    arm_timer(run, t, run.node_of(t))
+    arm_timer(run, t, row_node(run, t))
     return False
 
 
@@ -841,9 +875,9 @@ def on_task_update(run: Run, event: ev.TaskUpdate) -> bool:
     if event.extend_lease:
         t.update_time = now
         run.changed = True
-        arm_timer(run, t, run.node_of(t))
+        arm_timer(run, t, row_node(run, t))
         return False
-    node = run.node_of(t)
+    node = row_node(run, t)
     rs = event.status
     t.output_data = event.output_data
     if event.reason_for_incompletion is not None:
@@ -853,13 +887,14 @@ def on_task_update(run: Run, event: ev.TaskUpdate) -> bool:
     if event.sub_workflow_id is not None:
         t.sub_workflow_id = event.sub_workflow_id
     t.update_time = now
-    run.touch()
+    run.epoch += 1
+    run.changed = True
     if rs is R_IN_PROGRESS:
         t.callback_after_seconds = event.callback_after_seconds
         if node.kind == K_WORKER or node.kind == K_DYNAMIC:
             # The worker checks in again later: back to SCHEDULED, redelivered after the delay.
             t.status = SCHEDULED
-            run.act(
+            run.actions.append(
                 ev.QueueTask(
                     task_id=t.task_id,
                     queue=task_queue(t),
@@ -879,7 +914,7 @@ def on_task_update(run: Run, event: ev.TaskUpdate) -> bool:
         t.status = CANCELED
     t.end_time = now
     if st is SCHEDULED:
-        run.act(ev.DequeueTask(task_id=t.task_id, queue=task_queue(t)))
+        run.actions.append(ev.DequeueTask(task_id=t.task_id, queue=task_queue(t)))
     if node.kind != K_WORKER:
         system_tasks.on_external_update(run, t, node)
     return True

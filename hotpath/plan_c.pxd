@@ -46,6 +46,8 @@ cdef class Node:
     cdef public Node body
     cdef public TaskCfg cfg
     cdef public object cfg_src
+    cdef public object proto
+    cdef public TaskCfg proto_cfg
 
 
 cdef class Plan:
@@ -67,6 +69,7 @@ cpdef Plan plan_for(object defn)
 cpdef TaskCfg node_cfg(Node node, object task_defs)
 cpdef TaskCfg row_cfg(Plan plan, object t, Node node, object task_defs)
 cpdef TaskCfg dynamic_cfg(Plan plan, Node node, str name, object task_defs)
+cdef object _opt(object value)
 cpdef dict workflow_ctx(object wf)
 cpdef dict task_ctx(object t)
 cpdef dict build_ctx(object wf, object template, str task_id)

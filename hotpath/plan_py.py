@@ -119,6 +119,9 @@ class Node:
         self.body: Node | None = None  # DO_WHILE: first node of loopOver
         self.cfg: TaskCfg | None = None
         self.cfg_src: object = _NO_SRC
+        # The decider's prototype worker row for this node (see decider_py.worker_row).
+        self.proto: Task | None = None
+        self.proto_cfg: TaskCfg | None = None
 
 
 class Plan:
