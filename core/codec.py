@@ -58,9 +58,7 @@ def decode(data: bytes | str, type_: type[T], *, subject: str = "request body") 
     except msgspec.ValidationError as exc:
         raise DefinitionError([field_error(exc)], subject=subject) from exc
     except msgspec.DecodeError as exc:
-        raise DefinitionError(
-            [FieldError("", f"malformed JSON: {exc}")], subject=subject
-        ) from exc
+        raise DefinitionError([FieldError("", f"malformed JSON: {exc}")], subject=subject) from exc
     except RecursionError as exc:  # msgspec's guard against hostile nesting
         raise DefinitionError([_TOO_DEEP], subject=subject) from exc
 

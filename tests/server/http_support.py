@@ -202,9 +202,7 @@ def build_router(state: AppState) -> Router:
     return router
 
 
-async def start_server(
-    nursery: trio.Nursery, state: AppState, **config: Any
-) -> HttpServer:
+async def start_server(nursery: trio.Nursery, state: AppState, **config: Any) -> HttpServer:
     """Serve the test application on a free loopback port."""
     router = build_router(state)
     server: HttpServer = await nursery.start(
