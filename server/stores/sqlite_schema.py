@@ -13,6 +13,7 @@ Rules:
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 from core.errors import Unavailable
 
@@ -83,6 +84,9 @@ def connect(path: str, *, read_only: bool = False) -> sqlite3.Connection:
     `read_only` connections refuse writes (`PRAGMA query_only`), so a read job that tried
     to write would fail instead of bypassing the writer's group commit.
     """
+    if path != ":memory:":
+        # Runs on the worker thread, like every other file access of the store.
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
     if read_only:
         conn.execute("PRAGMA query_only = ON")

@@ -7,6 +7,7 @@ the worker thread on a threading.Event, queues jobs from trio, then releases it.
 from __future__ import annotations
 
 import sqlite3
+import sys
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from server.stores.sqlite import SqliteStore, database_path
 from server.stores.sqlite_schema import SCHEMA_VERSION
 
 T0 = 1_700_000_000_000
+REPO = Path(__file__).resolve().parents[2]
 
 
 def rec(wf_id: str) -> WorkflowRecord:
@@ -269,3 +271,40 @@ async def test_an_older_schema_is_migrated_keeping_data(tmp_path: Path) -> None:
     again = sqlite_schema.connect(str(path))
     assert sqlite_schema.migrate(again) == SCHEMA_VERSION
     again.close()
+
+
+_CRASHING_WRITER = """
+import os, sys, trio
+from core.store import Commit, QueueOp, WorkflowRecord
+from server.stores.sqlite import SqliteStore
+
+async def main():
+    store = SqliteStore(sys.argv[1])
+    await store.open()
+    async with trio.open_nursery() as nursery:
+        for i in range(40):
+            record = WorkflowRecord(workflow_id=f"w{i}", workflow_name="wf", workflow_version=1,
+                                    status="RUNNING", create_time=1, update_time=1)
+            op = QueueOp(kind="push", queue="q", message_id=f"t{i}")
+            nursery.start_soon(store.commit, Commit(record=record, expected_version=0,
+                                                    queue_ops=[op]), 1)
+    print("committed", flush=True)
+    os._exit(0)  # no close(): the process dies with the connection open
+
+trio.run(main)
+"""
+
+
+async def test_commits_survive_a_process_that_dies_without_closing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'crash.db'}"
+    done = await trio.run_process(
+        [sys.executable, "-c", _CRASHING_WRITER, url], capture_stdout=True, cwd=REPO
+    )
+    assert done.stdout == b"committed\n"
+    store = SqliteStore(url)
+    await store.open()
+    try:
+        assert await store.running_ids("wf", None) == sorted(f"w{i}" for i in range(40))
+        assert await store.size("q") == 40
+    finally:
+        await store.close()
