@@ -376,8 +376,11 @@ def retry_row(run: Run, node: Node, ref: str, scope: Scope) -> None:
 def skipped_rows(run: Run) -> dict[str, Task]:
     skipped = run.skipped
     if skipped is None:
+        # An unexecuted SKIPPED row is never settled, so it sits at or after scan_from.
         skipped = {}
-        for t in run.wf.tasks:
+        tasks = run.wf.tasks
+        for j in range(run.wf.scan_from, len(tasks)):
+            t = tasks[j]
             if t.status is SKIPPED and not t.executed:
                 skipped[t.reference_task_name] = t
         run.skipped = skipped
@@ -583,8 +586,10 @@ def schedule_successor(run: Run, t: Task, node: Node) -> None:
 
 
 def run_loop(run: Run) -> None:
-    """Settle every terminal row (retry it or schedule its successor) and re-evaluate
-    JOIN / DO_WHILE rows, until a pass changes nothing; then check for completion."""
+    """Settle every terminal row (retry it or schedule its successor) and evaluate the
+    waiting JOIN / DO_WHILE / EXCLUSIVE_JOIN rows, rows appended on the way included.
+    Another pass runs only when an operator row was evaluated before a later change in
+    the same pass; then, with no active row left, the workflow is complete."""
     wf = run.wf
     while True:
         if wf.status is not WF_RUNNING:
@@ -598,41 +603,53 @@ def run_loop(run: Run) -> None:
                 break
             i += 1
         wf.scan_from = i
-        progressed = False
         active = 0
-        for j in range(i, n):
+        operators: list[Task] | None = None
+        j = i
+        while j < len(tasks):
             t = tasks[j]
+            j += 1
             if t.executed or t.retried:
                 continue
             st = t.status
-            if st is SKIPPED:
-                continue
+            if st is SCHEDULED or st is IN_PROGRESS:
+                tt = t.task_type
+                if tt == "JOIN" or tt == "DO_WHILE" or tt == "EXCLUSIVE_JOIN":
+                    evaluate_operator(run, t)
+                    st = t.status
+                    if st is SCHEDULED or st is IN_PROGRESS:
+                        if operators is None:
+                            operators = []
+                        operators.append(t)
+                        active += 1
+                        continue
+                else:
+                    active += 1
+                    continue
             if st is COMPLETED or st is COMPLETED_WITH_ERRORS:
                 t.executed = True
                 run.epoch += 1
                 run.changed = True
-                progressed = True
                 after_success(run, t, row_node(run, t))
-            elif (
-                st is FAILED
-                or st is FAILED_WITH_TERMINAL_ERROR
-                or st is TIMED_OUT
-                or st is CANCELED
-            ):
-                progressed = True
+            elif st is not SKIPPED:
                 handle_failure(run, t, row_node(run, t))
-            else:
-                active += 1
-                tt = t.task_type
-                if tt == "JOIN" or tt == "DO_WHILE" or tt == "EXCLUSIVE_JOIN":
-                    if evaluate_operator(run, t):
-                        progressed = True
             if wf.status is not WF_RUNNING:
                 return
-        if not progressed:
-            if active == 0:
-                ending.complete_workflow(run)
-            return
+        if operators is not None and stale_operators(run, operators):
+            continue
+        if active == 0:
+            ending.complete_workflow(run)
+        return
+
+
+def stale_operators(run: Run, operators: list[Task]) -> bool:
+    """True if a waiting operator row was evaluated before the latest change."""
+    epochs = run.eval_epochs
+    for t in operators:
+        st = t.status
+        if (st is SCHEDULED or st is IN_PROGRESS) and epochs is not None and epochs.get(t.task_id, -1) != run.epoch:
+            return True
+    return False
 
 
 def after_success(run: Run, t: Task, node: Node) -> None:

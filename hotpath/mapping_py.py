@@ -137,31 +137,27 @@ class Interp(Node):
 class DictNode(Node):
     """A dict: keys are kept verbatim, values rendered; a new dict each render.
 
-    When some values are constant scalars, `base` holds every key in template order with
-    those constants filled in: a render copies it (one C-level copy) and sets the other
-    entries. Without constants `base` is None and a render inserts into a fresh dict.
+    `base` holds every key in template order, with the constant scalar values filled in
+    (None stands for the others): a render copies it, which clones the hash table in one
+    C-level step, then sets the rendered entries, found by the same key objects.
     """
 
     def __init__(self, keys: tuple[Any, ...], values: list[Node]) -> None:
         super().__init__()
-        base: dict[Any, Any] = {}
+        self.base: dict[Any, Any] = {}
         dynamic: list[Node] = []
         dynamic_keys: list[Any] = []
         for key, node in zip(keys, values, strict=True):
             if type(node) is Const:
-                base[key] = cython.cast(Const, node).value
+                self.base[key] = cython.cast(Const, node).value
             else:
-                base[key] = None
+                self.base[key] = None
                 dynamic.append(node)
                 dynamic_keys.append(key)
-        self.base = base if len(dynamic) < len(keys) else None
         self.first = _link(dynamic, tuple(dynamic_keys))
 
     def render(self, ctx: dict[str, Any]) -> Any:
-        if self.base is None:
-            out = {}
-        else:
-            out = self.base.copy()
+        out = self.base.copy()
         node = self.first
         while node is not None:
             out[node.key] = node.render(ctx)
