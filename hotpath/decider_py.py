@@ -32,7 +32,7 @@ from hotpath import ending, flow_tasks, operations, system_tasks, timers
 if cython.compiled:
     from hotpath import plan_c as _plan
 else:
-    from hotpath import plan_py as _plan
+    from hotpath import plan_py as _plan  # type: ignore[no-redef]
     from hotpath.plan_py import (
         Node,
         TaskCfg,
@@ -200,9 +200,9 @@ def row_node(run: Run, t: Task) -> Node:
     node = run.plan.nodes.get(wt.task_reference_name)  # type: ignore[union-attr]
     if node is None or node.wt is not wt:
         if node is not None and node.wt == wt:
-            return node  # type: ignore[no-any-return]
-        node = run.plan.node_for(wt, None)
-    return node  # type: ignore[no-any-return]
+            return node
+        node = run.plan.node_for(wt, None)  # type: ignore[arg-type]
+    return node
 
 
 def latest_row(run: Run, ref: str) -> Task | None:
@@ -474,7 +474,7 @@ def worker_row(
         )
         node.proto = proto
         node.proto_cfg = cfg
-    t = proto.__copy__()
+    t = proto.__copy__()  # type: ignore[attr-defined]
     t.task_id = task_id
     t.workflow_instance_id = wf.workflow_id
     t.input_data = input_data
@@ -647,16 +647,20 @@ def stale_operators(run: Run, operators: list[Task]) -> bool:
     epochs = run.eval_epochs
     for t in operators:
         st = t.status
-        if (st is SCHEDULED or st is IN_PROGRESS) and epochs is not None and epochs.get(t.task_id, -1) != run.epoch:
+        if (
+            (st is SCHEDULED or st is IN_PROGRESS)
+            and epochs is not None
+            and epochs.get(t.task_id, -1) != run.epoch
+        ):
             return True
     return False
 
 
 def after_success(run: Run, t: Task, node: Node) -> None:
     kind = node.kind
-    if kind == K_WORKER or kind == K_JOIN:
+    if kind in (K_WORKER, K_JOIN):
         schedule_successor(run, t, node)
-    elif kind == K_FORK or kind == K_DYN_FORK:
+    elif kind in (K_FORK, K_DYN_FORK):
         if t.task_type != "FORK":
             schedule_successor(run, t, node)
     elif kind == K_SWITCH:
@@ -801,7 +805,7 @@ def arm_timer(run: Run, t: Task, node: Node) -> None:
     kind = node.kind
     st = t.status
     at = 0
-    if kind == K_WORKER or kind == K_DYNAMIC:
+    if kind in (K_WORKER, K_DYNAMIC):
         cfg = row_cfg(run.plan, t, node, run.env.task_defs)
         enforced = cfg.timeout_policy is not P_ALERT_ONLY
         if enforced and cfg.total_timeout_s > 0:
@@ -854,7 +858,7 @@ def next_wake(run: Run) -> int:
                 at = now + 1
         if best == 0 or at < best:
             best = at
-    return best
+    return int(best)
 
 
 # --------------------------------------------------------------------------- events

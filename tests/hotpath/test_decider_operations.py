@@ -35,11 +35,13 @@ def test_pause_holds_scheduling_and_resume_continues(decider: ModuleType) -> Non
     wf = d.workflows[wid]
     assert wf.status is WorkflowStatus.PAUSED
     d.complete(t0)  # in-flight work can still report
-    assert t0.status is TaskStatus.COMPLETED and d.refs(wid) == ["t0"]
+    assert t0.status is TaskStatus.COMPLETED
+    assert d.refs(wid) == ["t0"]
     d.decide(wid, ev.Pause())  # pausing again is a no-op
     d.now += 5
     d.decide(wid, ev.Resume())
-    assert wf.status is WorkflowStatus.RUNNING and wf.last_retried_time == d.now
+    assert wf.status is WorkflowStatus.RUNNING
+    assert wf.last_retried_time == d.now
     assert d.refs(wid) == ["t0", "t1"]
 
 
@@ -82,7 +84,8 @@ def test_terminate_can_start_the_failure_workflow_when_asked(decider: ModuleType
     d, wid = driver(decider, failureWorkflow="cleanup")
     d.decide(wid, ev.Terminate(reason="r", trigger_failure_workflow=True))
     [action] = d.failure_workflows
-    assert action.name == "cleanup" and action.input["failureStatus"] == "TERMINATED"
+    assert action.name == "cleanup"
+    assert action.input["failureStatus"] == "TERMINATED"
 
 
 def test_restart_starts_over_with_fresh_ids(decider: ModuleType) -> None:
@@ -92,14 +95,18 @@ def test_restart_starts_over_with_fresh_ids(decider: ModuleType) -> None:
     d.now += 100
     decision = d.decide(wid, ev.Restart())
     wf = d.workflows[wid]
-    assert wf.status is WorkflowStatus.RUNNING and wf.create_time == d.now
+    assert wf.status is WorkflowStatus.RUNNING
+    assert wf.create_time == d.now
     assert decision.removed_task_ids == old_ids
-    assert d.refs(wid) == ["t0"] and wf.tasks[0].task_id not in old_ids
+    assert d.refs(wid) == ["t0"]
+    assert wf.tasks[0].task_id not in old_ids
     d.run()
     assert wf.status is WorkflowStatus.COMPLETED
 
 
-def test_restart_running_is_a_conflict_and_non_restartable_completed_is_not_found(decider: ModuleType) -> None:
+def test_restart_running_is_a_conflict_and_non_restartable_completed_is_not_found(
+    decider: ModuleType,
+) -> None:
     d, wid = driver(decider, 1, restartable=False)
     with pytest.raises(IllegalTransition):
         d.decide(wid, ev.Restart())
@@ -119,7 +126,11 @@ def test_retry_reschedules_failed_task(decider: ModuleType) -> None:
     assert not wf.reason_for_incompletion
     assert failed.retried
     new = d.task(wid, "t0")
-    assert (new.retry_count, new.retried_task_id, new.status) == (1, failed.task_id, TaskStatus.SCHEDULED)
+    assert (new.retry_count, new.retried_task_id, new.status) == (
+        1,
+        failed.task_id,
+        TaskStatus.SCHEDULED,
+    )
     d.run()
     assert wf.status is WorkflowStatus.COMPLETED
     assert d.refs(wid) == ["t0", "t0", "t1"]
@@ -135,17 +146,24 @@ def test_retry_needs_a_terminal_workflow_with_failures(decider: ModuleType) -> N
 
 
 def test_retry_resets_failed_join_and_reruns_canceled_branches(decider: ModuleType) -> None:
-    tasks = [{"name": "f", "taskReferenceName": "f", "type": "FORK_JOIN",
-              "forkTasks": [[simple("a", retryCount=0)], [simple("b")]]},
-             {"name": "j", "taskReferenceName": "j", "type": "JOIN", "joinOn": ["a", "b"]}]
+    tasks = [
+        {
+            "name": "f",
+            "taskReferenceName": "f",
+            "type": "FORK_JOIN",
+            "forkTasks": [[simple("a", retryCount=0)], [simple("b")]],
+        },
+        {"name": "j", "taskReferenceName": "j", "type": "JOIN", "joinOn": ["a", "b"]},
+    ]
     d = Driver(decider, workflow_defs=[wdef(tasks, name="fj")])
     wid = d.start("fj", {})
     d.complete(d.poll("a"), status=R.FAILED)
     assert d.task(wid, "b").status is TaskStatus.CANCELED
     d.decide(wid, ev.Retry())
     assert d.task(wid, "j").status is TaskStatus.IN_PROGRESS
-    assert [t.status for t in d.workflows[wid].tasks if t.reference_task_name in ("a", "b")][-2:] == [
-        TaskStatus.SCHEDULED, TaskStatus.SCHEDULED]
+    assert [t.status for t in d.workflows[wid].tasks if t.reference_task_name in ("a", "b")][
+        -2:
+    ] == [TaskStatus.SCHEDULED, TaskStatus.SCHEDULED]
     d.run()
     assert d.workflows[wid].status is WorkflowStatus.COMPLETED
 
@@ -153,10 +171,15 @@ def test_retry_resets_failed_join_and_reruns_canceled_branches(decider: ModuleTy
 def test_rerun_whole_workflow_with_new_input(decider: ModuleType) -> None:
     d, wid = driver(decider, 1)
     d.run()
-    d.decide(wid, ev.Rerun(request=RerunWorkflowRequest(workflow_input={"x": 2}, correlation_id="c2")))
+    d.decide(
+        wid, ev.Rerun(request=RerunWorkflowRequest(workflow_input={"x": 2}, correlation_id="c2"))
+    )
     wf = d.workflows[wid]
-    assert wf.status is WorkflowStatus.RUNNING and wf.input == {"x": 2} and wf.correlation_id == "c2"
-    assert len(wf.tasks) == 1 and wf.tasks[0].status is TaskStatus.SCHEDULED
+    assert wf.status is WorkflowStatus.RUNNING
+    assert wf.input == {"x": 2}
+    assert wf.correlation_id == "c2"
+    assert len(wf.tasks) == 1
+    assert wf.tasks[0].status is TaskStatus.SCHEDULED
 
 
 def test_rerun_from_a_task(decider: ModuleType) -> None:
@@ -164,8 +187,12 @@ def test_rerun_from_a_task(decider: ModuleType) -> None:
     d.run()
     t1 = d.task(wid, "t1")
     t2_id = d.task(wid, "t2").task_id
-    decision = d.decide(wid, ev.Rerun(request=RerunWorkflowRequest(re_run_from_task_id=t1.task_id,
-                                                                     task_input={"again": True})))
+    decision = d.decide(
+        wid,
+        ev.Rerun(
+            request=RerunWorkflowRequest(re_run_from_task_id=t1.task_id, task_input={"again": True})
+        ),
+    )
     assert decision.removed_task_ids == [t2_id]
     assert d.refs(wid) == ["t0", "t1"]
     assert (t1.status, t1.input_data, t1.output_data) == (TaskStatus.SCHEDULED, {"again": True}, {})
@@ -188,7 +215,11 @@ def test_skip_task(decider: ModuleType) -> None:
     assert d.task(wid, "t1").status is TaskStatus.SKIPPED
     d.run()
     assert d.workflows[wid].status is WorkflowStatus.COMPLETED
-    assert [(r, s) for r, s in d.statuses(wid)] == [("t0", "COMPLETED"), ("t1", "SKIPPED"), ("t2", "COMPLETED")]
+    assert [(r, s) for r, s in d.statuses(wid)] == [
+        ("t0", "COMPLETED"),
+        ("t1", "SKIPPED"),
+        ("t2", "COMPLETED"),
+    ]
     assert d.task(wid, "t1").output_data == {"skipped": True}
 
 
@@ -221,12 +252,22 @@ def test_decide_now_and_sweep_on_idle_workflow_change_nothing_visible(decider: M
 def test_start_is_idempotent(decider: ModuleType) -> None:
     d, wid = driver(decider, 1)
     decision = d.decide(wid, ev.StartWorkflow())
-    assert not decision.changed and len(d.workflows[wid].tasks) == 1
+    assert not decision.changed
+    assert len(d.workflows[wid].tasks) == 1
 
 
 def test_workflow_input_template_and_variables(decider: ModuleType) -> None:
-    defn = wdef([simple("a", inputParameters={"r": "${workflow.input.region}", "v": "${workflow.variables.k}"})],
-                name="tpl", inputTemplate={"region": "eu", "size": 1}, variables={"k": "v0"})
+    defn = wdef(
+        [
+            simple(
+                "a",
+                inputParameters={"r": "${workflow.input.region}", "v": "${workflow.variables.k}"},
+            )
+        ],
+        name="tpl",
+        inputTemplate={"region": "eu", "size": 1},
+        variables={"k": "v0"},
+    )
     d = Driver(decider, workflow_defs=[defn], task_defs=[tdef("a")])
     wid = d.start("tpl", {"size": 5})
     assert d.workflows[wid].input == {"size": 5, "region": "eu"}

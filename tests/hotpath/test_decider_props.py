@@ -32,7 +32,11 @@ if not hotpath.PURE_PYTHON:
 
 WORKER_OUTCOMES = st.sampled_from(
     [TaskResultStatus.COMPLETED] * 4
-    + [TaskResultStatus.FAILED, TaskResultStatus.FAILED_WITH_TERMINAL_ERROR, TaskResultStatus.IN_PROGRESS]
+    + [
+        TaskResultStatus.FAILED,
+        TaskResultStatus.FAILED_WITH_TERMINAL_ERROR,
+        TaskResultStatus.IN_PROGRESS,
+    ]
 )
 ACTIVE = (TaskStatus.SCHEDULED, TaskStatus.IN_PROGRESS)
 SYSTEM_TYPES = {"FORK", "JOIN", "SWITCH", "DO_WHILE", "WAIT", "SET_VARIABLE", "NOOP"}
@@ -49,27 +53,65 @@ def task_lists(draw: Any, refs: Any, depth: int = 0) -> list[dict[str, Any]]:
         kind = draw(st.sampled_from(kinds))
         ref = f"{kind.lower()}_{next(refs)}"
         if kind == "SIMPLE":
-            out.append({"name": draw(st.sampled_from(["w1", "w2"])), "taskReferenceName": ref,
-                        "optional": draw(st.booleans()), "retryCount": draw(st.integers(0, 2)),
-                        "inputParameters": {"x": "${workflow.input.x}"}})
+            out.append(
+                {
+                    "name": draw(st.sampled_from(["w1", "w2"])),
+                    "taskReferenceName": ref,
+                    "optional": draw(st.booleans()),
+                    "retryCount": draw(st.integers(0, 2)),
+                    "inputParameters": {"x": "${workflow.input.x}"},
+                }
+            )
         elif kind == "WAIT":
-            out.append({"name": ref, "taskReferenceName": ref, "type": "WAIT",
-                        "inputParameters": {"duration": f"{draw(st.integers(1, 90))} seconds"}})
+            out.append(
+                {
+                    "name": ref,
+                    "taskReferenceName": ref,
+                    "type": "WAIT",
+                    "inputParameters": {"duration": f"{draw(st.integers(1, 90))} seconds"},
+                }
+            )
         elif kind in ("SET_VARIABLE", "NOOP"):
-            out.append({"name": ref, "taskReferenceName": ref, "type": kind, "inputParameters": {"v": ref}})
+            out.append(
+                {"name": ref, "taskReferenceName": ref, "type": kind, "inputParameters": {"v": ref}}
+            )
         elif kind == "FORK_JOIN":
             branches = [draw(task_lists(refs, depth + 1)) for _ in range(draw(st.integers(2, 3)))]
-            out.append({"name": ref, "taskReferenceName": ref, "type": "FORK_JOIN", "forkTasks": branches})
-            out.append({"name": "join", "taskReferenceName": f"{ref}_join", "type": "JOIN",
-                        "joinOn": [b[-1]["taskReferenceName"] for b in branches]})
+            out.append(
+                {"name": ref, "taskReferenceName": ref, "type": "FORK_JOIN", "forkTasks": branches}
+            )
+            out.append(
+                {
+                    "name": "join",
+                    "taskReferenceName": f"{ref}_join",
+                    "type": "JOIN",
+                    "joinOn": [b[-1]["taskReferenceName"] for b in branches],
+                }
+            )
         elif kind == "SWITCH":
-            out.append({"name": ref, "taskReferenceName": ref, "type": "SWITCH", "evaluatorType": "value-param",
-                        "expression": "c", "inputParameters": {"c": "${workflow.input.c}"},
-                        "decisionCases": {"a": draw(task_lists(refs, depth + 1)), "b": []},
-                        "defaultCase": draw(task_lists(refs, depth + 1))})
+            out.append(
+                {
+                    "name": ref,
+                    "taskReferenceName": ref,
+                    "type": "SWITCH",
+                    "evaluatorType": "value-param",
+                    "expression": "c",
+                    "inputParameters": {"c": "${workflow.input.c}"},
+                    "decisionCases": {"a": draw(task_lists(refs, depth + 1)), "b": []},
+                    "defaultCase": draw(task_lists(refs, depth + 1)),
+                }
+            )
         else:
-            out.append({"name": ref, "taskReferenceName": ref, "type": "DO_WHILE", "loopCondition": "",
-                        "items": "${workflow.input.items}", "loopOver": draw(task_lists(refs, depth + 1))})
+            out.append(
+                {
+                    "name": ref,
+                    "taskReferenceName": ref,
+                    "type": "DO_WHILE",
+                    "loopCondition": "",
+                    "items": "${workflow.input.items}",
+                    "loopOver": draw(task_lists(refs, depth + 1)),
+                }
+            )
     return out
 
 
@@ -81,10 +123,17 @@ def definitions(draw: Any) -> Any:
 class DeciderMachine(RuleBasedStateMachine):
     """One generated workflow, decided by every twin in lock step."""
 
-    @initialize(defn=definitions(), case=st.sampled_from(["a", "b", "z"]), n_items=st.integers(0, 2))
+    @initialize(
+        defn=definitions(), case=st.sampled_from(["a", "b", "z"]), n_items=st.integers(0, 2)
+    )
     def start(self, defn: Any, case: str, n_items: int) -> None:
-        self.env = ev.DeciderEnv(task_defs={"w1": TaskDef(name="w1", retry_count=1, retry_delay_seconds=1,
-                                                          response_timeout_seconds=120)})
+        self.env = ev.DeciderEnv(
+            task_defs={
+                "w1": TaskDef(
+                    name="w1", retry_count=1, retry_delay_seconds=1, response_timeout_seconds=120
+                )
+            }
+        )
         base = workflow(defn, {"x": 1, "c": case, "items": list(range(n_items))})
         self.wfs: list[Workflow] = [copy.deepcopy(base) for _ in TWINS]
         self.now = T0
@@ -117,8 +166,15 @@ class DeciderMachine(RuleBasedStateMachine):
         if row.status is TaskStatus.SCHEDULED:
             self.apply(ev.TaskPolled(task_id=row.task_id, worker_id="w"))
         self.now += 1000
-        self.apply(ev.TaskUpdate(task_id=row.task_id, status=outcome, output_data={"o": row.reference_task_name},
-                                 reason_for_incompletion="r", callback_after_seconds=5))
+        self.apply(
+            ev.TaskUpdate(
+                task_id=row.task_id,
+                status=outcome,
+                output_data={"o": row.reference_task_name},
+                reason_for_incompletion="r",
+                callback_after_seconds=5,
+            )
+        )
 
     @rule(seconds=st.integers(0, 150))
     def sweep(self, seconds: int) -> None:
@@ -153,7 +209,9 @@ class DeciderMachine(RuleBasedStateMachine):
 
 
 DeciderMachine.TestCase.settings = settings(
-    max_examples=100, stateful_step_count=30, deadline=None,
+    max_examples=100,
+    stateful_step_count=30,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 TestDeciderMachine = DeciderMachine.TestCase
