@@ -124,6 +124,9 @@ def test_illegal_state_changes_are_409(api: httpx.Client, registered: None) -> N
     body = _error(api.delete(f"/api/workflow/{workflow_id}", params={"reason": "x"}), 409)
     assert body["message"] == "Cannot terminate a COMPLETED workflow."
     _error(api.post(f"/api/workflow/{workflow_id}/resetcallbacks", json={}), 409)
+    # Conductor answers 500 here (IllegalStateException); Podium a 4xx.
+    skip = api.put(f"/api/workflow/{workflow_id}/skiptask/a", json={})
+    assert 400 <= skip.status_code < 500, skip.text
     # An update of a finished task is ignored but answered 200, as Conductor.
     task_id = api.get(f"/api/workflow/{workflow_id}").json()["tasks"][0]["taskId"]
     resp = api.post(
