@@ -12,6 +12,7 @@ from hotpath.plan_c cimport (
     build_ctx,
     dynamic_cfg,
     node_cfg,
+    plan_for,
     queue_name,
     resolve_domain,
     retry_delay_s,
@@ -25,6 +26,8 @@ cdef object FAILED_WITH_TERMINAL_ERROR, TIMED_OUT, CANCELED, SKIPPED
 cdef object WF_RUNNING, WF_PAUSED, WF_FAILED, WF_TIMED_OUT, WF_TERMINATED
 cdef object R_IN_PROGRESS, R_COMPLETED, R_FAILED, R_FWTE, R_CANCELED
 cdef object P_RETRY, P_TIME_OUT_WF, P_ALERT_ONLY
+cdef object TASK_UPDATE, TASK_POLLED, QUEUE_TASK, DECISION
+cdef frozenset OPERATOR_TYPES
 
 
 cdef class Run:

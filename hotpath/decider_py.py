@@ -29,16 +29,14 @@ from hotpath import ending, flow_tasks, operations, system_tasks, timers
 
 # The compiled twin cimports plan_c's types and functions (decider_c.pxd) and so calls
 # them at C level; the pure twin imports the same names from plan_py.
-if cython.compiled:
-    from hotpath import plan_c as _plan
-else:
-    from hotpath import plan_py as _plan  # type: ignore[no-redef]
+if not cython.compiled:
     from hotpath.plan_py import (
         Node,
         TaskCfg,
         build_ctx,
         dynamic_cfg,
         node_cfg,
+        plan_for,
         queue_name,
         resolve_domain,
         retry_delay_s,
@@ -80,6 +78,13 @@ P_RETRY = TimeoutPolicy.RETRY
 P_TIME_OUT_WF = TimeoutPolicy.TIME_OUT_WF
 P_ALERT_ONLY = TimeoutPolicy.ALERT_ONLY
 INT32_MAX = 2147483647
+# Event and action classes as module constants: one C global read instead of a module
+# attribute lookup on every decision.
+OPERATOR_TYPES = frozenset({"JOIN", "DO_WHILE", "EXCLUSIVE_JOIN"})
+TASK_UPDATE = ev.TaskUpdate
+TASK_POLLED = ev.TaskPolled
+QUEUE_TASK = ev.QueueTask
+DECISION = ev.Decision
 
 # --------------------------------------------------------------------------- the run
 
@@ -96,7 +101,7 @@ class Run:
         self.wf = wf
         self.env = env
         self.now = now
-        self.plan = _plan.plan_for(defn)
+        self.plan = plan_for(defn)
         self.actions: list[Any] = []
         self.added: list[str] = []
         self.removed: list[str] = []
@@ -513,7 +518,7 @@ def worker_row(
     run.changed = True
     arm_timer(run, t, node)
     run.actions.append(
-        ev.QueueTask(
+        QUEUE_TASK(
             task_id=task_id,
             queue=queue_name(task_type, domain, cfg.namespace, cfg.isolation_group),
             priority=wf.priority,
@@ -609,12 +614,9 @@ def run_loop(run: Run) -> None:
         while j < len(tasks):
             t = tasks[j]
             j += 1
-            if t.executed or t.retried:
-                continue
             st = t.status
-            if st is SCHEDULED or st is IN_PROGRESS:
-                tt = t.task_type
-                if tt == "JOIN" or tt == "DO_WHILE" or tt == "EXCLUSIVE_JOIN":
+            if st is SCHEDULED or st is IN_PROGRESS:  # active rows are never settled
+                if t.task_type in OPERATOR_TYPES:
                     evaluate_operator(run, t)
                     st = t.status
                     if st is SCHEDULED or st is IN_PROGRESS:
@@ -626,6 +628,8 @@ def run_loop(run: Run) -> None:
                 else:
                     active += 1
                     continue
+            elif t.executed or t.retried:
+                continue
             if st is COMPLETED or st is COMPLETED_WITH_ERRORS:
                 t.executed = True
                 run.epoch += 1
@@ -693,6 +697,11 @@ def evaluate_join(run: Run, t: Task) -> bool:
     """JOIN: done when every joinOn row is settled; a failed non-optional row fails it
     (at once, or at the end when that row is permissive)."""
     join_on = t.input_data.get("joinOn") or []
+    # Most evaluations find an unfinished row early: stop there, build nothing.
+    for ref in join_on:
+        row = latest_row(run, ref)
+        if row is None or not row.executed:
+            return False
     output: dict[str, Any] = {}
     done = True
     failed = False
@@ -701,15 +710,10 @@ def evaluate_join(run: Run, t: Task) -> bool:
     with_errors = False
     for ref in join_on:
         row = latest_row(run, ref)
-        if row is None:
-            done = False
-            continue
         if row.output_data:
             output[ref] = row.output_data
         st = row.status
-        if st is SCHEDULED or st is IN_PROGRESS or not row.executed:
-            done = False
-        elif st is COMPLETED_WITH_ERRORS:
+        if st is COMPLETED_WITH_ERRORS:
             with_errors = True
         elif st is not COMPLETED and st is not SKIPPED and not row_node(run, row).optional:
             reasons.append(_opt(row.reason_for_incompletion) or "")
@@ -844,7 +848,7 @@ def next_wake(run: Run) -> int:
     for j in range(wf.scan_from, len(tasks)):
         t = tasks[j]
         at = t.timer_at
-        if at == 0 or t.executed or t.retried:
+        if at == 0:
             continue
         st = t.status
         if not (st is SCHEDULED or st is IN_PROGRESS):
@@ -960,9 +964,9 @@ def decide(workflow: Workflow, event: Any, env: ev.DeciderEnv, now_ms: int) -> e
     """
     run = Run(workflow, env, now_ms)
     cls = type(event)
-    if cls is ev.TaskUpdate:
+    if cls is TASK_UPDATE:
         go = on_task_update(run, event)
-    elif cls is ev.TaskPolled:
+    elif cls is TASK_POLLED:
         go = on_task_polled(run, event)
     elif cls is ev.StartWorkflow:
         go = operations.start_workflow(run)
@@ -987,7 +991,7 @@ def decide(workflow: Workflow, event: Any, env: ev.DeciderEnv, now_ms: int) -> e
         run_loop(run)
     if run.changed:
         workflow.update_time = now_ms
-    return ev.Decision(
+    return DECISION(
         actions=run.actions,
         added_task_ids=run.added,
         removed_task_ids=run.removed,
