@@ -8,7 +8,7 @@ import importlib.machinery
 import pytest
 
 import hotpath
-from hotpath import decider, decider_py, plan_nodes, plan_py
+from hotpath import decider, decider_py, plan_nodes, plan_py, rows_py
 
 
 def test_facade_follows_the_switch() -> None:
@@ -20,7 +20,7 @@ def test_facade_follows_the_switch() -> None:
         assert module.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
 
 
-@pytest.mark.parametrize("module", [decider_py, plan_py])
+@pytest.mark.parametrize("module", [decider_py, plan_py, rows_py])
 def test_kind_codes_match_plan_nodes(module: object) -> None:
     names = [n for n in dir(module) if n.startswith("K_")]
     assert names
