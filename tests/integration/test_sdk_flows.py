@@ -307,3 +307,30 @@ def test_inline_definition_start(sdk: Sdk) -> None:
     assert done.status == "COMPLETED"
     assert done.output == {"v": 10}
     assert done.workflow_definition.name == "it_ephemeral_never_registered"
+
+
+def test_noop_passes_through(sdk: Sdk) -> None:
+    from conductor.client.http.models.workflow_def import WorkflowDef
+    from conductor.client.http.models.workflow_task import WorkflowTask
+
+    definition = WorkflowDef(
+        name="it_noop",
+        version=1,
+        schema_version=2,
+        owner_email="it@example.com",
+        tasks=[
+            WorkflowTask(name="nothing", task_reference_name="nothing", type="NOOP"),
+            WorkflowTask(
+                name="it_add",
+                task_reference_name="after",
+                type="SIMPLE",
+                input_parameters={"a": "${workflow.input.a}", "b": 1},
+            ),
+        ],
+        output_parameters={"sum": "${after.output.sum}"},
+    )
+    sdk.metadata.register_workflow_def(definition, overwrite=True)
+    done = wait_for(sdk, _start(sdk, "it_noop", {"a": 1}))
+    assert done.status == "COMPLETED"
+    assert task_by_ref(done, "nothing").status == "COMPLETED"
+    assert done.output == {"sum": 2}
