@@ -28,6 +28,13 @@ async def test_serve_and_shutdown() -> None:
     # The nursery exited: serve returned after closing the store.
 
 
+def test_cli_default_store_matches_config() -> None:
+    from server.cli_server import DEFAULT_STORE_URL
+
+    assert ServerConfig().store_url == DEFAULT_STORE_URL
+    assert ServerConfig().host == "127.0.0.1"
+
+
 def test_redacted_url() -> None:
     assert redacted_url("postgresql://u:secret@db:5432/x") == "postgresql://u:***@db:5432/x"
     assert redacted_url("sqlite:///./a.db") == "sqlite:///./a.db"
