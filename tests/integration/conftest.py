@@ -36,6 +36,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.slow)
+
+
 _LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+) ")
 
 
