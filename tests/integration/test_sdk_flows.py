@@ -334,3 +334,15 @@ def test_noop_passes_through(sdk: Sdk) -> None:
     assert done.status == "COMPLETED"
     assert task_by_ref(done, "nothing").status == "COMPLETED"
     assert done.output == {"sum": 2}
+
+
+def test_execute_synchronously(sdk: Sdk) -> None:
+    # ConductorWorkflow.execute: POST /api/workflow/execute/{name}/{version}, inline def.
+    wf = _workflow(sdk, "it_execute")
+    wf.add(_add("only", "${workflow.input.a}", "${workflow.input.b}"))
+    wf.output_parameters({"sum": "${only.output.sum}"})
+    run = wf.execute(workflow_input={"a": 20, "b": 22}, wait_for_seconds=15, request_id="r-9")
+    assert run.status == "COMPLETED"
+    assert run.output == {"sum": 42}
+    assert run.request_id == "r-9"
+    assert [t.reference_task_name for t in run.tasks] == ["only"]
