@@ -112,11 +112,14 @@ def parse_task_query(query: str) -> list[Condition]:
         if not numeric:
             return text
         try:
-            return int(text)
+            number = int(text)
         except ValueError:
             raise BadRequest(
                 f"query: {name} at position {pos} takes an integer (epoch ms), got {text!r}"
             ) from None
+        if abs(number) >= 2**63:
+            raise BadRequest(f"query: {name} at position {pos} is out of range: {text}")
+        return number
 
     while i < len(toks):
         kind, text, pos = take("a field")
