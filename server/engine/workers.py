@@ -280,12 +280,6 @@ async def update_task(engine: Engine, result: TaskResult) -> tuple[str, Task | N
     workflow_id = result.workflow_instance_id
     task_id = result.task_id
     now = engine.now_ms()
-    if result.logs:
-        lines = [
-            LogLine(task_id=task_id, log=entry.log, created_time=_log_time(entry.created_time, now))
-            for entry in result.logs
-        ]
-        await engine.store.add_logs(lines[-engine.config.max_logs_per_task :])
     ignored_queue: list[str] = []
 
     def guard(workflow: Workflow) -> bool:
@@ -309,12 +303,14 @@ async def update_task(engine: Engine, result: TaskResult) -> tuple[str, Task | N
         sub_workflow_id=sub_id if isinstance(sub_id, str) else None,
         extend_lease=bool(result.extend_lease),
     )
-    try:
-        workflow = await engine.apply(workflow_id, event, guard=guard)
-    except NotFound as exc:
-        if "Task" in exc.message:
-            raise
-        raise NotFound(f"Workflow {workflow_id} not found (task {task_id})") from exc
+    workflow = await engine.apply(workflow_id, event, guard=guard)
+    # Logs are kept once the task is known to exist (a 404 writes nothing).
+    if result.logs:
+        lines = [
+            LogLine(task_id=task_id, log=entry.log, created_time=_log_time(entry.created_time, now))
+            for entry in result.logs
+        ]
+        await engine.store.add_logs(lines[-engine.config.max_logs_per_task :])
     if ignored_queue:
         await engine.store.remove(ignored_queue[0], task_id)
         return task_id, None

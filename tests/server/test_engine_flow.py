@@ -8,7 +8,7 @@ import trio
 
 from core.enums import TaskResultStatus, TaskStatus, WorkflowStatus
 from core.errors import BadRequest, Conflict, DefinitionError, NotFound
-from core.models import StartWorkflowRequest, TaskResult
+from core.models import StartWorkflowRequest, TaskExecLogEntry, TaskResult
 from core.store import DECIDER_QUEUE
 from server.engine import EngineConfig
 from tests.server.engine_helpers import (
@@ -102,8 +102,14 @@ async def test_update_to_terminal_task_is_ignored(autojump_clock: trio.abc.Clock
         assert workflow.tasks[0].output_data == {"first": True}
         with pytest.raises(NotFound, match="no-such-task"):
             await engine.update_task(
-                TaskResult(workflow_instance_id=wf_id, task_id="no-such-task", status=DONE)
+                TaskResult(
+                    workflow_instance_id=wf_id,
+                    task_id="no-such-task",
+                    status=DONE,
+                    logs=[TaskExecLogEntry(log="lost")],
+                )
             )
+        assert await engine.get_task_logs("no-such-task") == []  # a 404 writes nothing
         with pytest.raises(BadRequest, match="taskId"):
             await engine.update_task(
                 TaskResult(workflow_instance_id=wf_id, task_id="", status=DONE)
