@@ -634,6 +634,8 @@ def decide(workflow: Workflow, event: Any, env: ev.DeciderEnv, now_ms: int) -> e
         if run.plan.defn.timeout_seconds > 0:
             timers.check_workflow_timeout(run)
         run_loop(run)
+    if run.prunes is not None:
+        flow_tasks.prune_loops(run)
     if run.changed:
         workflow.update_time = now_ms
     return DECISION(

@@ -35,6 +35,7 @@ cdef class Run:
     cdef public dict skipped
     cdef public long long epoch
     cdef public dict eval_epochs
+    cdef public list prunes
 
 
 cdef class Scope:

@@ -69,6 +69,8 @@ class Run:
         self.skipped: dict[str, Task] | None = None
         self.epoch = 0
         self.eval_epochs: dict[str, int] | None = None
+        # DO_WHILE rows whose keepLastN pruning is due once the settle loop is done.
+        self.prunes: list[Task] | None = None
 
     # -- lookups
     def node_of(self, t: Task) -> Node:
