@@ -195,11 +195,12 @@ def register(router: Router, ctx: ApiContext) -> None:
 
     async def execute(request: Request) -> Response:
         name = path_str(request, "name")
-        version = path_int(request, "version")
-        # The path names the workflow, so the body's `name` is optional here.
+        # The path names the workflow, so the body's `name` is optional here; without a
+        # version in the path, the body's (or the latest) is used.
         raw = request.json(dict[str, Any]) if request.body.strip() else {}
         raw["name"] = name
-        raw["version"] = version
+        if "version" in request.path_params:
+            raw["version"] = path_int(request, "version")
         start = codec.convert(raw, StartWorkflowRequest, subject="request body")
         check_start(start)
         request_id = request.query_str("requestId") or str(uuid.uuid4())
@@ -313,4 +314,18 @@ def register(router: Router, ctx: ApiContext) -> None:
             QueryParam("waitForSeconds", int, 10),
         ),
         summary="Start a workflow and wait for it to finish (or reach a task)",
+    )
+    add(
+        "POST",
+        "/api/workflow/execute/{name}",
+        execute,
+        body=StartWorkflowRequest,
+        response=WorkflowRun,
+        tags=TAGS,
+        query=(
+            QueryParam("requestId", str, None),
+            QueryParam("waitUntilTaskRef", str, None),
+            QueryParam("waitForSeconds", int, 10),
+        ),
+        summary="Start the latest (or the body's) version of a workflow and wait",
     )

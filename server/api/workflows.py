@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from core import codec
 from core.enums import WORKFLOW_TERMINAL, TaskStatus
 from core.errors import BadRequest
@@ -60,6 +62,13 @@ def _input_map(request: Request) -> dict[str, Any]:
     if value is None:
         raise BadRequest("NULL input passed when starting workflow: send {} for no input")
     return value
+
+
+class CorrelationIdsSearchRequest(msgspec.Struct, rename="camel", kw_only=True):
+    """Body of `POST /workflow/correlated/batch` (the SDK's batch correlation search)."""
+
+    correlation_ids: list[str] = []
+    workflow_names: list[str] = []
 
 
 def check_start(start: StartWorkflowRequest) -> None:
@@ -159,6 +168,24 @@ def register(router: Router, ctx: ApiContext) -> None:
                 name, correlation_id, include_closed=include_closed, include_tasks=include_tasks
             )
             out[correlation_id] = [wire.workflow_builtins(w) for w in found]
+        return wire.json(out)
+
+    async def correlated_batch(request: Request) -> Response:
+        search = request.json(CorrelationIdsSearchRequest)
+        include_closed = request.query_bool("includeClosed", False)
+        include_tasks = request.query_bool("includeTasks", False)
+        out: dict[str, list[dict[str, Any]]] = {}
+        for correlation_id in search.correlation_ids:
+            found: list[dict[str, Any]] = []
+            for name in search.workflow_names:
+                runs = await engine.correlated(
+                    name,
+                    correlation_id,
+                    include_closed=include_closed,
+                    include_tasks=include_tasks,
+                )
+                found.extend(wire.workflow_builtins(w) for w in runs)
+            out[correlation_id] = found
         return wire.json(out)
 
     async def running(request: Request) -> Response:
@@ -319,6 +346,16 @@ def register(router: Router, ctx: ApiContext) -> None:
         tags=TAGS,
         query=corr_query,
         summary="Workflows of a name for several correlation ids",
+    )
+    add(
+        "POST",
+        f"{base}/correlated/batch",
+        correlated_batch,
+        body=CorrelationIdsSearchRequest,
+        response=dict[str, list[Workflow]],
+        tags=TAGS,
+        query=corr_query,
+        summary="Workflows of several names for several correlation ids",
     )
     add(
         "GET",

@@ -140,6 +140,8 @@ def test_execute_start_and_wait(api: httpx.Client) -> None:
     assert run["output"] == {"y": 42}
     assert run["requestId"] == "r-1"
     assert run["targetWorkflowId"] == run["workflowId"]
+    latest = api.post("/api/workflow/execute/it_ep_exec", json={"input": {"x": 1}}).json()
+    assert latest["output"] == {"y": 2}
     started = time.monotonic()
     parked = api.post(
         "/api/workflow/execute/it_ep_wait/1?waitUntilTaskRef=park&waitForSeconds=5",
