@@ -22,6 +22,7 @@ def _flag(name: str) -> bool:
 # (module name of the compiled twin, the single pure-Python source it is built from)
 TWINS = [
     ("hotpath.mapping_c", "hotpath/mapping_py.py"),
+    ("hotpath.plan_c", "hotpath/plan_py.py"),
     ("hotpath.decider_c", "hotpath/decider_py.py"),
 ]
 

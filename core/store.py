@@ -128,12 +128,22 @@ class ExecutionStore(Protocol):
         ...
 
     async def workflow_id_for_task(self, task_id: str) -> str | None: ...
-    async def running_ids(self, workflow_name: str, workflow_version: int | None) -> list[str]: ...
+    async def running_ids(self, workflow_name: str, workflow_version: int | None) -> list[str]:
+        """Ids of non-terminal (RUNNING and PAUSED) executions, sorted; `None` = all versions."""
+        ...
+
     async def ids_by_correlation(
         self, workflow_name: str, correlation_id: str, include_closed: bool
-    ) -> list[str]: ...
+    ) -> list[str]:
+        """Ids sorted; without `include_closed` only RUNNING ones (as Conductor)."""
+        ...
+
     async def search(self, request: SearchRequest) -> tuple[int, list[WorkflowRecord]]:
-        """Filter, sort and page; returned records may omit `body` (b"")."""
+        """Filter, sort and page; returned records may omit `body` (b"").
+
+        Semantics (operators, nulls, freeText, default sort, tiebreak) are core.search's;
+        raises core.errors.BadRequest for a malformed query or sort.
+        """
         ...
 
 
@@ -150,7 +160,10 @@ class QueueStore(Protocol):
         """Up to `count` visible ids, hidden for `unack_ms`; one round trip."""
         ...
 
-    async def ack(self, queue: str, message_id: str) -> bool: ...
+    async def ack(self, queue: str, message_id: str) -> bool:
+        """Delete the message (popped or not); True if it was there. Same as remove."""
+        ...
+
     async def remove(self, queue: str, message_id: str) -> bool: ...
     async def postpone(
         self, queue: str, message_id: str, *, delay_ms: int, priority: int = 0, now_ms: int

@@ -21,6 +21,7 @@ from core.models.events import (
 )
 from core.models.execution import (
     INTERNAL_TASK_FIELDS,
+    INTERNAL_WORKFLOW_FIELDS,
     PollData,
     SearchResult,
     Task,
@@ -43,6 +44,7 @@ from core.models.requests import (
 
 __all__ = [
     "INTERNAL_TASK_FIELDS",
+    "INTERNAL_WORKFLOW_FIELDS",
     "UNSET",
     "BulkResponse",
     "ErrorResponse",

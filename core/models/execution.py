@@ -62,13 +62,22 @@ class Task(Record):
     task_definition: TaskDef | None | UnsetType = UNSET
     queue_wait_time: int = 0
     loop_over_task: bool = False
-    # Internal (not in Conductor's JSON): absolute time a WAIT completes (0 = never),
-    # and when the first attempt of this task was scheduled (totalTimeoutSeconds).
+    # Internal (not in Conductor's JSON, listed in INTERNAL_TASK_FIELDS): absolute time a
+    # WAIT completes (0 = never), and when the first attempt of this task was scheduled
+    # (totalTimeoutSeconds).
     wait_timeout: int = 0
     first_scheduled_time: int = 0
+    # Internal: "<loop task id>#<iteration>" for rows inside a DO_WHILE body ("" outside
+    # any loop), and True while an EvaluateScript for this row awaits its ScriptResult.
+    loop_scope: str = ""
+    script_pending: bool = False
+    # Internal: the earliest instant a Sweep has work for this row (0 = none).
+    timer_at: int = 0
 
 
-INTERNAL_TASK_FIELDS = frozenset({"waitTimeout", "firstScheduledTime"})
+INTERNAL_TASK_FIELDS = frozenset(
+    {"waitTimeout", "firstScheduledTime", "loopScope", "scriptPending", "timerAt"}
+)
 
 
 class Workflow(Record):
@@ -105,6 +114,13 @@ class Workflow(Record):
     idempotency_key: str | None | UnsetType = UNSET
     rate_limit_key: str | None | UnsetType = UNSET
     rate_limited: bool = False
+    # Internal (the decider's bookkeeping, never sent): bumped by restart/rerun/retry so
+    # task ids stay unique, and the index below which every task row is settled.
+    restart_generation: int = 0
+    scan_from: int = 0
+
+
+INTERNAL_WORKFLOW_FIELDS = frozenset({"restartGeneration", "scanFrom"})
 
 
 class WorkflowStatusResponse(Record):

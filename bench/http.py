@@ -1,0 +1,176 @@
+"""Throughput of Podium's HTTP layer: one server process, a trivial route, wrk as the load.
+
+Rules: the server runs in its own process (as in production: one trio process), the
+load generator in another. wrk is the reference load (`wrk -t1 -c32 -d5s`, the setting
+the stack notes used); without wrk a built-in trio + h11 keep-alive client stands in
+(slower: it measures the pair, so its figure is a lower bound). The figure printed is the
+median of `--runs` runs. Routes: `/nc` answers 204 from a handler that does nothing,
+`/json/{id}` encodes a small msgspec Struct with a path and a query parameter.
+
+Usage: python -m bench.http [--path /nc] [--runs 3] [--duration 5] [--connections 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from functools import partial
+
+import h11
+import msgspec
+import trio
+
+from server.http import HttpConfig, Request, Response, Router, serve_http
+
+
+class Item(msgspec.Struct):
+    id: str
+    include_tasks: bool
+    tags: list[str]
+
+
+def build_router() -> Router:
+    router = Router()
+
+    async def no_content(request: Request) -> Response:
+        return Response.no_content()
+
+    async def item(request: Request) -> Response:
+        include = request.query_bool("includeTasks", True)
+        return Response.json(Item(request.path_params["id"], include, ["a", "b"]))
+
+    router.add("GET", "/nc", no_content)
+    router.add("GET", "/json/{id}", item)
+    return router
+
+
+def serve(port: int) -> None:
+    trio.run(partial(serve_http, build_router(), "127.0.0.1", port, config=HttpConfig()))
+
+
+# -- load generators --------------------------------------------------------------------
+
+
+def run_wrk(port: int, path: str, duration: float, connections: int) -> tuple[float, str]:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", f"http://127.0.0.1:{port}{path}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if match is None:
+        raise RuntimeError(f"unexpected wrk output:\n{out}")
+    problems = [
+        line.strip() for line in out.splitlines() if "Non-2xx" in line or "Socket errors" in line
+    ]
+    return float(match.group(1)), "; ".join(problems)
+
+
+async def _client(port: int, path: str, stop_at: float, counts: list[int]) -> None:
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    conn = h11.Connection(h11.CLIENT)
+    request = h11.Request(method="GET", target=path, headers=[("Host", "bench")])
+    done = 0
+    while trio.current_time() < stop_at:
+        await stream.send_all(conn.send(request) + conn.send(h11.EndOfMessage()))
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                conn.receive_data(await stream.receive_some(65536))
+            elif isinstance(event, h11.EndOfMessage):
+                break
+        conn.start_next_cycle()
+        done += 1
+    counts.append(done)
+    await stream.aclose()
+
+
+def run_builtin(port: int, path: str, duration: float, connections: int) -> tuple[float, str]:
+    async def main() -> float:
+        counts: list[int] = []
+        start = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            for _ in range(connections):
+                nursery.start_soon(_client, port, path, start + duration, counts)
+        return sum(counts) / (trio.current_time() - start)
+
+    return trio.run(main), ""
+
+
+# -- driver -----------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with status {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("the server did not start listening within 15 s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.http", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--path", default="/nc", help="the route to load (/nc or /json/x?includeTasks=true)"
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--builtin", action="store_true", help="use the trio/h11 client even if wrk exists"
+    )
+    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        serve(args.serve)
+        return 0
+
+    use_wrk = shutil.which("wrk") is not None and not args.builtin
+    load = run_wrk if use_wrk else run_builtin
+    tool = (
+        f"wrk -t1 -c{args.connections} -d{args.duration:g}s"
+        if use_wrk
+        else (f"built-in trio/h11 client, {args.connections} connections, {args.duration:g}s")
+    )
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bench.http", "--serve", str(port)])
+    try:
+        _wait_listening(port, proc)
+        rates = []
+        for run in range(1, args.runs + 1):
+            rate, problems = load(port, args.path, args.duration, args.connections)
+            rates.append(rate)
+            note = f"  ({problems})" if problems else ""
+            print(f"run {run}: {rate:,.0f} req/s{note}", flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    median = statistics.median(rates)
+    print(f"GET {args.path}: median {median:,.0f} req/s over {args.runs} runs")
+    print(f"  load: {tool}; server: one process")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

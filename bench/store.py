@@ -1,0 +1,212 @@
+"""Store backend benchmark: `python -m bench.store [--json] [--backends memory,sqlite]`.
+
+Rules:
+- Measures what the engine does to a store, per backend in BACKENDS:
+  * commit_create_us: one round trip of `commit()` creating a workflow (2 KiB body, one
+    task id, a task-queue push and a decider-queue push), callers in sequence;
+  * pop_commit_us: a worker poll then the completion commit: `pop(queue, 1)` plus the
+    `commit()` that acks the task, schedules the next one and bumps the version;
+  * concurrent_commits_per_s: 32 trio tasks, each driving its own workflow through
+    transitions (commit with expected version, task-queue push and ack), all at once.
+- Adding a backend is one BACKENDS entry: an async context manager factory taking a
+  scratch directory and yielding an opened, empty Store. A factory may raise
+  `BackendUnavailable(reason)`; the backend is then reported as skipped.
+- Output: a table on stdout; with --json, one JSON object as the last line:
+  {"memory": {...}, "sqlite": {...}}. Figures depend on the machine (2 shared cores here),
+  so compare rows within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+
+import trio
+
+from core.store import DECIDER_QUEUE, Commit, QueueOp, Store, WorkflowRecord
+from server.stores import open_store
+
+T0 = 1_700_000_000_000
+BODY = (
+    b'{"tasks":['
+    + b",".join(b'{"taskId":"%05d","status":"COMPLETED"}' % i for i in range(48))
+    + b"]}"
+)
+
+
+class BackendUnavailable(Exception):
+    """Raised by a factory whose service is not reachable: the backend is skipped."""
+
+
+@asynccontextmanager
+async def _opened(url: str) -> AsyncIterator[Store]:
+    store = open_store(url)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def _memory(scratch: Path) -> AbstractAsyncContextManager[Store]:
+    return _opened("memory://")
+
+
+def _sqlite(scratch: Path) -> AbstractAsyncContextManager[Store]:
+    return _opened(f"sqlite:///{scratch / 'bench.db'}")
+
+
+BACKENDS: dict[str, Callable[[Path], AbstractAsyncContextManager[Store]]] = {
+    "memory": _memory,
+    "sqlite": _sqlite,
+}
+
+
+def _record(wf_id: str, step: int) -> WorkflowRecord:
+    return WorkflowRecord(
+        workflow_id=wf_id,
+        workflow_name="bench",
+        workflow_version=1,
+        status="RUNNING",
+        create_time=T0,
+        update_time=T0 + step,
+        correlation_id=f"corr-{wf_id}",
+        search_text='{"input":{"orderId":42}}',
+        body=BODY,
+    )
+
+
+def _create(wf_id: str, queue: str) -> Commit:
+    task = f"{wf_id}-t0"
+    return Commit(
+        record=_record(wf_id, 0),
+        expected_version=0,
+        added_task_ids=[task],
+        queue_ops=[
+            QueueOp(kind="push", queue=queue, message_id=task),
+            QueueOp(kind="push", queue=DECIDER_QUEUE, message_id=wf_id, delay_ms=30_000),
+        ],
+    )
+
+
+def _advance(wf_id: str, step: int, version: int, queue: str) -> Commit:
+    """Complete task `step` of `wf_id` and schedule task `step + 1`."""
+    done, nxt = f"{wf_id}-t{step}", f"{wf_id}-t{step + 1}"
+    return Commit(
+        record=_record(wf_id, step + 1),
+        expected_version=version,
+        added_task_ids=[nxt],
+        queue_ops=[
+            QueueOp(kind="ack", queue=queue, message_id=done),
+            QueueOp(kind="push", queue=queue, message_id=nxt),
+            QueueOp(kind="push", queue=DECIDER_QUEUE, message_id=wf_id, delay_ms=30_000),
+        ],
+    )
+
+
+async def bench_commit_create(store: Store, n: int) -> float:
+    start = time.perf_counter()
+    for i in range(n):
+        await store.commit(_create(f"c{i}", "q_create"), T0)
+    return (time.perf_counter() - start) / n * 1e6
+
+
+async def bench_pop_commit(store: Store, n: int) -> float:
+    for i in range(n):
+        await store.commit(_create(f"p{i}", "q_poll"), T0)
+    versions = dict.fromkeys((f"p{i}" for i in range(n)), 1)
+    start = time.perf_counter()
+    done = 0
+    while done < n:
+        popped = await store.pop("q_poll", 1, unack_ms=60_000, now_ms=T0)
+        if not popped:
+            break
+        wf_id, _, task = popped[0].rpartition("-t")
+        versions[wf_id] = await store.commit(
+            _advance(wf_id, int(task), versions[wf_id], "q_poll"), T0
+        )
+        done += 1
+    elapsed = time.perf_counter() - start
+    if done < n:
+        raise RuntimeError(f"pop_commit: the queue ran dry after {done} of {n} messages")
+    return elapsed / n * 1e6
+
+
+async def bench_concurrent(store: Store, tasks: int, steps: int) -> float:
+    async def drive(k: int) -> None:
+        wf_id = f"k{k}"
+        version = await store.commit(_create(wf_id, "q_concurrent"), T0)
+        for step in range(steps):
+            version = await store.commit(_advance(wf_id, step, version, "q_concurrent"), T0)
+
+    start = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for k in range(tasks):
+            nursery.start_soon(drive, k)
+    return tasks * (steps + 1) / (time.perf_counter() - start)
+
+
+async def run_backend(name: str, n: int, tasks: int) -> dict[str, object]:
+    steps = max(1, math.ceil(n / tasks))
+    with tempfile.TemporaryDirectory(prefix=f"podium-bench-{name}-") as scratch:
+        factory = BACKENDS[name]
+        try:
+            async with factory(Path(scratch)) as store:
+                create_us = await bench_commit_create(store, n)
+                pop_us = await bench_pop_commit(store, n)
+                per_s = await bench_concurrent(store, tasks, steps)
+        except BackendUnavailable as exc:
+            return {"skipped": str(exc)}
+    return {
+        "commit_create_us": round(create_us, 1),
+        "pop_commit_us": round(pop_us, 1),
+        "concurrent_commits_per_s": round(per_s),
+        "concurrent_tasks": tasks,
+        "n": n,
+    }
+
+
+def _table(results: dict[str, dict[str, object]]) -> str:
+    header = (
+        f"{'backend':<10} {'commit create µs':>17} {'pop+commit µs':>14} "
+        f"{'commits/s (concurrent)':>23}"
+    )
+    lines = [header, "-" * len(header)]
+    for name, r in results.items():
+        if "skipped" in r:
+            lines.append(f"{name:<10} skipped: {r['skipped']}")
+            continue
+        lines.append(
+            f"{name:<10} {r['commit_create_us']:>17} {r['pop_commit_us']:>14} "
+            f"{r['concurrent_commits_per_s']:>23}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.store", description=__doc__)
+    parser.add_argument("--json", action="store_true", help="print one JSON object last")
+    parser.add_argument(
+        "--backends", default=",".join(BACKENDS), help="comma list (default: all registered)"
+    )
+    parser.add_argument("-n", type=int, default=2000, help="operations per measurement")
+    parser.add_argument("--tasks", type=int, default=32, help="concurrent trio tasks")
+    args = parser.parse_args(argv)
+    names = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = [b for b in names if b not in BACKENDS]
+    if unknown:
+        parser.error(f"unknown backend(s) {', '.join(unknown)}: choose from {', '.join(BACKENDS)}")
+    results = {name: trio.run(run_backend, name, args.n, args.tasks) for name in names}
+    print(_table(results))
+    if args.json:
+        print(json.dumps(results, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

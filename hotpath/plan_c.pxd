@@ -1,0 +1,80 @@
+# Cython declarations augmenting hotpath/plan_py.py, compiled as hotpath.plan_c.
+# Rules: types only, no logic; every name here exists in plan_py.py with the same
+# signature. Node, TaskCfg and Plan become extension types with typed attributes, which
+# hotpath/decider_c.pxd cimports, so the compiled decider reads them at C level.
+
+cdef class TaskCfg:
+    cdef public long long retry_count
+    cdef public int retry_logic
+    cdef public long long retry_delay_s
+    cdef public long long backoff_scale
+    cdef public long long max_retry_delay_s
+    cdef public long long jitter_ms
+    cdef public long long timeout_s
+    cdef public object timeout_policy
+    cdef public long long response_timeout_s
+    cdef public long long poll_timeout_s
+    cdef public long long total_timeout_s
+    cdef public long long rate_limit
+    cdef public long long rate_freq
+    cdef public object isolation_group
+    cdef public object namespace
+    cdef public dict defaults
+    cdef public object template
+
+    cpdef object poll_deadline(self, object t)
+
+
+cdef class Node:
+    cdef public object wt
+    cdef public str ref
+    cdef public str name
+    cdef public str type
+    cdef public int kind
+    cdef public Node parent
+    cdef public Node loop
+    cdef public Node next
+    cdef public object template
+    cdef public bint optional
+    cdef public bint permissive
+    cdef public long long start_delay
+    cdef public long long retry_override
+    cdef public bint never_retried
+    cdef public list branches
+    cdef public dict cases
+    cdef public Node default
+    cdef public Node body
+    cdef public TaskCfg cfg
+    cdef public object cfg_src
+    cdef public object proto
+    cdef public TaskCfg proto_cfg
+
+
+cdef class Plan:
+    cdef public object defn
+    cdef public dict nodes
+    cdef public Node first
+    cdef public object output_template
+    cdef public dict dynamic_cfgs
+
+    cpdef Node compile_list(self, list tasks, Node parent, Node loop)
+    cpdef object workflow_deadline(self, object wf)
+    cpdef Node node_for(self, object wt, Node parent)
+
+
+cdef int K_WORKER, K_SWITCH, K_FORK, K_DO_WHILE, K_DYNAMIC
+cdef long long INT32_MAX
+
+cpdef Plan plan_for(object defn)
+cpdef TaskCfg node_cfg(Node node, object task_defs)
+cpdef TaskCfg row_cfg(Plan plan, object t, Node node, object task_defs)
+cpdef TaskCfg dynamic_cfg(Plan plan, Node node, str name, object task_defs)
+cdef object _opt(object value)
+cpdef dict workflow_ctx(object wf)
+cpdef dict task_ctx(object t)
+cpdef dict build_ctx(object wf, object template, str task_id)
+cpdef dict full_ctx(object wf, str task_id)
+cpdef str queue_name(str task_type, str domain, str namespace, str group)
+cpdef str task_queue(object t)
+cpdef object resolve_domain(object ttd, object active_domains, str task_name)
+cpdef long long retry_delay_s(TaskCfg cfg, object t) except? -1

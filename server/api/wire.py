@@ -1,0 +1,134 @@
+"""What the API sends: Conductor's JSON for executions and definitions, minus internals.
+
+Rules:
+- Responses are built from the core models with msgspec; `UNSET` fields and top-level
+  nulls of tasks and workflows are omitted (Conductor's NON_NULL).
+- Fields the decider keeps for itself (core.models INTERNAL_TASK_FIELDS and
+  INTERNAL_WORKFLOW_FIELDS) never leave the server.
+- `subWorkflowParam.idempotencyStrategy` is dropped from every WorkflowTask we return,
+  at any depth: a non-null value crashes the official Python SDK (sdk-wire 0.6).
+- Ids go out as `text/plain` bare strings (the SDK sends `Accept: text/plain`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from core.codec import encode
+from core.models import (
+    INTERNAL_TASK_FIELDS,
+    INTERNAL_WORKFLOW_FIELDS,
+    Task,
+    Workflow,
+    WorkflowDef,
+    WorkflowTask,
+)
+from server.http import Response
+
+_NESTED_LISTS = ("defaultCase", "loopOver")
+
+
+def scrub_workflow_task(node: dict[str, Any]) -> None:
+    """Remove `subWorkflowParam.idempotencyStrategy` from a WorkflowTask dict, in place."""
+    param = node.get("subWorkflowParam")
+    if isinstance(param, dict):
+        param.pop("idempotencyStrategy", None)
+        inline = param.get("workflowDefinition")
+        if isinstance(inline, dict):
+            scrub_workflow_def(inline)
+    cases = node.get("decisionCases")
+    if isinstance(cases, dict):
+        for branch in cases.values():
+            _scrub_list(branch)
+    for key in _NESTED_LISTS:
+        _scrub_list(node.get(key))
+    forks = node.get("forkTasks")
+    if isinstance(forks, list):
+        for branch in forks:
+            _scrub_list(branch)
+
+
+def _scrub_list(tasks: Any) -> None:
+    if isinstance(tasks, list):
+        for node in tasks:
+            if isinstance(node, dict):
+                scrub_workflow_task(node)
+
+
+def scrub_workflow_def(definition: dict[str, Any]) -> None:
+    """Scrub every WorkflowTask of a WorkflowDef dict, in place."""
+    _scrub_list(definition.get("tasks"))
+
+
+def _drop_internal_and_null(data: dict[str, Any], internal: frozenset[str]) -> dict[str, Any]:
+    # Conductor serialises NON_NULL: a top-level null is left out, like an UNSET field.
+    return {k: v for k, v in data.items() if v is not None and k not in internal}
+
+
+def task_builtins(task: Task) -> dict[str, Any]:
+    """A Task as Conductor's JSON (a dict), internals and nulls removed."""
+    data = _drop_internal_and_null(msgspec.to_builtins(task), INTERNAL_TASK_FIELDS)
+    node = data.get("workflowTask")
+    if isinstance(node, dict):
+        scrub_workflow_task(node)
+    return data
+
+
+def workflow_builtins(workflow: Workflow) -> dict[str, Any]:
+    """A Workflow as Conductor's JSON (a dict), internals and nulls removed."""
+    data = _drop_internal_and_null(msgspec.to_builtins(workflow), INTERNAL_WORKFLOW_FIELDS)
+    tasks = data.get("tasks")
+    if isinstance(tasks, list):
+        cleaned = []
+        for raw in tasks:
+            raw = _drop_internal_and_null(raw, INTERNAL_TASK_FIELDS)
+            node = raw.get("workflowTask")
+            if isinstance(node, dict):
+                scrub_workflow_task(node)
+            cleaned.append(raw)
+        data["tasks"] = cleaned
+    definition = data.get("workflowDefinition")
+    if isinstance(definition, dict):
+        scrub_workflow_def(definition)
+    return data
+
+
+def def_builtins(definition: WorkflowDef) -> dict[str, Any]:
+    """A WorkflowDef as Conductor's JSON (a dict), scrubbed for the SDK."""
+    data: dict[str, Any] = msgspec.to_builtins(definition)
+    scrub_workflow_def(data)
+    return data
+
+
+def workflow_task_builtins(node: WorkflowTask) -> dict[str, Any]:
+    data: dict[str, Any] = msgspec.to_builtins(node)
+    scrub_workflow_task(data)
+    return data
+
+
+def json(obj: Any, status: int = 200) -> Response:
+    """A JSON response for builtins or Structs that carry no internal fields."""
+    return Response.raw_json(encode(obj), status)
+
+
+def workflow_response(workflow: Workflow) -> Response:
+    return Response.raw_json(encode(workflow_builtins(workflow)))
+
+
+def workflows_response(workflows: list[Workflow]) -> Response:
+    return Response.raw_json(encode([workflow_builtins(w) for w in workflows]))
+
+
+def task_response(task: Task) -> Response:
+    return Response.raw_json(encode(task_builtins(task)))
+
+
+def tasks_response(tasks: list[Task]) -> Response:
+    return Response.raw_json(encode([task_builtins(t) for t in tasks]))
+
+
+def text(value: str) -> Response:
+    """A bare id as `text/plain` (what the SDK's `Accept: text/plain` calls expect)."""
+    return Response.text(value)

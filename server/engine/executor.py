@@ -1,0 +1,275 @@
+"""Load -> decide -> run scripts -> commit: the one path by which a workflow changes.
+
+Rules:
+- Every change of a stored workflow goes through `Executor.stage` + a store commit, under
+  the process-local workflow lock, retried on core.errors.VersionConflict (reload and
+  decide again from scratch: a discarded decision's actions are never performed).
+- EvaluateScript actions are answered at once with ScriptResult events and decided
+  again before anything is committed, so a chain of synchronous system tasks (INLINE ->
+  SET_VARIABLE -> JSON_JQ_TRANSFORM -> SWITCH ...) lands in one commit.
+- The decision's queue actions become QueueOps of the same commit (QueueTask => push,
+  DequeueTask => remove), plus the decider-queue timer: terminal or paused => remove,
+  otherwise push at `next_wake_ms` (capped by max_postpone_ms; "no timer" => the cap, so
+  every running workflow is swept at least that often and gets repaired).
+- Other actions are returned in the Outcome; the Engine performs them after the commit.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import msgspec
+
+from core.decisions import (
+    DeciderEnv,
+    Decision,
+    DequeueTask,
+    EvaluateScript,
+    Event,
+    QueueTask,
+    ScriptResult,
+)
+from core.enums import WORKFLOW_TERMINAL, WorkflowStatus
+from core.errors import NotFound, Unavailable, VersionConflict
+from core.models import TaskDef, Workflow
+from core.store import DECIDER_QUEUE, Commit, QueueOp, Store, WorkflowRecord
+from server.engine.config import EngineConfig
+from server.engine.persistence import from_record, to_record
+from server.engine.signals import WorkflowLocks
+
+DecideFn = Callable[[Workflow, Any, DeciderEnv, int], Decision]
+ScriptFn = Callable[[EvaluateScript], ScriptResult | Awaitable[ScriptResult]]
+# Called with the freshly loaded workflow under the lock, before deciding: may raise (an
+# API error), mutate the workflow (restart with the latest definition), or return False
+# to skip the decide (an update to a task that is already terminal).
+Guard = Callable[[Workflow], bool]
+
+
+class Staged(msgspec.Struct, kw_only=True):
+    """The merged result of one chain of decisions on one workflow."""
+
+    workflow: Workflow
+    actions: list[Any] = []
+    queue_ops: list[QueueOp] = []
+    added: list[str] = []
+    removed: list[str] = []
+    changed: bool = False
+    next_wake_ms: int = 0
+
+
+class Outcome(msgspec.Struct, kw_only=True):
+    """What happened to one workflow: the Engine's post-commit input."""
+
+    workflow: Workflow
+    actions: list[Any] = []
+    queue_ops: list[QueueOp] = []
+    committed: bool = False
+    skipped: bool = False  # the guard declined: nothing was decided
+    wake_at_ms: int = 0  # absolute time the decider-queue message was set to (0: removed)
+
+
+class Executor:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        now_ms: Callable[[], int],
+        config: EngineConfig,
+        decide: DecideFn,
+        run_script: ScriptFn,
+        task_defs: Callable[[], Awaitable[Mapping[str, TaskDef]]],
+        active_domains: Callable[[], Mapping[str, frozenset[str]]],
+    ) -> None:
+        self.store = store
+        self.now_ms = now_ms
+        self.config = config
+        self.locks = WorkflowLocks()
+        self._decide = decide
+        self._run_script = run_script
+        self._task_defs = task_defs
+        self._active_domains = active_domains
+        self.conflicts = 0  # version conflicts met and retried (tests and metrics)
+
+    async def env_for(self, workflow: Workflow) -> DeciderEnv:
+        defs = await self._task_defs()
+        domains = self._active_domains() if workflow.task_to_domain else {}
+        return DeciderEnv(task_defs=defs, active_domains=domains)
+
+    async def script(self, action: EvaluateScript) -> ScriptResult:
+        result = self._run_script(action)
+        if inspect.isawaitable(result):
+            result = await result
+        assert isinstance(result, ScriptResult)
+        return result
+
+    async def stage(self, workflow: Workflow, events: Sequence[Event]) -> Staged:
+        """Decide `events` in order on `workflow` (mutated), answering scripts at once."""
+        env = await self.env_for(workflow)
+        now = self.now_ms()
+        staged = Staged(workflow=workflow)
+        pending: list[Any] = list(events)
+        scripts = 0
+        while pending:
+            event = pending.pop(0)
+            decision = self._decide(workflow, event, env, now)
+            answers: list[Any] = []
+            for action in decision.actions:
+                if isinstance(action, EvaluateScript):
+                    scripts += 1
+                    if scripts > self.config.max_chain:
+                        # A runaway loop: stop here; the sweeper resumes it (the decider
+                        # re-offers unfinished system tasks on Sweep).
+                        staged.next_wake_ms = now
+                        continue
+                    answers.append(await self.script(action))
+                elif isinstance(action, QueueTask):
+                    staged.queue_ops.append(
+                        QueueOp(
+                            kind="push",
+                            queue=action.queue,
+                            message_id=action.task_id,
+                            priority=action.priority,
+                            delay_ms=action.delay_ms,
+                        )
+                    )
+                elif isinstance(action, DequeueTask):
+                    staged.queue_ops.append(
+                        QueueOp(kind="remove", queue=action.queue, message_id=action.task_id)
+                    )
+                else:
+                    staged.actions.append(action)
+            pending[0:0] = answers
+            staged.changed = staged.changed or decision.changed
+            for task_id in decision.added_task_ids:
+                staged.added.append(task_id)
+            for task_id in decision.removed_task_ids:
+                if task_id in staged.added:
+                    staged.added.remove(task_id)
+                else:
+                    staged.removed.append(task_id)
+            if scripts <= self.config.max_chain:
+                staged.next_wake_ms = decision.next_wake_ms
+        return staged
+
+    def timer_op(self, workflow: Workflow, next_wake_ms: int, now: int) -> tuple[QueueOp, int]:
+        """The decider-queue op after a decide, and the absolute time it fires (0: none)."""
+        if workflow.status in WORKFLOW_TERMINAL or workflow.status is WorkflowStatus.PAUSED:
+            return QueueOp(kind="remove", queue=DECIDER_QUEUE, message_id=workflow.workflow_id), 0
+        cap = now + self.config.max_postpone_ms
+        due = min(next_wake_ms, cap) if next_wake_ms > 0 else cap
+        delay = max(0, due - now)
+        op = QueueOp(
+            kind="push",
+            queue=DECIDER_QUEUE,
+            message_id=workflow.workflow_id,
+            priority=workflow.priority,
+            delay_ms=delay,
+        )
+        return op, now + delay
+
+    def build_commit(
+        self,
+        staged: Staged,
+        expected_version: int,
+        extra_ops: Sequence[QueueOp] = (),
+    ) -> tuple[Commit, int]:
+        now = self.now_ms()
+        timer, wake_at = self.timer_op(staged.workflow, staged.next_wake_ms, now)
+        ops = [*staged.queue_ops, *extra_ops, timer]
+        record = to_record(staged.workflow, version=expected_version)
+        commit = Commit(
+            record=record,
+            expected_version=expected_version,
+            added_task_ids=staged.added,
+            removed_task_ids=staged.removed,
+            queue_ops=ops,
+        )
+        return commit, wake_at
+
+    async def load(self, workflow_id: str) -> tuple[WorkflowRecord, Workflow]:
+        record = await self.store.load(workflow_id)
+        if record is None:
+            raise NotFound(f"Workflow {workflow_id} not found")
+        return record, from_record(record)
+
+    async def apply(
+        self,
+        workflow_id: str,
+        events: Sequence[Event],
+        *,
+        guard: Guard | None = None,
+        extra_ops: Sequence[QueueOp] = (),
+    ) -> Outcome:
+        """Decide `events` on the stored workflow and commit, retrying on conflicts.
+
+        Raises:
+            NotFound: no such workflow.
+            Unavailable: still conflicting after `conflict_retries` attempts.
+            PodiumError: whatever the guard or the decider raises for API misuse.
+        """
+        async with self.locks.hold(workflow_id):
+            for _ in range(self.config.conflict_retries):
+                record, workflow = await self.load(workflow_id)
+                if guard is not None and guard(workflow) is False:
+                    return Outcome(workflow=workflow, skipped=True)
+                staged = await self.stage(workflow, events)
+                outcome = await self.persist(staged, record.version, extra_ops)
+                if outcome is not None:
+                    return outcome
+        raise Unavailable(
+            f"Workflow {workflow_id} is being updated concurrently; retry the request"
+        )
+
+    async def persist(
+        self, staged: Staged, version: int, extra_ops: Sequence[QueueOp] = ()
+    ) -> Outcome | None:
+        """Commit `staged` at `version`; None on a version conflict (caller retries)."""
+        if not staged.changed and not staged.queue_ops and not extra_ops:
+            # Nothing to write; still re-arm the timer (the sweeper popped it, maybe).
+            now = self.now_ms()
+            timer, wake_at = self.timer_op(staged.workflow, staged.next_wake_ms, now)
+            await self._queue_op(timer, now)
+            return Outcome(workflow=staged.workflow, actions=staged.actions, wake_at_ms=wake_at)
+        commit, wake_at = self.build_commit(staged, version, extra_ops)
+        try:
+            await self.store.commit(commit, self.now_ms())
+        except VersionConflict:
+            self.conflicts += 1
+            return None
+        return Outcome(
+            workflow=staged.workflow,
+            actions=staged.actions,
+            queue_ops=commit.queue_ops,
+            committed=True,
+            wake_at_ms=wake_at,
+        )
+
+    async def create(self, workflow: Workflow, events: Sequence[Event]) -> Outcome | None:
+        """Store a new workflow after deciding `events`; None if the id already exists."""
+        async with self.locks.hold(workflow.workflow_id):
+            staged = await self.stage(workflow, events)
+            staged.added = [t.task_id for t in workflow.tasks]
+            commit, wake_at = self.build_commit(staged, 0)
+            try:
+                await self.store.commit(commit, self.now_ms())
+            except VersionConflict:
+                return None
+            return Outcome(
+                workflow=workflow,
+                actions=staged.actions,
+                queue_ops=commit.queue_ops,
+                committed=True,
+                wake_at_ms=wake_at,
+            )
+
+    async def _queue_op(self, op: QueueOp, now: int) -> None:
+        if op.kind == "push":
+            await self.store.push(
+                op.queue, op.message_id, priority=op.priority, delay_ms=op.delay_ms, now_ms=now
+            )
+        elif op.kind == "remove":
+            await self.store.remove(op.queue, op.message_id)
+        else:
+            await self.store.ack(op.queue, op.message_id)

@@ -1,0 +1,63 @@
+"""A short-lived cache of definitions and event handlers read from the store.
+
+Rules: the decider needs every task definition synchronously (DeciderEnv.task_defs), so
+they are held in memory and re-read at most every `metadata_ttl_ms`;
+`invalidate()` (Engine.metadata_changed) makes the next read fresh, which is what the
+REST layer calls after a metadata write in this process. Workflow definitions are read
+per start (one round trip) so a new version is used at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from core import codec
+from core.models import EventHandler, TaskDef, WorkflowDef
+from core.store import Store
+
+
+class MetadataCache:
+    def __init__(self, store: Store, now_ms: Callable[[], int], ttl_ms: int) -> None:
+        self._store = store
+        self._now_ms = now_ms
+        self._ttl_ms = ttl_ms
+        self._task_defs: dict[str, TaskDef] = {}
+        self._task_defs_at = -1
+        self._handlers: list[EventHandler] = []
+        self._handlers_at = -1
+
+    def invalidate(self) -> None:
+        self._task_defs_at = -1
+        self._handlers_at = -1
+
+    def _stale(self, at: int) -> bool:
+        return at < 0 or self._now_ms() - at >= self._ttl_ms
+
+    async def task_defs(self) -> Mapping[str, TaskDef]:
+        """Every registered task definition by name."""
+        if self._stale(self._task_defs_at):
+            bodies = await self._store.list_task_defs()
+            defs = [codec.decode(b, TaskDef, subject="stored task definition") for b in bodies]
+            self._task_defs = {d.name: d for d in defs}
+            self._task_defs_at = self._now_ms()
+        return self._task_defs
+
+    def cached_task_defs(self) -> Mapping[str, TaskDef]:
+        """The last task definitions read, without a round trip (may be empty)."""
+        return self._task_defs
+
+    async def workflow_def(self, name: str, version: int | None) -> WorkflowDef | None:
+        """`version=None` is the latest version."""
+        body = await self._store.get_workflow_def(name, version)
+        if body is None:
+            return None
+        return codec.decode(body, WorkflowDef, subject="stored workflow definition")
+
+    async def event_handlers(self) -> list[EventHandler]:
+        if self._stale(self._handlers_at):
+            bodies = await self._store.list_event_handlers()
+            self._handlers = [
+                codec.decode(b, EventHandler, subject="stored event handler") for b in bodies
+            ]
+            self._handlers_at = self._now_ms()
+        return self._handlers

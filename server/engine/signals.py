@@ -1,0 +1,116 @@
+"""In-process coordination: per-workflow locks and long-poll waiters.
+
+Rules:
+- A WorkflowLocks lock only serialises decides *inside one process*; the store's
+  optimistic version check is what makes concurrent processes safe. Locks are created on
+  demand and dropped when nobody holds or waits for them, so memory tracks concurrency,
+  not the number of workflows.
+- Several locks are always taken in sorted id order (batch poll), so two batches cannot
+  deadlock.
+- Waiters use a per-queue generation counter: a poller reads the generation *before* it
+  pops, and waits only if no push happened since, so a wake-up between the pop and the
+  wait is never lost. A delayed push wakes waiters when the delay ends (one timer task
+  serves every delayed wake-up).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import trio
+
+
+class WorkflowLocks:
+    """Per-workflow-id trio locks, created on demand."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[trio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, workflow_id: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(workflow_id, (None, 0))
+        if lock is None:
+            lock = trio.Lock()
+        self._locks[workflow_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock_, users = self._locks[workflow_id]
+            if users <= 1:
+                del self._locks[workflow_id]
+            else:
+                self._locks[workflow_id] = (lock_, users - 1)
+
+    @asynccontextmanager
+    async def hold_many(self, workflow_ids: Iterable[str]) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for workflow_id in sorted(set(workflow_ids)):
+                await stack.enter_async_context(self.hold(workflow_id))
+            yield
+
+    def held(self) -> int:
+        """Number of workflows with a lock in use (tests check nothing leaks)."""
+        return len(self._locks)
+
+
+class QueueWaiters:
+    """Wake long-polling workers when their queue gets a message."""
+
+    def __init__(self) -> None:
+        self._generation: dict[str, int] = {}
+        self._events: dict[str, trio.Event] = {}
+        # (trio deadline, queue) for delayed pushes; served by run().
+        self._delayed: list[tuple[float, str]] = []
+        self._delayed_changed = trio.Event()
+
+    def generation(self, queue: str) -> int:
+        return self._generation.get(queue, 0)
+
+    def notify(self, queue: str) -> None:
+        """A message became visible in `queue` now."""
+        self._generation[queue] = self._generation.get(queue, 0) + 1
+        event = self._events.pop(queue, None)
+        if event is not None:
+            event.set()
+
+    def notify_later(self, queue: str, delay_ms: int) -> None:
+        """A message in `queue` becomes visible after `delay_ms`."""
+        if delay_ms <= 0:
+            self.notify(queue)
+            return
+        deadline = trio.current_time() + delay_ms / 1000
+        if not self._delayed or deadline < self._delayed[0][0]:
+            self._delayed_changed.set()
+        heapq.heappush(self._delayed, (deadline, queue))
+
+    async def wait(self, queue: str, since: int, timeout_s: float) -> bool:
+        """Wait until `queue` gets a push after generation `since`, or `timeout_s` passes.
+
+        Returns:
+            True when woken by a push, False on timeout.
+        """
+        if self._generation.get(queue, 0) != since:
+            return True
+        event = self._events.get(queue)
+        if event is None:
+            event = self._events[queue] = trio.Event()
+        with trio.move_on_after(timeout_s):
+            await event.wait()
+            return True
+        return False
+
+    async def run(self) -> None:
+        """Fire delayed wake-ups when they are due (runs in the engine's nursery)."""
+        while True:
+            now = trio.current_time()
+            while self._delayed and self._delayed[0][0] <= now:
+                _, queue = heapq.heappop(self._delayed)
+                self.notify(queue)
+            deadline = self._delayed[0][0] if self._delayed else math.inf
+            self._delayed_changed = trio.Event()
+            with trio.move_on_at(deadline):
+                await self._delayed_changed.wait()

@@ -1,0 +1,342 @@
+"""The worker protocol (spec 5.5): poll with long-poll and admission limits, task updates.
+
+Rules:
+- A poll pops ids with a visibility timeout (`task_unack_ms`), decides TaskPolled for
+  each, and commits every touched workflow in one `commit_many`; each commit carries the
+  `ack` of its messages, so a crash between pop and commit leaves the message to come
+  back after the timeout (never a task that is IN_PROGRESS without anyone holding it).
+- Messages for tasks that are gone, terminal or no longer SCHEDULED are removed; tasks
+  over their concurrentExecLimit or rate limit are postponed, not handed out.
+- A cancelled poll (the client went away) never loses a task: pop + claim run shielded,
+  and tasks claimed for a caller that is gone are put back (SCHEDULED, re-queued).
+- A poll returns as soon as it has at least one task; with none it waits on the queue's
+  waiter (woken by the commit that queues a task) up to `timeout_ms`, re-popping at least
+  every `poll_recheck_ms`.
+- Poll data (queue, domain, worker, time) is recorded at most every
+  `poll_record_interval_ms` per key.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from core.decisions import TaskPolled, TaskUpdate
+from core.enums import TASK_TERMINAL, WORKFLOW_TERMINAL, TaskResultStatus, TaskStatus
+from core.errors import BadRequest, NotFound
+from core.models import Task, TaskResult, Workflow
+from core.store import LogLine, PollRecord, QueueOp, WorkflowRecord
+from server.engine.executor import Outcome, Staged
+from server.engine.persistence import from_record
+from server.engine.views import find_task, pending_task_by_ref, queue_name, task_queue
+
+if TYPE_CHECKING:
+    from server.engine.engine import Engine
+
+log = logging.getLogger("podium.workers")
+
+
+async def _record_poll(
+    engine: Engine, task_type: str, domain: str | None, worker: str | None
+) -> None:
+    now = engine.now_ms()
+    engine.domain_polls.setdefault(task_type, {})[domain or ""] = now
+    key = (task_type, domain or "", worker or "")
+    last = engine.poll_records.get(key, -1)
+    if last >= 0 and now - last < engine.config.poll_record_interval_ms:
+        return
+    engine.poll_records[key] = now
+    await engine.store.record_poll(
+        PollRecord(queue_name=task_type, domain=domain, worker_id=worker, last_poll_time=now)
+    )
+
+
+async def poll(
+    engine: Engine,
+    task_type: str,
+    *,
+    worker_id: str | None,
+    domain: str | None,
+    count: int,
+    timeout_ms: int,
+) -> list[Task]:
+    """See Engine.poll."""
+    config = engine.config
+    if count < 1 or count > config.max_poll_count:
+        raise BadRequest(f"count: must be between 1 and {config.max_poll_count}, got {count}")
+    if timeout_ms < 0 or timeout_ms > config.max_poll_timeout_ms:
+        raise BadRequest(
+            "timeout: Long Poll Timeout value cannot be more than "
+            f"{config.max_poll_timeout_ms // 1000} seconds (got {timeout_ms} ms)"
+        )
+    if not task_type:
+        raise BadRequest("taskType: must not be empty")
+    queue = queue_name(task_type, domain)
+    await _record_poll(engine, task_type, domain, worker_id)
+    deadline = trio.current_time() + timeout_ms / 1000
+    got: list[Task] = []
+    while True:
+        generation = engine.waiters.generation(queue)
+        # Pop and claim are shielded: a poll cancelled here (client gone) must not leave
+        # a store call half done; tasks it claimed are given back below instead.
+        with trio.CancelScope(shield=True):
+            ids = await engine.store.pop(
+                queue, count - len(got), unack_ms=config.task_unack_ms, now_ms=engine.now_ms()
+            )
+            if ids:
+                got.extend(await claim(engine, queue, ids, worker_id))
+        try:
+            await trio.lowlevel.checkpoint_if_cancelled()
+        except trio.Cancelled:
+            with trio.CancelScope(shield=True):
+                await _give_back(engine, got)
+            raise
+        if got:
+            return got
+        remaining = deadline - trio.current_time()
+        if remaining <= 0:
+            return got
+        if not ids:
+            await engine.waiters.wait(
+                queue, generation, min(remaining, config.poll_recheck_ms / 1000)
+            )
+
+
+async def claim(engine: Engine, queue: str, ids: list[str], worker_id: str | None) -> list[Task]:
+    """Turn popped message ids into IN_PROGRESS tasks (one group commit); see module rules."""
+    store = engine.store
+    owners: dict[str, list[str]] = {}
+    for task_id in ids:
+        workflow_id = await store.workflow_id_for_task(task_id)
+        if workflow_id is None:
+            await store.remove(queue, task_id)
+        else:
+            owners.setdefault(workflow_id, []).append(task_id)
+    if not owners:
+        return []
+    task_defs = await engine.metadata.task_defs()
+    executor = engine.executor
+    handed: dict[str, Task] = {}
+    async with executor.locks.hold_many(owners):
+        records = await store.load_many(list(owners))
+        prepared: list[tuple[WorkflowRecord, Staged, list[QueueOp]]] = []
+        now = engine.now_ms()
+        for record, (workflow_id, task_ids) in zip(records, owners.items(), strict=True):
+            if record is None:
+                for task_id in task_ids:
+                    await store.remove(queue, task_id)
+                continue
+            workflow = from_record(record)
+            events = []
+            for task_id in task_ids:
+                task = find_task(workflow, task_id)
+                if (
+                    task is None
+                    or task.status is not TaskStatus.SCHEDULED
+                    or workflow.status in WORKFLOW_TERMINAL
+                ):
+                    await store.remove(queue, task_id)
+                    continue
+                task_def = task_defs.get(task.task_def_name or task.task_type)
+                delay = engine.limits.delay_ms(task, task_def, now)
+                if delay:
+                    await store.postpone(
+                        queue,
+                        task_id,
+                        delay_ms=delay if delay > 0 else engine.config.limit_postpone_ms,
+                        priority=task.workflow_priority,
+                        now_ms=now,
+                    )
+                    continue
+                engine.limits.started(workflow_id, task, task_def, now)
+                events.append(TaskPolled(task_id=task_id, worker_id=worker_id))
+            if not events:
+                continue
+            try:
+                staged = await executor.stage(workflow, events)
+            except Exception:
+                # One broken workflow must not fail the whole poll: its messages stay
+                # hidden and come back after task_unack_ms.
+                log.exception("poll: deciding TaskPolled for %s failed", workflow_id)
+                continue
+            acks = [QueueOp(kind="ack", queue=queue, message_id=e.task_id) for e in events]
+            prepared.append((record, staged, acks))
+        commits = []
+        wakes = []
+        for record, staged, acks in prepared:
+            commit, wake_at = executor.build_commit(staged, record.version, acks)
+            commits.append(commit)
+            wakes.append(wake_at)
+        results = await store.commit_many(commits, engine.now_ms()) if commits else []
+        outcomes: list[Outcome] = []
+        retry: list[tuple[str, list[str]]] = []
+        for (_, staged, acks), commit, wake_at, result in zip(
+            prepared, commits, wakes, results, strict=True
+        ):
+            workflow = staged.workflow
+            polled = [op.message_id for op in acks]
+            if isinstance(result, Exception):
+                retry.append((workflow.workflow_id, polled))
+                continue
+            outcomes.append(
+                Outcome(
+                    workflow=workflow,
+                    actions=staged.actions,
+                    queue_ops=commit.queue_ops,
+                    committed=True,
+                    wake_at_ms=wake_at,
+                )
+            )
+            _collect(workflow, polled, handed)
+    # A conflicting writer got in between: decide those again one by one (the messages
+    # are still hidden from other pollers, so nobody else can take them meanwhile).
+    for workflow_id, polled in retry:
+        outcome = await executor.apply(
+            workflow_id,
+            [TaskPolled(task_id=t, worker_id=worker_id) for t in polled],
+            guard=lambda wf, ids=polled: _all_scheduled(wf, ids),  # type: ignore[misc]
+            extra_ops=[QueueOp(kind="ack", queue=queue, message_id=t) for t in polled],
+        )
+        if not outcome.skipped:
+            outcomes.append(outcome)
+            _collect(outcome.workflow, polled, handed)
+    for outcome in outcomes:
+        await engine._after_commit(outcome)
+    return [handed[t] for t in ids if t in handed]
+
+
+async def _give_back(engine: Engine, tasks: list[Task]) -> None:
+    """Return tasks claimed for a poll whose caller went away: IN_PROGRESS with no
+    callback delay puts a worker task back to SCHEDULED and re-queues it at once."""
+    for task in tasks:
+        await update_task(
+            engine,
+            TaskResult(
+                workflow_instance_id=task.workflow_instance_id,
+                task_id=task.task_id,
+                status=TaskResultStatus.IN_PROGRESS,
+                output_data=dict(task.output_data),
+            ),
+        )
+
+
+def _all_scheduled(workflow: Workflow, task_ids: list[str]) -> bool:
+    if workflow.status in WORKFLOW_TERMINAL:
+        return False
+    for task_id in task_ids:
+        task = find_task(workflow, task_id)
+        if task is None or task.status is not TaskStatus.SCHEDULED:
+            return False
+    return True
+
+
+def _collect(workflow: Workflow, task_ids: list[str], into: dict[str, Task]) -> None:
+    for task_id in task_ids:
+        task = find_task(workflow, task_id)
+        if task is not None and task.status is TaskStatus.IN_PROGRESS:
+            into[task_id] = task
+
+
+def _log_time(value: Any, now: int) -> int:
+    if not isinstance(value, int) or value <= 0:
+        return now
+    # The official SDK sends seconds; Conductor stores milliseconds.
+    return value * 1000 if value < 100_000_000_000 else value
+
+
+async def update_task(engine: Engine, result: TaskResult) -> tuple[str, Task | None]:
+    """See Engine.update_task. Returns (task id, the task after the update or None if
+    the update was ignored)."""
+    if not result.task_id:
+        raise BadRequest("taskId: must not be empty")
+    if not result.workflow_instance_id:
+        raise BadRequest("workflowInstanceId: must not be empty")
+    if not isinstance(result.status, TaskResultStatus):
+        allowed = ", ".join(s.value for s in TaskResultStatus)
+        raise BadRequest(f"status: required, one of {allowed}")
+    workflow_id = result.workflow_instance_id
+    task_id = result.task_id
+    now = engine.now_ms()
+    if result.logs:
+        lines = [
+            LogLine(task_id=task_id, log=entry.log, created_time=_log_time(entry.created_time, now))
+            for entry in result.logs
+        ]
+        await engine.store.add_logs(lines[-engine.config.max_logs_per_task :])
+    ignored_queue: list[str] = []
+
+    def guard(workflow: Workflow) -> bool:
+        task = find_task(workflow, task_id)
+        if task is None:
+            raise NotFound(f"Task {task_id} not found in workflow {workflow_id}")
+        if task.status in TASK_TERMINAL or workflow.status in WORKFLOW_TERMINAL:
+            ignored_queue.append(task_queue(task))
+            return False
+        return True
+
+    reason = result.reason_for_incompletion
+    sub_id = result.sub_workflow_id
+    event = TaskUpdate(
+        task_id=task_id,
+        status=result.status,
+        output_data=dict(result.output_data or {}),
+        reason_for_incompletion=reason if isinstance(reason, str) else None,
+        callback_after_seconds=result.callback_after_seconds or 0,
+        worker_id=result.worker_id if isinstance(result.worker_id, str) else None,
+        sub_workflow_id=sub_id if isinstance(sub_id, str) else None,
+        extend_lease=bool(result.extend_lease),
+    )
+    try:
+        workflow = await engine.apply(workflow_id, event, guard=guard)
+    except NotFound as exc:
+        if "Task" in exc.message:
+            raise
+        raise NotFound(f"Workflow {workflow_id} not found (task {task_id})") from exc
+    if ignored_queue:
+        await engine.store.remove(ignored_queue[0], task_id)
+        return task_id, None
+    return task_id, find_task(workflow, task_id)
+
+
+async def update_task_v2(engine: Engine, result: TaskResult) -> Task | None:
+    """See Engine.update_task_v2."""
+    _, task = await update_task(engine, result)
+    if task is None or task.status not in TASK_TERMINAL:
+        return None
+    domain = task.domain if isinstance(task.domain, str) and task.domain else None
+    worker = result.worker_id if isinstance(result.worker_id, str) else None
+    tasks = await poll(
+        engine, task.task_type, worker_id=worker, domain=domain, count=1, timeout_ms=0
+    )
+    return tasks[0] if tasks else None
+
+
+async def update_task_by_ref(
+    engine: Engine,
+    workflow_id: str,
+    task_ref_name: str,
+    status: str,
+    output: dict[str, Any],
+    worker_id: str | None,
+) -> str | None:
+    """See Engine.update_task_by_ref."""
+    try:
+        result_status = TaskResultStatus(status.upper())
+    except ValueError as exc:
+        allowed = ", ".join(s.value for s in TaskResultStatus)
+        raise BadRequest(f"status: {status!r} is not one of {allowed}") from exc
+    workflow = await engine.get_workflow(workflow_id)
+    task = pending_task_by_ref(workflow, task_ref_name)
+    if task is None:
+        return None
+    result = TaskResult(
+        workflow_instance_id=workflow_id,
+        task_id=task.task_id,
+        status=result_status,
+        output_data=output,
+        worker_id=worker_id,
+    )
+    task_id, _ = await update_task(engine, result)
+    return task_id

@@ -1,0 +1,234 @@
+"""PostgreSQL schema for PostgresStore: versioned migrations Podium applies itself on open.
+
+Rules:
+- Each migration is (version, name, SQL) and is never edited once released: a change is a
+  new migration with the next version. `schema_migrations` records what ran.
+- `migrate()` runs in one transaction holding a transaction-level advisory lock derived from
+  the schema name, so several Podium processes opening the same schema at once apply each
+  migration exactly once (the others wait, then find nothing to do).
+- The SQL names tables unqualified: migrate() sets `search_path` to the store's schema for
+  the transaction, and the store's pool connections use the same search_path, so one
+  database can hold any number of isolated Podium schemas.
+- A schema migrated by a newer Podium (a version this code does not know) is refused with
+  a clear error rather than used half-understood.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from core.errors import BadRequest, Unavailable
+
+SCHEMA_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+# Statuses after which a workflow never runs again (core.enums.WORKFLOW_TERMINAL).
+TERMINAL_SQL = "('COMPLETED', 'FAILED', 'TIMED_OUT', 'TERMINATED')"
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+_TABLES = f"""
+CREATE TABLE workflow (
+    workflow_id        text PRIMARY KEY,
+    workflow_name      text NOT NULL,
+    workflow_version   integer NOT NULL,
+    status             text NOT NULL,
+    create_time        bigint NOT NULL,
+    update_time        bigint NOT NULL,
+    end_time           bigint NOT NULL DEFAULT 0,
+    correlation_id     text,
+    parent_workflow_id text,
+    search_text        text NOT NULL DEFAULT '',
+    body               bytea NOT NULL,
+    version            integer NOT NULL
+);
+CREATE INDEX workflow_open_idx ON workflow (workflow_name, workflow_version)
+    WHERE status NOT IN {TERMINAL_SQL};
+CREATE INDEX workflow_correlation_idx ON workflow (workflow_name, correlation_id)
+    WHERE correlation_id IS NOT NULL;
+CREATE INDEX workflow_create_time_idx ON workflow (create_time);
+CREATE INDEX workflow_status_idx ON workflow (status);
+
+CREATE TABLE task_index (
+    task_id     text PRIMARY KEY,
+    workflow_id text NOT NULL
+);
+CREATE INDEX task_index_workflow_idx ON task_index (workflow_id);
+
+-- Insertion order breaks ties in pop order; a re-push takes a new number.
+CREATE SEQUENCE queue_seq;
+CREATE TABLE queue_message (
+    queue      text NOT NULL,
+    message_id text NOT NULL,
+    priority   integer NOT NULL,
+    deliver_at bigint NOT NULL,   -- a pop moves it to now + unack_ms (visibility timeout)
+    seq        bigint NOT NULL DEFAULT nextval('queue_seq'),
+    PRIMARY KEY (queue, message_id)
+);
+CREATE INDEX queue_message_order_idx ON queue_message (queue, deliver_at, priority DESC, seq);
+
+CREATE TABLE task_def (name text PRIMARY KEY, body bytea NOT NULL);
+CREATE TABLE workflow_def (
+    name    text NOT NULL,
+    version integer NOT NULL,
+    body    bytea NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE event_handler (name text PRIMARY KEY, body bytea NOT NULL);
+
+-- domain_key: '' for no domain, '=' || domain otherwise (None and "" stay distinct).
+CREATE TABLE poll_data (
+    queue_name text NOT NULL,
+    domain_key text NOT NULL,
+    body       bytea NOT NULL,
+    PRIMARY KEY (queue_name, domain_key)
+);
+CREATE TABLE task_log (
+    id           bigserial PRIMARY KEY,
+    task_id      text NOT NULL,
+    log          text NOT NULL,
+    created_time bigint NOT NULL
+);
+CREATE INDEX task_log_task_idx ON task_log (task_id, id);
+"""
+
+# The group-commit entry point: N commits in one statement (= one transaction). Each item
+# is checked on its own (UPDATE ... WHERE version = expected / INSERT ... ON CONFLICT DO
+# NOTHING); a conflicting item writes nothing and the others go ahead. Result per item:
+# the new version (> 0), or -1 - current version (so -1 = absent) on a conflict.
+# Task-index and queue ops carry the 1-based index of their commit ("owner") and apply in
+# the order given, only for owners that succeeded.
+_COMMIT_BATCH = """
+CREATE FUNCTION commit_batch(
+    ids text[], expected integer[], names text[], wvers integer[], statuses text[],
+    ctimes bigint[], utimes bigint[], etimes bigint[], corrs text[], parents text[],
+    texts text[], bodies bytea[],
+    t_owner integer[], t_id text[], t_add boolean[],
+    q_owner integer[], q_push boolean[], q_queue text[], q_id text[], q_prio integer[],
+    q_deliver bigint[]
+) RETURNS integer[] LANGUAGE plpgsql AS $fn$
+DECLARE
+    n integer := coalesce(array_length(ids, 1), 0);
+    results integer[] := array_fill(0, ARRAY[n]);
+    newv integer;
+BEGIN
+    FOR i IN 1 .. n LOOP
+        newv := NULL;
+        IF expected[i] = 0 THEN
+            INSERT INTO workflow AS w VALUES (
+                ids[i], names[i], wvers[i], statuses[i], ctimes[i], utimes[i], etimes[i],
+                corrs[i], parents[i], texts[i], bodies[i], 1)
+            ON CONFLICT (workflow_id) DO NOTHING
+            RETURNING w.version INTO newv;
+        ELSE
+            UPDATE workflow AS w SET
+                workflow_name = names[i], workflow_version = wvers[i], status = statuses[i],
+                create_time = ctimes[i], update_time = utimes[i], end_time = etimes[i],
+                correlation_id = corrs[i], parent_workflow_id = parents[i],
+                search_text = texts[i], body = bodies[i], version = w.version + 1
+            WHERE w.workflow_id = ids[i] AND w.version = expected[i]
+            RETURNING w.version INTO newv;
+        END IF;
+        IF newv IS NULL THEN
+            SELECT -1 - w.version INTO newv FROM workflow AS w WHERE w.workflow_id = ids[i];
+            results[i] := coalesce(newv, -1);
+        ELSE
+            results[i] := newv;
+        END IF;
+    END LOOP;
+
+    FOR j IN 1 .. coalesce(array_length(t_owner, 1), 0) LOOP
+        CONTINUE WHEN results[t_owner[j]] <= 0;
+        IF t_add[j] THEN
+            INSERT INTO task_index VALUES (t_id[j], ids[t_owner[j]])
+            ON CONFLICT (task_id) DO UPDATE SET workflow_id = EXCLUDED.workflow_id;
+        ELSE
+            DELETE FROM task_index WHERE task_id = t_id[j] AND workflow_id = ids[t_owner[j]];
+        END IF;
+    END LOOP;
+
+    FOR j IN 1 .. coalesce(array_length(q_owner, 1), 0) LOOP
+        CONTINUE WHEN results[q_owner[j]] <= 0;
+        IF q_push[j] THEN
+            INSERT INTO queue_message (queue, message_id, priority, deliver_at)
+            VALUES (q_queue[j], q_id[j], q_prio[j], q_deliver[j])
+            ON CONFLICT (queue, message_id) DO UPDATE SET
+                priority = EXCLUDED.priority, deliver_at = EXCLUDED.deliver_at,
+                seq = EXCLUDED.seq;
+        ELSE
+            DELETE FROM queue_message WHERE queue = q_queue[j] AND message_id = q_id[j];
+        END IF;
+    END LOOP;
+    RETURN results;
+END
+$fn$;
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "tables", _TABLES),
+    Migration(2, "commit_batch function", _COMMIT_BATCH),
+)
+
+
+def check_schema_name(schema: str) -> str:
+    """Return `schema` if it is a plain lower-case identifier.
+
+    Raises:
+        BadRequest: anything else (it is spliced into DDL, so it must be an identifier).
+    """
+    if not SCHEMA_NAME_RE.fullmatch(schema):
+        raise BadRequest(
+            f"store URL: schema {schema!r} must be a lower-case identifier "
+            "(letters, digits, underscores; at most 63 characters; not starting with a digit)"
+        )
+    return schema
+
+
+async def migrate(conn: Any, schema: str) -> list[int]:
+    """Create `schema` if needed and apply the migrations it lacks (asyncio side).
+
+    Args:
+        conn: an asyncpg connection (not in a transaction).
+        schema: the store's schema, already checked by check_schema_name().
+
+    Returns:
+        The versions applied now (empty when the schema was current).
+
+    Raises:
+        Unavailable: the schema was migrated by a newer Podium.
+    """
+    applied_now: list[int] = []
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"podium:{schema}")
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        await conn.execute(f'SET LOCAL search_path = "{schema}"')
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        newest = max(m.version for m in MIGRATIONS)
+        if done and max(done) > newest:
+            raise Unavailable(
+                f"PostgreSQL schema {schema!r} is at migration {max(done)}, newer than this "
+                f"Podium understands ({newest}): upgrade Podium or use another schema"
+            )
+        for migration in MIGRATIONS:
+            if migration.version in done:
+                continue
+            await conn.execute(migration.sql)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                migration.version,
+                migration.name,
+            )
+            applied_now.append(migration.version)
+    return applied_now

@@ -1,0 +1,41 @@
+"""Small builders for decider tests: definitions from Conductor JSON, a fresh workflow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from core.models import TaskDef, Workflow, WorkflowDef
+
+T0 = 1_700_000_000_000
+
+
+def wdef(tasks: list[dict[str, Any]], **fields: Any) -> WorkflowDef:
+    """A WorkflowDef from Conductor JSON (camelCase) task dicts."""
+    return msgspec.convert(
+        {"name": fields.pop("name", "wf"), "tasks": tasks, **fields}, WorkflowDef
+    )
+
+
+def tdef(name: str, **fields: Any) -> TaskDef:
+    """A TaskDef from Conductor JSON (camelCase) fields."""
+    return msgspec.convert({"name": name, **fields}, TaskDef)
+
+
+def workflow(defn: WorkflowDef, input: dict[str, Any] | None = None, **fields: Any) -> Workflow:
+    """A just-created RUNNING workflow of `defn` (call decide with StartWorkflow next)."""
+    return Workflow(
+        workflow_id=fields.pop("workflow_id", "0a1b2c3d-0000-4000-8000-00000000abcd"),
+        workflow_name=defn.name,
+        workflow_version=defn.version,
+        input=dict(input or {}),
+        workflow_definition=defn,
+        create_time=T0,
+        start_time=T0,
+        **fields,
+    )
+
+
+def simple(ref: str, name: str | None = None, **fields: Any) -> dict[str, Any]:
+    return {"name": name or ref, "taskReferenceName": ref, "type": "SIMPLE", **fields}

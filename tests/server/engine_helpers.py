@@ -1,0 +1,90 @@
+"""Helpers for the engine tests: a running Engine on a real store, definitions, clocks.
+
+Rules: the engine's clock is trio's clock (plus a fixed epoch), so tests that take
+pytest-trio's `autojump_clock` drive timers, retries and long polls in virtual time;
+tests doing real network IO use the real clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+
+from core import codec
+from core.models import StartWorkflowRequest, TaskDef, TaskResult, WorkflowDef
+from core.store import Store
+from server.engine import Engine, EngineConfig
+from server.stores.memory import MemoryStore
+
+EPOCH_MS = 1_800_000_000_000
+
+
+def clock_ms() -> int:
+    return EPOCH_MS + int(trio.current_time() * 1000)
+
+
+@asynccontextmanager
+async def running_engine(
+    store: Store | None = None, config: EngineConfig | None = None, *, own_store: bool = True
+) -> AsyncIterator[Engine]:
+    """A running Engine on `store` (a new MemoryStore by default). With own_store the
+    store is opened here and closed afterwards; otherwise the caller manages it."""
+    store = store or MemoryStore()
+    if own_store:
+        await store.open()
+    engine = Engine(store, now_ms=clock_ms, config=config)
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(engine.run)
+            yield engine
+            nursery.cancel_scope.cancel()
+    finally:
+        if own_store:
+            await store.close()
+
+
+def wf_def(name: str, tasks: list[dict[str, Any]], **extra: Any) -> WorkflowDef:
+    body = {"name": name, "version": 1, "tasks": tasks, **extra}
+    return codec.convert(body, WorkflowDef)
+
+
+def simple(ref: str, name: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {"name": name or ref, "taskReferenceName": ref, "type": "SIMPLE", **extra}
+
+
+async def register(engine: Engine, *defs: WorkflowDef | TaskDef) -> None:
+    for d in defs:
+        if isinstance(d, WorkflowDef):
+            await engine.store.put_workflow_def(d.name, d.version, codec.encode(d))
+        else:
+            await engine.store.put_task_def(d.name, codec.encode(d))
+    engine.metadata_changed()
+
+
+def task_def(name: str, **extra: Any) -> TaskDef:
+    return codec.convert({"name": name, **extra}, TaskDef)
+
+
+async def start(
+    engine: Engine, name: str, wf_input: dict[str, Any] | None = None, **kw: Any
+) -> str:
+    return await engine.start_workflow(StartWorkflowRequest(name=name, input=wf_input or {}, **kw))
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def result(task: Any, status: str = "COMPLETED", **extra: Any) -> TaskResult:
+    """A worker's TaskResult for `task`; extra fields in snake_case or camelCase."""
+    body = {
+        "workflowInstanceId": task.workflow_instance_id,
+        "taskId": task.task_id,
+        "status": status,
+        **{_camel(k): v for k, v in extra.items()},
+    }
+    return codec.convert(body, TaskResult)

@@ -1,0 +1,310 @@
+"""SQLite-specific behaviour beyond the contract: group commit, pragmas, migrations, URLs.
+
+Rules: no sleeps and no timing assertions. To make batching deterministic a test parks
+the worker thread on a threading.Event, queues jobs from trio, then releases it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+
+from core.errors import BadRequest, InternalError, Unavailable, VersionConflict
+from core.store import Commit, WorkflowRecord
+from server.stores import sqlite_schema
+from server.stores.sqlite import SqliteStore, database_path
+from server.stores.sqlite_schema import SCHEMA_VERSION
+
+T0 = 1_700_000_000_000
+REPO = Path(__file__).resolve().parents[2]
+
+
+def rec(wf_id: str) -> WorkflowRecord:
+    return WorkflowRecord(
+        workflow_id=wf_id,
+        workflow_name="wf",
+        workflow_version=1,
+        status="RUNNING",
+        create_time=T0,
+        update_time=T0,
+    )
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    s = SqliteStore(f"sqlite:///{tmp_path / 'db' / 'podium.db'}")
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+async def _park_worker(store: SqliteStore, nursery: trio.Nursery) -> threading.Event:
+    """Occupy the worker thread with a write job until the returned event is set."""
+    release = threading.Event()
+    entered = trio.Event()
+    token = trio.lowlevel.current_trio_token()
+
+    def blocker(conn: sqlite3.Connection) -> None:
+        token.run_sync_soon(entered.set)
+        release.wait(timeout=30)
+
+    nursery.start_soon(store.worker.run, blocker)
+    await entered.wait()
+    return release
+
+
+async def test_concurrent_commits_share_one_transaction(store: SqliteStore) -> None:
+    results: dict[str, int] = {}
+
+    async def commit(wf_id: str) -> None:
+        results[wf_id] = await store.commit(Commit(record=rec(wf_id), expected_version=0), T0)
+
+    before = store.worker.batches
+    async with trio.open_nursery() as nursery:
+        release = await _park_worker(store, nursery)
+        for i in range(20):
+            nursery.start_soon(commit, f"w{i}")
+        # Every commit is queued behind the parked transaction; the loop is not blocked.
+        await trio.testing.wait_all_tasks_blocked()
+        release.set()
+    assert results == {f"w{i}": 1 for i in range(20)}
+    # One transaction for the parked job, one for all twenty commits.
+    assert store.worker.batches - before == 2
+    loaded = await store.load_many([f"w{i}" for i in range(20)])
+    assert all(r is not None and r.version == 1 for r in loaded)
+
+
+async def test_a_conflict_in_a_group_fails_alone(store: SqliteStore) -> None:
+    outcomes: dict[str, object] = {}
+
+    async def commit(label: str, record: WorkflowRecord) -> None:
+        try:
+            outcomes[label] = await store.commit(Commit(record=record, expected_version=0), T0)
+        except VersionConflict as exc:
+            outcomes[label] = exc
+
+    async with trio.open_nursery() as nursery:
+        release = await _park_worker(store, nursery)
+        nursery.start_soon(commit, "first", rec("dup"))
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(commit, "second", rec("dup"))
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(commit, "other", rec("other"))
+        await trio.testing.wait_all_tasks_blocked()
+        release.set()
+    assert outcomes["first"] == 1
+    assert isinstance(outcomes["second"], VersionConflict)
+    assert outcomes["other"] == 1
+    assert await store.running_ids("wf", None) == ["dup", "other"]
+
+
+async def test_a_failing_job_rolls_back_alone(store: SqliteStore) -> None:
+    def half_then_fail(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO task_def (name, body) VALUES ('half', x'00')")
+        raise ValueError("boom")
+
+    async with trio.open_nursery() as nursery:
+        release = await _park_worker(store, nursery)
+        errors: list[BaseException] = []
+
+        async def failing() -> None:
+            try:
+                await store.worker.run(half_then_fail)
+            except ValueError as exc:
+                errors.append(exc)
+
+        nursery.start_soon(failing)
+        nursery.start_soon(store.put_task_def, "kept", b"k")
+        await trio.testing.wait_all_tasks_blocked()
+        release.set()
+    assert [str(e) for e in errors] == ["boom"]
+    assert await store.get_task_def("half") is None
+    assert await store.get_task_def("kept") == b"k"
+
+
+async def test_wal_and_synchronous_normal(store: SqliteStore) -> None:
+    mode = await store.worker.run(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0])
+    sync = await store.worker.run(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
+    assert (mode, sync) == ("wal", 1)
+
+
+async def test_schema_version_is_recorded(store: SqliteStore) -> None:
+    version = await store.worker.run(
+        lambda c: c.execute("SELECT version FROM schema_version").fetchall()
+    )
+    assert version == [(SCHEMA_VERSION,)]
+
+
+async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.execute("INSERT INTO schema_version VALUES (99)")
+    conn.commit()
+    conn.close()
+    store = SqliteStore(f"sqlite:///{path}")
+    with pytest.raises(Unavailable, match=r"schema version 99, newer than this Podium"):
+        await store.open()
+    await store.close()
+
+
+async def test_an_unopenable_path_is_unavailable(tmp_path: Path) -> None:
+    (tmp_path / "dir.db").mkdir()
+    store = SqliteStore(f"sqlite:///{tmp_path / 'dir.db'}")
+    with pytest.raises(Unavailable, match="cannot open the SQLite database"):
+        await store.open()
+
+
+async def test_in_memory_database(tmp_path: Path) -> None:
+    store = SqliteStore("sqlite:///:memory:")
+    await store.open()
+    try:
+        assert await store.commit(Commit(record=rec("m"), expected_version=0), T0) == 1
+        assert await store.running_ids("wf", 1) == ["m"]
+    finally:
+        await store.close()
+
+
+async def test_using_a_closed_store_is_an_internal_error(tmp_path: Path) -> None:
+    store = SqliteStore(f"sqlite:///{tmp_path / 'x.db'}")
+    with pytest.raises(InternalError, match="is not open"):
+        await store.load("x")
+    await store.open()
+    await store.put_task_def("t", b"x")
+    await store.close()
+    await store.close()  # idempotent
+    with pytest.raises(InternalError, match="is not open"):
+        await store.get_task_def("t")
+    with pytest.raises(InternalError, match="is not open"):
+        await store.push("q", "m", now_ms=T0)
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("sqlite:///podium.db", "podium.db"),
+        ("sqlite:///data/podium.db", "data/podium.db"),
+        ("sqlite:////var/lib/podium.db", "/var/lib/podium.db"),
+        ("sqlite:///:memory:", ":memory:"),
+    ],
+)
+def test_database_path(url: str, path: str) -> None:
+    assert database_path(url) == path
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite://host/x.db"])
+def test_bad_sqlite_urls(url: str) -> None:
+    with pytest.raises(BadRequest, match=r"use sqlite:///relative\.db"):
+        database_path(url)
+
+
+async def test_reads_do_not_wait_for_the_writer(store: SqliteStore) -> None:
+    await store.commit(Commit(record=rec("r"), expected_version=0), T0)
+    async with trio.open_nursery() as nursery:
+        release = await _park_worker(store, nursery)
+        # The writer thread is parked; reads still answer from their own connection.
+        loaded = await store.load("r")
+        assert loaded is not None
+        assert loaded.version == 1
+        assert await store.running_ids("wf", None) == ["r"]
+        release.set()
+
+
+async def test_the_reader_connection_refuses_writes(store: SqliteStore) -> None:
+    with pytest.raises(Unavailable, match="readonly"):
+        await store.reader.run(lambda c: c.execute("DELETE FROM workflow"), write=False)
+
+
+async def test_a_cancelled_caller_stops_waiting_but_its_commit_still_lands(
+    store: SqliteStore,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        release = await _park_worker(store, nursery)
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await store.commit(Commit(record=rec("c"), expected_version=0), T0)
+        assert scope.cancelled_caught
+        release.set()
+    # The worker ran the queued job: the outcome is decided by the store, not the caller.
+    await store.worker.run(lambda conn: None)  # FIFO: returns after the queued commit
+    loaded = await store.load("c")
+    assert loaded is not None
+    assert loaded.version == 1
+    assert await store.commit(Commit(record=rec("c"), expected_version=1), T0) == 2
+
+
+async def test_an_older_schema_is_migrated_keeping_data(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite_schema.connect(str(path))
+    assert sqlite_schema.migrate(conn, target=1) == 0
+    conn.execute(
+        "INSERT INTO workflow VALUES ('old', 'wf', 1, 'RUNNING', 1, 1, 0, 'c', NULL, '', x'00', 4)"
+    )
+    conn.close()
+    store = SqliteStore(f"sqlite:///{path}")
+    await store.open()
+    try:
+        versions = await store.worker.run(
+            lambda c: c.execute("SELECT version FROM schema_version").fetchall()
+        )
+        assert versions == [(SCHEMA_VERSION,)]
+        indexes = await store.worker.run(
+            lambda c: {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        )
+        assert {"workflow_by_correlation_id", "workflow_by_parent"} <= indexes
+        loaded = await store.load("old")
+        assert loaded is not None
+        assert loaded.version == 4
+        assert await store.ids_by_correlation("wf", "c", False) == ["old"]
+    finally:
+        await store.close()
+    # Opening an up-to-date database again is a no-op.
+    again = sqlite_schema.connect(str(path))
+    assert sqlite_schema.migrate(again) == SCHEMA_VERSION
+    again.close()
+
+
+_CRASHING_WRITER = """
+import os, sys, trio
+from core.store import Commit, QueueOp, WorkflowRecord
+from server.stores.sqlite import SqliteStore
+
+async def main():
+    store = SqliteStore(sys.argv[1])
+    await store.open()
+    async with trio.open_nursery() as nursery:
+        for i in range(40):
+            record = WorkflowRecord(workflow_id=f"w{i}", workflow_name="wf", workflow_version=1,
+                                    status="RUNNING", create_time=1, update_time=1)
+            op = QueueOp(kind="push", queue="q", message_id=f"t{i}")
+            nursery.start_soon(store.commit, Commit(record=record, expected_version=0,
+                                                    queue_ops=[op]), 1)
+    print("committed", flush=True)
+    os._exit(0)  # no close(): the process dies with the connection open
+
+trio.run(main)
+"""
+
+
+async def test_commits_survive_a_process_that_dies_without_closing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'crash.db'}"
+    done = await trio.run_process(
+        [sys.executable, "-c", _CRASHING_WRITER, url], capture_stdout=True, cwd=REPO
+    )
+    assert done.stdout == b"committed\n"
+    store = SqliteStore(url)
+    await store.open()
+    try:
+        assert await store.running_ids("wf", None) == sorted(f"w{i}" for i in range(40))
+        assert await store.size("q") == 40
+    finally:
+        await store.close()
