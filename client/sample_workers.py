@@ -23,7 +23,7 @@ def _int(value: Any, name: str) -> int:
 
 
 @worker("podium_ks_prepare")
-def prepare(mod: Any, fanoutWidth: Any) -> dict[str, Any]:  # noqa: N803 (wire names)
+def prepare(mod: Any, fanoutWidth: Any) -> dict[str, Any]:
     """Parity of `mod` and the dynamic fan-out plan: `fanoutWidth` squaring tasks."""
     m, width = _int(mod, "mod"), _int(fanoutWidth, "fanoutWidth")
     if not 0 <= width <= 50:
@@ -33,8 +33,7 @@ def prepare(mod: Any, fanoutWidth: Any) -> dict[str, Any]:  # noqa: N803 (wire n
         "mod": m,
         "oddEven": m % 2,
         "dynamicTasks": [
-            {"name": "podium_ks_square", "taskReferenceName": ref, "type": "SIMPLE"}
-            for ref in refs
+            {"name": "podium_ks_square", "taskReferenceName": ref, "type": "SIMPLE"} for ref in refs
         ],
         "dynamicTasksInput": {ref: {"n": m + i} for i, ref in enumerate(refs)},
     }
@@ -67,13 +66,13 @@ def sub_step(seed: Any, step: Any) -> dict[str, Any]:
 
 
 @worker("podium_ks_tick")
-def tick(round: Any) -> dict[str, Any]:  # noqa: A002 (the input is called round)
+def tick(round: Any) -> dict[str, Any]:
     """The DO_WHILE body: echo the round it ran in."""
     return {"round": _int(round, "round")}
 
 
 @worker("podium_ks_report")
-def report(statuses: Any, workflowIds: Any, me: Any) -> dict[str, Any]:  # noqa: N803
+def report(statuses: Any, workflowIds: Any, me: Any) -> dict[str, Any]:
     """Summarise the search result: how many kitchensink runs, and whether this one is listed."""
     ids = workflowIds if isinstance(workflowIds, list) else []
     states = statuses if isinstance(statuses, list) else []

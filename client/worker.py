@@ -248,6 +248,10 @@ class FunctionWorker:
     def __repr__(self) -> str:
         return f"<worker {self.task_definition_name!r} -> {self.__name__}>"
 
+    def execute(self, task: Task) -> Any:
+        """Run the function for a task (the subclasses say on which side of the loop)."""
+        raise NotImplementedError
+
     def arguments(self, task: Task) -> dict[str, Any]:
         """The keyword arguments the function gets for a task (see the module rules)."""
         data = task.input_data or {}
