@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from functools import partial
+from typing import Any
 
 import h11
 import msgspec
@@ -52,6 +53,52 @@ def build_router() -> Router:
 
 def serve(port: int) -> None:
     trio.run(partial(serve_http, build_router(), "127.0.0.1", port, config=HttpConfig()))
+
+
+# -- reference servers for --compare (same machine, same load, same moment) ------------
+
+
+async def _h11_connection(stream: trio.SocketStream) -> None:
+    # The stack notes' "minimal trio + h11 loop": no routing, no limits, no timeouts.
+    conn = h11.Connection(h11.SERVER)
+    try:
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                conn.receive_data(await stream.receive_some(65536))
+            elif isinstance(event, h11.EndOfMessage):
+                response = h11.Response(status_code=204, headers=[])
+                await stream.send_all(conn.send(response) + conn.send(h11.EndOfMessage()))
+                if conn.our_state is h11.MUST_CLOSE:
+                    return
+                conn.start_next_cycle()
+            elif isinstance(event, h11.ConnectionClosed):
+                return
+    except (trio.BrokenResourceError, h11.RemoteProtocolError):
+        return
+
+
+def serve_h11_minimal(port: int) -> None:
+    trio.run(partial(trio.serve_tcp, _h11_connection, port, host="127.0.0.1", backlog=4096))
+
+
+def serve_hypercorn(port: int) -> None:
+    # optional: only for --compare, and only if hypercorn is installed
+    import hypercorn.config  # type: ignore[import-not-found]
+    import hypercorn.trio  # type: ignore[import-not-found]
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 204, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+    config = hypercorn.config.Config()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.accesslog = None
+    trio.run(partial(hypercorn.trio.serve, app, config))
+
+
+SERVERS = {"podium": serve, "h11-minimal": serve_h11_minimal, "hypercorn": serve_hypercorn}
 
 
 # -- load generators --------------------------------------------------------------------
@@ -127,12 +174,22 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("the server did not start listening within 15 s")
 
 
+def _start(kind: str) -> tuple[int, subprocess.Popen[bytes]]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bench.http", "--serve", kind, str(port)])
+    try:
+        _wait_listening(port, proc)
+    except BaseException:
+        proc.kill()
+        raise
+    return port, proc
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.http", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m bench.http", description=__doc__)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument(
-        "--path", default="/nc", help="the route to load (/nc or /json/x?includeTasks=true)"
+        "--path", default="/nc", help="route to load: /nc or /json/x?includeTasks=true"
     )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--duration", type=float, default=5.0)
@@ -140,35 +197,52 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--builtin", action="store_true", help="use the trio/h11 client even if wrk exists"
     )
-    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="interleave runs against a minimal trio+h11 loop (and hypercorn, if installed)",
+    )
+    parser.add_argument("--serve", nargs=2, metavar=("KIND", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        serve(args.serve)
+        SERVERS[args.serve[0]](int(args.serve[1]))
         return 0
 
     use_wrk = shutil.which("wrk") is not None and not args.builtin
     load = run_wrk if use_wrk else run_builtin
-    tool = (
-        f"wrk -t1 -c{args.connections} -d{args.duration:g}s"
-        if use_wrk
-        else (f"built-in trio/h11 client, {args.connections} connections, {args.duration:g}s")
-    )
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bench.http", "--serve", str(port)])
+    if use_wrk:
+        tool = f"wrk -t1 -c{args.connections} -d{args.duration:g}s"
+    else:
+        tool = f"built-in trio/h11 client, {args.connections} connections, {args.duration:g}s"
+    kinds = ["podium"]
+    if args.compare:
+        kinds.append("h11-minimal")
+        try:
+            import hypercorn  # noqa: F401
+        except ImportError:
+            print("hypercorn is not installed: comparing with the minimal h11 loop only")
+        else:
+            kinds.append("hypercorn")
+    servers = {kind: _start(kind) for kind in kinds}
+    rates: dict[str, list[float]] = {kind: [] for kind in kinds}
     try:
-        _wait_listening(port, proc)
-        rates = []
         for run in range(1, args.runs + 1):
-            rate, problems = load(port, args.path, args.duration, args.connections)
-            rates.append(rate)
-            note = f"  ({problems})" if problems else ""
-            print(f"run {run}: {rate:,.0f} req/s{note}", flush=True)
+            for kind, (port, _proc) in servers.items():
+                # the reference servers answer 204 on every path
+                path = args.path if kind == "podium" else "/"
+                rate, problems = load(port, path, args.duration, args.connections)
+                rates[kind].append(rate)
+                note = f"  ({problems})" if problems else ""
+                print(f"run {run} {kind}: {rate:,.0f} req/s{note}", flush=True)
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-    median = statistics.median(rates)
-    print(f"GET {args.path}: median {median:,.0f} req/s over {args.runs} runs")
-    print(f"  load: {tool}; server: one process")
+        for _port, proc in servers.values():
+            proc.terminate()
+            proc.wait(timeout=10)
+    print(f"load: {tool}; each server is one process")
+    for kind in kinds:
+        what = f"GET {args.path}" if kind == "podium" else "canned 204"
+        median = statistics.median(rates[kind])
+        print(f"{kind:12} {what}: median {median:,.0f} req/s over {args.runs} runs")
     return 0
 
 

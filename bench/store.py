@@ -11,6 +11,7 @@ Rules:
 - Adding a backend is one BACKENDS entry: an async context manager factory taking a
   scratch directory and yielding an opened, empty Store. A factory may raise
   `BackendUnavailable(reason)`; the backend is then reported as skipped.
+- Each figure is the median of `--repeat` samples (default 3), each on a fresh store.
 - Output: a table on stdout; with --json, one JSON object as the last line:
   {"memory": {...}, "sqlite": {...}}. Figures depend on the machine (2 shared cores here),
   so compare rows within one run.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
@@ -152,23 +154,31 @@ async def bench_concurrent(store: Store, tasks: int, steps: int) -> float:
     return tasks * (steps + 1) / (time.perf_counter() - start)
 
 
-async def run_backend(name: str, n: int, tasks: int) -> dict[str, object]:
+async def run_once(name: str, n: int, tasks: int) -> tuple[float, float, float]:
+    """One sample of the three figures on a fresh, empty store."""
     steps = max(1, math.ceil(n / tasks))
     with tempfile.TemporaryDirectory(prefix=f"podium-bench-{name}-") as scratch:
-        factory = BACKENDS[name]
-        try:
-            async with factory(Path(scratch)) as store:
-                create_us = await bench_commit_create(store, n)
-                pop_us = await bench_pop_commit(store, n)
-                per_s = await bench_concurrent(store, tasks, steps)
-        except BackendUnavailable as exc:
-            return {"skipped": str(exc)}
+        async with BACKENDS[name](Path(scratch)) as store:
+            create_us = await bench_commit_create(store, n)
+            pop_us = await bench_pop_commit(store, n)
+            per_s = await bench_concurrent(store, tasks, steps)
+    return create_us, pop_us, per_s
+
+
+async def run_backend(name: str, n: int, tasks: int, repeat: int) -> dict[str, object]:
+    """Median of `repeat` samples (the machine is shared: single samples are noisy)."""
+    try:
+        samples = [await run_once(name, n, tasks) for _ in range(repeat)]
+    except BackendUnavailable as exc:
+        return {"skipped": str(exc)}
+    create_us, pop_us, per_s = (statistics.median(column) for column in zip(*samples, strict=True))
     return {
         "commit_create_us": round(create_us, 1),
         "pop_commit_us": round(pop_us, 1),
         "concurrent_commits_per_s": round(per_s),
         "concurrent_tasks": tasks,
         "n": n,
+        "repeat": repeat,
     }
 
 
@@ -197,12 +207,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("-n", type=int, default=2000, help="operations per measurement")
     parser.add_argument("--tasks", type=int, default=32, help="concurrent trio tasks")
+    parser.add_argument("--repeat", type=int, default=3, help="samples; the median is shown")
     args = parser.parse_args(argv)
     names = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = [b for b in names if b not in BACKENDS]
     if unknown:
         parser.error(f"unknown backend(s) {', '.join(unknown)}: choose from {', '.join(BACKENDS)}")
-    results = {name: trio.run(run_backend, name, args.n, args.tasks) for name in names}
+    results = {
+        name: trio.run(run_backend, name, args.n, args.tasks, max(1, args.repeat)) for name in names
+    }
     print(_table(results))
     if args.json:
         print(json.dumps(results, sort_keys=True))

@@ -66,6 +66,7 @@ cdef object schedule_node(Run run, Node node, str suffix, object iteration, str 
                      object prev, object delay_s)
 @cython.locals(kind=int)
 cdef object retry_row(Run run, Node node, str ref, Scope scope)
+@cython.locals(j=Py_ssize_t, tasks=list)
 cdef dict skipped_rows(Run run)
 cdef object schedule_worker(Run run, Node node, str ref, str suffix, object iteration,
                             str loop_scope, object prev, object delay_s)
@@ -82,9 +83,11 @@ cdef Scope row_scope(object t, Node node)
 cdef Node next_node(Node node)
 @cython.locals(nxt=Node)
 cdef object schedule_successor(Run run, object t, Node node)
-@cython.locals(i=Py_ssize_t, n=Py_ssize_t, j=Py_ssize_t, progressed=bint, active=Py_ssize_t,
-               tasks=list)
+@cython.locals(i=Py_ssize_t, n=Py_ssize_t, j=Py_ssize_t, active=Py_ssize_t, tasks=list,
+               operators=list)
 cdef object run_loop(Run run)
+@cython.locals(epochs=dict)
+cdef bint stale_operators(Run run, list operators) except -1
 @cython.locals(kind=int)
 cdef object after_success(Run run, object t, Node node)
 @cython.locals(epochs=dict, seen=Py_ssize_t, changed=bint)

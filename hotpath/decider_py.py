@@ -32,7 +32,7 @@ from hotpath import ending, flow_tasks, operations, system_tasks, timers
 if cython.compiled:
     from hotpath import plan_c as _plan
 else:
-    from hotpath import plan_py as _plan
+    from hotpath import plan_py as _plan  # type: ignore[no-redef]
     from hotpath.plan_py import (
         Node,
         TaskCfg,
@@ -200,9 +200,9 @@ def row_node(run: Run, t: Task) -> Node:
     node = run.plan.nodes.get(wt.task_reference_name)  # type: ignore[union-attr]
     if node is None or node.wt is not wt:
         if node is not None and node.wt == wt:
-            return node  # type: ignore[no-any-return]
-        node = run.plan.node_for(wt, None)
-    return node  # type: ignore[no-any-return]
+            return node
+        node = run.plan.node_for(wt, None)  # type: ignore[arg-type]
+    return node
 
 
 def latest_row(run: Run, ref: str) -> Task | None:
@@ -376,8 +376,11 @@ def retry_row(run: Run, node: Node, ref: str, scope: Scope) -> None:
 def skipped_rows(run: Run) -> dict[str, Task]:
     skipped = run.skipped
     if skipped is None:
+        # An unexecuted SKIPPED row is never settled, so it sits at or after scan_from.
         skipped = {}
-        for t in run.wf.tasks:
+        tasks = run.wf.tasks
+        for j in range(run.wf.scan_from, len(tasks)):
+            t = tasks[j]
             if t.status is SKIPPED and not t.executed:
                 skipped[t.reference_task_name] = t
         run.skipped = skipped
@@ -471,7 +474,7 @@ def worker_row(
         )
         node.proto = proto
         node.proto_cfg = cfg
-    t = proto.__copy__()
+    t = proto.__copy__()  # type: ignore[attr-defined]
     t.task_id = task_id
     t.workflow_instance_id = wf.workflow_id
     t.input_data = input_data
@@ -583,8 +586,10 @@ def schedule_successor(run: Run, t: Task, node: Node) -> None:
 
 
 def run_loop(run: Run) -> None:
-    """Settle every terminal row (retry it or schedule its successor) and re-evaluate
-    JOIN / DO_WHILE rows, until a pass changes nothing; then check for completion."""
+    """Settle every terminal row (retry it or schedule its successor) and evaluate the
+    waiting JOIN / DO_WHILE / EXCLUSIVE_JOIN rows, rows appended on the way included.
+    Another pass runs only when an operator row was evaluated before a later change in
+    the same pass; then, with no active row left, the workflow is complete."""
     wf = run.wf
     while True:
         if wf.status is not WF_RUNNING:
@@ -598,48 +603,64 @@ def run_loop(run: Run) -> None:
                 break
             i += 1
         wf.scan_from = i
-        progressed = False
         active = 0
-        for j in range(i, n):
+        operators: list[Task] | None = None
+        j = i
+        while j < len(tasks):
             t = tasks[j]
+            j += 1
             if t.executed or t.retried:
                 continue
             st = t.status
-            if st is SKIPPED:
-                continue
+            if st is SCHEDULED or st is IN_PROGRESS:
+                tt = t.task_type
+                if tt == "JOIN" or tt == "DO_WHILE" or tt == "EXCLUSIVE_JOIN":
+                    evaluate_operator(run, t)
+                    st = t.status
+                    if st is SCHEDULED or st is IN_PROGRESS:
+                        if operators is None:
+                            operators = []
+                        operators.append(t)
+                        active += 1
+                        continue
+                else:
+                    active += 1
+                    continue
             if st is COMPLETED or st is COMPLETED_WITH_ERRORS:
                 t.executed = True
                 run.epoch += 1
                 run.changed = True
-                progressed = True
                 after_success(run, t, row_node(run, t))
-            elif (
-                st is FAILED
-                or st is FAILED_WITH_TERMINAL_ERROR
-                or st is TIMED_OUT
-                or st is CANCELED
-            ):
-                progressed = True
+            elif st is not SKIPPED:
                 handle_failure(run, t, row_node(run, t))
-            else:
-                active += 1
-                tt = t.task_type
-                if tt == "JOIN" or tt == "DO_WHILE" or tt == "EXCLUSIVE_JOIN":
-                    if evaluate_operator(run, t):
-                        progressed = True
             if wf.status is not WF_RUNNING:
                 return
-        if not progressed:
-            if active == 0:
-                ending.complete_workflow(run)
-            return
+        if operators is not None and stale_operators(run, operators):
+            continue
+        if active == 0:
+            ending.complete_workflow(run)
+        return
+
+
+def stale_operators(run: Run, operators: list[Task]) -> bool:
+    """True if a waiting operator row was evaluated before the latest change."""
+    epochs = run.eval_epochs
+    for t in operators:
+        st = t.status
+        if (
+            (st is SCHEDULED or st is IN_PROGRESS)
+            and epochs is not None
+            and epochs.get(t.task_id, -1) != run.epoch
+        ):
+            return True
+    return False
 
 
 def after_success(run: Run, t: Task, node: Node) -> None:
     kind = node.kind
-    if kind == K_WORKER or kind == K_JOIN:
+    if kind in (K_WORKER, K_JOIN):
         schedule_successor(run, t, node)
-    elif kind == K_FORK or kind == K_DYN_FORK:
+    elif kind in (K_FORK, K_DYN_FORK):
         if t.task_type != "FORK":
             schedule_successor(run, t, node)
     elif kind == K_SWITCH:
@@ -784,7 +805,7 @@ def arm_timer(run: Run, t: Task, node: Node) -> None:
     kind = node.kind
     st = t.status
     at = 0
-    if kind == K_WORKER or kind == K_DYNAMIC:
+    if kind in (K_WORKER, K_DYNAMIC):
         cfg = row_cfg(run.plan, t, node, run.env.task_defs)
         enforced = cfg.timeout_policy is not P_ALERT_ONLY
         if enforced and cfg.total_timeout_s > 0:
@@ -837,7 +858,7 @@ def next_wake(run: Run) -> int:
                 at = now + 1
         if best == 0 or at < best:
             best = at
-    return best
+    return int(best)
 
 
 # --------------------------------------------------------------------------- events

@@ -18,7 +18,7 @@ import msgspec
 
 from core import decisions as ev
 from core.enums import TaskStatus, WorkflowStatus
-from core.models import UNSET, Task
+from core.models import UNSET, Task, UnsetType
 
 _ACTIVE = (TaskStatus.SCHEDULED, TaskStatus.IN_PROGRESS)
 _FAILED_FOR_NAMES = (TaskStatus.FAILED, TaskStatus.FAILED_WITH_TERMINAL_ERROR)
@@ -62,7 +62,7 @@ def complete_workflow(run: Any) -> None:
 def fail_workflow(
     run: Any,
     status: WorkflowStatus,
-    reason: str,
+    reason: str | UnsetType,
     failed_task: Task | None,
     *,
     from_api: bool = False,
@@ -122,7 +122,7 @@ def notify_parent(run: Any) -> None:
 
 
 def _start_failure_workflow(
-    run: Any, status: WorkflowStatus, reason: str, failed_task: Task | None
+    run: Any, status: WorkflowStatus, reason: str | UnsetType, failed_task: Task | None
 ) -> None:
     wf = run.wf
     defn = run.plan.defn
@@ -143,7 +143,7 @@ def _start_failure_workflow(
     child_id = name_uuid(f"failureworkflow:{wf.workflow_id}:{wf.restart_generation}")
     payload: dict[str, Any] = dict(wf.input)
     payload["workflowId"] = wf.workflow_id
-    payload["reason"] = reason
+    payload["reason"] = _opt(reason)
     payload["failureStatus"] = status.value
     if failed_task is not None:
         payload["failureTaskId"] = failed_task.task_id

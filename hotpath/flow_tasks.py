@@ -132,7 +132,7 @@ def choose_case(run: Any, t: Task, node: Any, value: Any) -> None:
             first = node.default  # DECISION: an empty or missing case list takes the default
         t.output_data = {"caseOutput": [case]}
     else:
-        first = node.cases[case] if case in node.cases else node.default
+        first = node.cases.get(case, node.default)
         t.output_data = {"evaluationResult": [case], "selectedCase": case}
     data = dict(t.input_data)
     data["case"] = case
@@ -433,14 +433,14 @@ def _generated_tasks(run: Any, node: Any, data: dict[str, Any]) -> list[Workflow
             version_int = int(version) if version not in (None, "") else None
         except (TypeError, ValueError):
             raise ValueError(f"forkTaskWorkflowVersion {version!r} is not a number") from None
-        params = SubWorkflowParams(name=sub_name, version=version_int)
+        sub_params = SubWorkflowParams(name=sub_name, version=version_int)
         return [
             WorkflowTask(
                 name=sub_name,
                 task_reference_name=f"_{sub_name}_{i}",
                 type="SUB_WORKFLOW",
                 input_parameters=_fork_input(item, i),
-                sub_workflow_param=params,
+                sub_workflow_param=sub_params,
                 optional=optional,
             )
             for i, item in enumerate(inputs)

@@ -80,7 +80,8 @@ def _pause(run: Any) -> bool:
     wf = run.wf
     if wf.status in WORKFLOW_TERMINAL:
         raise IllegalTransition(
-            f"Workflow {wf.workflow_id} has ended with status {wf.status.value}; it cannot be paused"
+            f"Workflow {wf.workflow_id} has ended with status {wf.status.value}; "
+            "it cannot be paused"
         )
     if wf.status is RUNNING:
         wf.status = PAUSED
@@ -129,7 +130,8 @@ def _require_terminal(run: Any, verb: str) -> None:
     wf = run.wf
     if wf.status not in WORKFLOW_TERMINAL:
         raise IllegalTransition(
-            f"Workflow {wf.workflow_id} is {wf.status.value}; only a terminal workflow can be {verb}"
+            f"Workflow {wf.workflow_id} is {wf.status.value}; "
+            f"only a terminal workflow can be {verb}"
         )
 
 
@@ -271,7 +273,8 @@ def _skip(run: Any, event: ev.SkipTask) -> bool:
     wf = run.wf
     if wf.status is not RUNNING:
         raise IllegalTransition(
-            f"Workflow {wf.workflow_id} is {wf.status.value}; tasks can be skipped only in a RUNNING workflow"
+            f"Workflow {wf.workflow_id} is {wf.status.value}; "
+            "tasks can be skipped only in a RUNNING workflow"
         )
     ref = event.task_reference_name
     node = run.plan.nodes.get(ref)

@@ -213,7 +213,7 @@ def node_cfg(node: Node, task_defs: Mapping[str, TaskDef]) -> TaskCfg:
     src = td
     if td is None:
         td = DEFAULT_TASK_DEF if node.kind == K_WORKER else SYSTEM_TASK_DEF
-    cfg = TaskCfg(node, td)  # type: ignore[arg-type]
+    cfg = TaskCfg(node, td)
     node.cfg = cfg
     node.cfg_src = src
     return cfg
@@ -231,7 +231,7 @@ def dynamic_cfg(plan: Plan, node: Node, name: str, task_defs: Mapping[str, TaskD
     td = task_defs.get(name)
     hit = plan.dynamic_cfgs.get(name)
     if hit is not None and hit[0] is td:
-        return hit[1]  # type: ignore[no-any-return]
+        return hit[1]
     cfg = TaskCfg(node, td if td is not None else DEFAULT_TASK_DEF)
     plan.dynamic_cfgs[name] = (td, cfg)
     return cfg

@@ -450,7 +450,10 @@ def on_child_update(run: Any, event: ev.ChildWorkflowUpdate) -> bool:
     t.output_data = output
     reason = None
     if status is not COMPLETED:
-        reason = f"Sub workflow {event.child_workflow_id} failure reason: {event.reason_for_incompletion}"
+        reason = (
+            f"Sub workflow {event.child_workflow_id} failure reason: "
+            f"{event.reason_for_incompletion}"
+        )
     _finish(run, t, status, reason)
     return True
 

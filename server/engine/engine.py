@@ -17,56 +17,30 @@ Rules:
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import importlib
 import logging
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import msgspec
 import trio
 
 from core.decisions import (
-    ChildWorkflowUpdate,
     DecideNow,
     Event,
     NotifyParent,
-    Pause,
-    PublishEvent,
     Rerun,
-    ResetCallbacks,
-    Restart,
-    Resume,
-    Retry,
-    RunSystemTask,
     SkipTask,
-    StartChildWorkflow,
-    StartFailureWorkflow,
-    StartWorkflow,
     SystemTaskResult,
-    Terminate,
-    TerminateWorkflow,
 )
 from core.enums import (
     TASK_TERMINAL,
     WORKFLOW_TERMINAL,
-    IdempotencyStrategy,
-    TaskStatus,
-    TaskType,
-    WorkflowStatus,
 )
 from core.errors import (
-    BadRequest,
-    Conflict,
-    IllegalTransition,
     NotFound,
-    PodiumError,
 )
 from core.models import (
-    UNSET,
     PollData,
     RerunWorkflowRequest,
     SearchResult,
@@ -76,12 +50,10 @@ from core.models import (
     TaskExecLog,
     TaskResult,
     Workflow,
-    WorkflowDef,
     WorkflowSummary,
 )
 from core.store import DECIDER_QUEUE, LogLine, SearchRequest, Store
-from core.validation import check_workflow_def
-from server.engine import workers
+from server.engine import operations, post_commit, starting, workers
 from server.engine.config import EngineConfig
 from server.engine.events import EventBus
 from server.engine.executor import DecideFn, Executor, Guard, Outcome, ScriptFn
@@ -91,18 +63,9 @@ from server.engine.persistence import from_record
 from server.engine.signals import QueueWaiters
 from server.engine.sweeper import Sweeper
 from server.engine.system_tasks import SystemTaskRunner
-from server.engine.views import find_task, task_queue, to_summary
+from server.engine.views import find_task, to_summary
 
 log = logging.getLogger("podium.engine")
-
-
-# Namespace of the workflow ids derived from (workflow name, idempotencyKey).
-_IDEMPOTENCY_NS = uuid.UUID("6f1c2a52-8f2e-4b5e-9c55-2d4b8a1e7c10")
-
-
-def idempotent_id(name: str, key: str) -> str:
-    """The workflow id a start with this name and idempotencyKey always gets."""
-    return str(uuid.uuid5(_IDEMPOTENCY_NS, f"{name}\n{key}"))
 
 
 def wall_clock_ms() -> int:
@@ -225,7 +188,7 @@ class Engine:
         key = request.idempotency_key
         keyed = workflow_id is None and isinstance(key, str) and bool(key)
         if keyed:
-            workflow_id = idempotent_id(request.name, str(key))
+            workflow_id = starting.idempotent_id(request.name, str(key))
         outcome = await self._create(
             request,
             workflow_id=workflow_id,
@@ -235,48 +198,10 @@ class Engine:
         if outcome is None:
             assert workflow_id is not None
             if keyed:
-                return await self._existing_for_key(workflow_id, request)
+                return await starting.existing_for_key(self, workflow_id, request)
             return workflow_id
         await self._after_commit(outcome)
         return outcome.workflow.workflow_id
-
-    async def _existing_for_key(self, workflow_id: str, request: StartWorkflowRequest) -> str:
-        """A workflow with this idempotency key exists: apply idempotencyStrategy."""
-        strategy = request.idempotency_strategy
-        strategy = strategy.upper() if isinstance(strategy, str) and strategy else "FAIL"
-        if strategy not in {s.value for s in IdempotencyStrategy}:
-            allowed = ", ".join(s.value for s in IdempotencyStrategy)
-            raise BadRequest(f"idempotencyStrategy: {strategy!r} is not one of {allowed}")
-        if strategy == IdempotencyStrategy.RETURN_EXISTING.value:
-            return workflow_id
-        existing = await self.get_workflow(workflow_id, include_tasks=False)
-        if strategy == IdempotencyStrategy.FAIL_ON_RUNNING.value and (
-            existing.status in WORKFLOW_TERMINAL
-        ):
-            # The keyed id is taken by a finished run: this one gets a fresh id.
-            fresh = msgspec.structs.replace(request, idempotency_key=UNSET)
-            return await self.start_workflow(fresh)
-        raise Conflict(
-            f"Workflow with idempotencyKey '{request.idempotency_key}' already exists: "
-            f"{workflow_id} ({existing.status.value}); use idempotencyStrategy "
-            "RETURN_EXISTING to get its id instead"
-        )
-
-    async def _resolve_def(self, request: StartWorkflowRequest) -> WorkflowDef:
-        if isinstance(request.workflow_def, WorkflowDef):
-            # An ephemeral definition was never checked by the metadata API: check it here.
-            check_workflow_def(
-                request.workflow_def,
-                task_defs=await self.metadata.task_defs(),
-                path="workflowDef",
-            )
-            return request.workflow_def
-        version = request.version if isinstance(request.version, int) else None
-        definition = await self.metadata.workflow_def(request.name, version)
-        if definition is None:
-            shown = f", version={version}" if version is not None else ""
-            raise NotFound(f"No such workflow defined. name={request.name}{shown}")
-        return definition
 
     async def _create(
         self,
@@ -286,40 +211,13 @@ class Engine:
         parent_workflow_id: str | None,
         parent_workflow_task_id: str | None,
     ) -> Outcome | None:
-        if not request.name and not isinstance(request.workflow_def, WorkflowDef):
-            raise BadRequest("name: the workflow name is required")
-        if request.input is None:
-            raise BadRequest("input: must be a JSON object ({} for none), not null")
-        priority = request.priority or 0
-        if not 0 <= priority <= 99:
-            raise BadRequest(f"priority: must be between 0 and 99, got {priority}")
-        definition = await self._resolve_def(request)
-        wf_input = dict(request.input)
-        for key, value in definition.input_template.items():
-            if key not in wf_input:
-                wf_input[key] = copy.deepcopy(value)
-        now = self.now_ms()
-        workflow = Workflow(
-            workflow_id=workflow_id or str(uuid.uuid4()),
-            workflow_name=definition.name,
-            workflow_version=definition.version,
-            status=WorkflowStatus.RUNNING,
-            create_time=now,
-            update_time=now,
-            start_time=now,
-            created_by=request.created_by,
-            owner_app=definition.owner_app,
-            parent_workflow_id=parent_workflow_id or UNSET,
-            parent_workflow_task_id=parent_workflow_task_id or UNSET,
-            input=wf_input,
-            correlation_id=request.correlation_id,
-            task_to_domain=dict(request.task_to_domain or {}),
-            workflow_definition=definition,
-            priority=priority,
-            variables=copy.deepcopy(dict(definition.variables)),
-            idempotency_key=request.idempotency_key,
+        return await starting.create(
+            self,
+            request,
+            workflow_id=workflow_id,
+            parent_workflow_id=parent_workflow_id,
+            parent_workflow_task_id=parent_workflow_task_id,
         )
-        return await self.executor.create(workflow, [StartWorkflow()])
 
     async def execute_workflow(
         self,
@@ -450,114 +348,24 @@ class Engine:
         return outcome.workflow
 
     async def _after_commit(self, outcome: Outcome) -> None:
-        workflow = outcome.workflow
-        if outcome.committed:
-            for op in outcome.queue_ops:
-                if op.kind != "push":
-                    continue
-                if op.queue == DECIDER_QUEUE:
-                    self.sweeper.notify(outcome.wake_at_ms)
-                else:
-                    self.waiters.notify_later(op.queue, op.delay_ms)
-            self.limits.reconcile(workflow)
-            changed = self._changes.pop(workflow.workflow_id, None)
-            if changed is not None:
-                changed.set()
-        elif outcome.wake_at_ms:
-            self.sweeper.notify(outcome.wake_at_ms)
-        for action in outcome.actions:
-            # The commit stands whatever happens here: an action that fails is logged
-            # (the sweeper's repair and the decider's re-offers recover what they can).
-            try:
-                await self._perform(workflow, action)
-            except PodiumError as exc:
-                log.warning("workflow %s: %r failed: %s", workflow.workflow_id, action, exc)
-            except Exception:
-                log.exception("workflow %s: %r failed", workflow.workflow_id, action)
-
-    async def _perform(self, workflow: Workflow, action: Any) -> None:
-        if isinstance(action, RunSystemTask):
-            self.system_tasks.submit(workflow, action)
-        elif isinstance(action, StartChildWorkflow):
-            await self.system_tasks.start_child(workflow, action)
-        elif isinstance(action, NotifyParent):
-            await self._notify_parent(workflow, action)
-        elif isinstance(action, TerminateWorkflow):
-            await self._terminate_quietly(action.workflow_id, action.reason)
-        elif isinstance(action, StartFailureWorkflow):
-            await self.system_tasks.start_failure_workflow(workflow, action)
-        elif isinstance(action, PublishEvent):
-            await self.events.publish(action.queue, action.payload, message_id=action.message_id)
-        else:
-            log.error("workflow %s: unknown action %r", workflow.workflow_id, action)
+        await post_commit.after_commit(self, outcome)
 
     async def _notify_parent(self, child: Workflow, action: NotifyParent) -> None:
-        reason = child.reason_for_incompletion
-        event = ChildWorkflowUpdate(
-            task_id=action.parent_task_id,
-            child_workflow_id=child.workflow_id,
-            child_status=child.status,
-            child_output=dict(child.output),
-            reason_for_incompletion=reason if isinstance(reason, str) else None,
-        )
-
-        def waiting(parent: Workflow) -> bool:
-            task = find_task(parent, action.parent_task_id)
-            return (
-                task is not None
-                and task.status not in TASK_TERMINAL
-                and parent.status not in WORKFLOW_TERMINAL
-            )
-
-        try:
-            await self.apply(action.parent_workflow_id, event, guard=waiting)
-        except NotFound:
-            log.info("child %s: parent %s is gone", child.workflow_id, action.parent_workflow_id)
-
-    async def _terminate_quietly(self, workflow_id: str, reason: str) -> None:
-        with contextlib.suppress(NotFound):
-            await self.apply(
-                workflow_id,
-                Terminate(reason=reason),
-                guard=lambda wf: wf.status not in WORKFLOW_TERMINAL,
-            )
+        await post_commit.notify_parent(self, child, action)
 
     async def system_task_result(self, workflow_id: str, result: SystemTaskResult) -> None:
         """Feed an async system task's outcome back (ignored if the task is already done)."""
-
-        def pending(workflow: Workflow) -> bool:
-            task = find_task(workflow, result.task_id)
-            return (
-                task is not None
-                and task.status not in TASK_TERMINAL
-                and workflow.status not in WORKFLOW_TERMINAL
-            )
-
-        await self.apply(workflow_id, result, guard=pending)
+        await post_commit.system_task_result(self, workflow_id, result)
 
     # ------------------------------------------------------------------ operator commands
 
     async def pause(self, workflow_id: str) -> None:
         """PAUSED; no-op if already paused. Raises Conflict if terminal, NotFound."""
-
-        def guard(wf: Workflow) -> bool:
-            if wf.status in WORKFLOW_TERMINAL:
-                raise Conflict(f"Workflow {workflow_id} is {wf.status.value}: cannot pause it")
-            return wf.status is not WorkflowStatus.PAUSED
-
-        await self.apply(workflow_id, Pause(), guard=guard)
+        return await operations.pause(self, workflow_id)
 
     async def resume(self, workflow_id: str) -> None:
         """RUNNING again and decided. Raises IllegalTransition if not PAUSED, NotFound."""
-
-        def guard(wf: Workflow) -> bool:
-            if wf.status is not WorkflowStatus.PAUSED:
-                raise IllegalTransition(
-                    f"Workflow {workflow_id} is {wf.status.value}, not PAUSED: cannot resume it"
-                )
-            return True
-
-        await self.apply(workflow_id, Resume(), guard=guard)
+        return await operations.resume(self, workflow_id)
 
     async def terminate(self, workflow_id: str, reason: str | None = None) -> None:
         """TERMINATED (no failure workflow); no-op if already TERMINATED.
@@ -567,15 +375,7 @@ class Engine:
                 workflow.").
             NotFound: unknown id.
         """
-
-        def guard(wf: Workflow) -> bool:
-            if wf.status is WorkflowStatus.TERMINATED:
-                return False
-            if wf.status in WORKFLOW_TERMINAL:
-                raise Conflict(f"Cannot terminate a {wf.status.value} workflow.")
-            return True
-
-        await self.apply(workflow_id, Terminate(reason=reason), guard=guard)
+        return await operations.terminate(self, workflow_id, reason)
 
     async def restart(self, workflow_id: str, *, use_latest_definitions: bool = False) -> None:
         """Start a terminal workflow over with the same id (optionally the latest def).
@@ -583,25 +383,9 @@ class Engine:
         Raises:
             Conflict: not terminal. NotFound: unknown id or latest definition gone.
         """
-        latest: WorkflowDef | None = None
-        if use_latest_definitions:
-            current = await self.get_workflow(workflow_id, include_tasks=False)
-            latest = await self.metadata.workflow_def(current.workflow_name, None)
-            if latest is None:
-                raise NotFound(f"No such workflow defined. name={current.workflow_name}")
-
-        def guard(wf: Workflow) -> bool:
-            if wf.status not in WORKFLOW_TERMINAL:
-                raise Conflict(
-                    f"Workflow {workflow_id} is {wf.status.value}: only a terminal "
-                    "workflow can be restarted"
-                )
-            if latest is not None:
-                wf.workflow_definition = latest
-                wf.workflow_version = latest.version
-            return True
-
-        await self.apply(workflow_id, Restart(), guard=guard)
+        return await operations.restart(
+            self, workflow_id, use_latest_definitions=use_latest_definitions
+        )
 
     async def retry(self, workflow_id: str, *, resume_subworkflow_tasks: bool = False) -> None:
         """Retry the failed tasks of a terminal workflow (decider rules, spec 5.8).
@@ -610,14 +394,8 @@ class Engine:
             NotFound: unknown id, or the workflow is still running (Conductor answers 404).
             Conflict: nothing retryable.
         """
-
-        def guard(wf: Workflow) -> bool:
-            if wf.status not in WORKFLOW_TERMINAL:
-                raise NotFound(f"Workflow is still running. status={wf.status.value}")
-            return True
-
-        await self.apply(
-            workflow_id, Retry(resume_subworkflow_tasks=resume_subworkflow_tasks), guard=guard
+        return await operations.retry(
+            self, workflow_id, resume_subworkflow_tasks=resume_subworkflow_tasks
         )
 
     async def rerun(self, workflow_id: str, request: RerunWorkflowRequest) -> str:
@@ -646,13 +424,7 @@ class Engine:
 
     async def reset_callbacks(self, workflow_id: str) -> None:
         """SCHEDULED worker tasks waiting out callbackAfterSeconds become pollable now."""
-
-        def guard(wf: Workflow) -> bool:
-            if wf.status in WORKFLOW_TERMINAL:
-                raise Conflict(f"Workflow {workflow_id} is {wf.status.value}")
-            return True
-
-        await self.apply(workflow_id, ResetCallbacks(), guard=guard)
+        return await operations.reset_callbacks(self, workflow_id)
 
     async def decide(self, workflow_id: str) -> None:
         """Run the decider now (`PUT /workflow/decide/{id}`)."""
@@ -671,16 +443,7 @@ class Engine:
         Raises:
             NotFound: unknown id.
         """
-        _, workflow = await self.executor.load(workflow_id)
-        if workflow.status in WORKFLOW_TERMINAL:
-            return False
-        repaired = await self.sweeper.repair(workflow)
-        if workflow.status is WorkflowStatus.RUNNING and not await self.store.contains(
-            DECIDER_QUEUE, workflow_id
-        ):
-            await self.requeue_sweep(workflow_id)
-            repaired += 1
-        return repaired > 0
+        return await operations.verify_and_repair(self, workflow_id)
 
     async def remove(self, workflow_id: str) -> None:
         """Delete the execution, its pending task messages and its timer (any status).
@@ -688,13 +451,7 @@ class Engine:
         Raises:
             NotFound: unknown id.
         """
-        async with self.executor.locks.hold(workflow_id):
-            _, workflow = await self.executor.load(workflow_id)
-            for task in workflow.tasks:
-                if task.status is TaskStatus.SCHEDULED:
-                    await self.store.remove(task_queue(task), task.task_id)
-            await self.store.delete(workflow_id)
-            self.limits.forget(workflow_id)
+        return await operations.remove(self, workflow_id)
 
     # ------------------------------------------------------------------ workers
 
@@ -768,35 +525,13 @@ class Engine:
         Raises:
             BadRequest: unknown status. NotFound: unknown workflow.
         """
-        workflow = await self.get_workflow(workflow_id)
-        for task in workflow.tasks:
-            if task.status in TASK_TERMINAL:
-                continue
-            if task.task_type in (TaskType.WAIT, TaskType.HUMAN):
-                await self.update_task_by_ref(
-                    workflow_id, task.reference_task_name, status, output or {}
-                )
-                return await self.get_task(task.task_id)
-        for task in workflow.tasks:
-            child = task.sub_workflow_id
-            if task.status is TaskStatus.IN_PROGRESS and isinstance(child, str) and child:
-                with contextlib.suppress(NotFound):
-                    found = await self.signal(child, status, output)
-                    if found is not None:
-                        return found
-        return None
+        return await workers.signal(self, workflow_id, status, output)
 
     async def pending_tasks(
         self, task_type: str, *, domain: str | None = None, start: int = 0, count: int = 100
     ) -> list[Task]:
         """Tasks waiting in the `[domain:]task_type` queue, in delivery order (admin)."""
-        queue = f"{domain}:{task_type}" if domain else task_type
-        ids = await self.store.peek(queue, start + count)
-        tasks = []
-        for task_id in ids[start:]:
-            with contextlib.suppress(NotFound):
-                tasks.append(await self.get_task(task_id))
-        return tasks
+        return await workers.pending_tasks(self, task_type, domain=domain, start=start, count=count)
 
     async def add_task_log(self, task_id: str, line: str) -> None:
         """Append one execution log line to a task."""

@@ -18,13 +18,14 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
 import trio
 
 from core.decisions import TaskPolled, TaskUpdate
-from core.enums import TASK_TERMINAL, WORKFLOW_TERMINAL, TaskResultStatus, TaskStatus
+from core.enums import TASK_TERMINAL, WORKFLOW_TERMINAL, TaskResultStatus, TaskStatus, TaskType
 from core.errors import BadRequest, NotFound
 from core.models import Task, TaskResult, Workflow
 from core.store import LogLine, PollRecord, QueueOp, WorkflowRecord
@@ -340,3 +341,39 @@ async def update_task_by_ref(
     )
     task_id, _ = await update_task(engine, result)
     return task_id
+
+
+async def signal(
+    engine: Engine, workflow_id: str, status: str, output: dict[str, Any] | None = None
+) -> Task | None:
+    """See Engine.signal."""
+    workflow = await engine.get_workflow(workflow_id)
+    for task in workflow.tasks:
+        if task.status in TASK_TERMINAL:
+            continue
+        if task.task_type in (TaskType.WAIT, TaskType.HUMAN):
+            await engine.update_task_by_ref(
+                workflow_id, task.reference_task_name, status, output or {}
+            )
+            return await engine.get_task(task.task_id)
+    for task in workflow.tasks:
+        child = task.sub_workflow_id
+        if task.status is TaskStatus.IN_PROGRESS and isinstance(child, str) and child:
+            with contextlib.suppress(NotFound):
+                found = await engine.signal(child, status, output)
+                if found is not None:
+                    return found
+    return None
+
+
+async def pending_tasks(
+    engine: Engine, task_type: str, *, domain: str | None = None, start: int = 0, count: int = 100
+) -> list[Task]:
+    """See Engine.pending_tasks."""
+    queue = f"{domain}:{task_type}" if domain else task_type
+    ids = await engine.store.peek(queue, start + count)
+    tasks = []
+    for task_id in ids[start:]:
+        with contextlib.suppress(NotFound):
+            tasks.append(await engine.get_task(task_id))
+    return tasks

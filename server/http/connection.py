@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
+from time import perf_counter
 from typing import TYPE_CHECKING
 
 import httptools
@@ -46,6 +47,7 @@ from server.http.response import CONTINUE, Response, serialize
 from server.http.router import Route, Router
 
 if TYPE_CHECKING:
+    from server.http.metrics import HttpMetrics
     from server.http.server import ConnectionTracker
 
 log = logging.getLogger("podium.http")
@@ -70,8 +72,10 @@ class HttpConnection:
         router: Router,
         config: HttpConfig,
         tracker: ConnectionTracker | None = None,
+        metrics: HttpMetrics | None = None,
     ) -> None:
         self._stream = stream
+        self._metrics = metrics
         self._router = router
         self._config = config
         self._tracker = tracker
@@ -204,11 +208,14 @@ class HttpConnection:
 
     async def _respond(self, request: Request) -> bool:
         """Route and run one request, write its response; False ends the connection."""
+        started = perf_counter() if self._metrics is not None else 0.0
+        template = "none"
         try:
             route, params = self._router.resolve(request.method, request.path)
         except Exception as exc:
             response = error_response(exc, instance=self._config.instance)
         else:
+            template = route.template
             request.path_params = params
             if route.long_poll:
                 watched = await self._call_watched(route, request)
@@ -220,7 +227,11 @@ class HttpConnection:
                     response = await route.handler(request)
                 except Exception as exc:
                     response = error_response(exc, instance=self._config.instance)
-        keep_alive = request.keep_alive and not self.closing and not self._upgrade
+        # On shutdown or after an upgrade request, close after the last parsed request;
+        # requests pipelined before that point are still answered.
+        keep_alive = request.keep_alive and (
+            bool(self._queue) or not (self.closing or self._upgrade)
+        )
         head_only = request.method == "HEAD"
         try:
             data = serialize(response, head_only=head_only, keep_alive=keep_alive)
@@ -231,6 +242,10 @@ class HttpConnection:
                 keep_alive=keep_alive,
             )
         await self._write(data)
+        if self._metrics is not None:
+            self._metrics.observe(
+                request.method, template, response.status, perf_counter() - started
+            )
         return keep_alive
 
     async def _call_watched(self, route: Route, request: Request) -> Response | None:

@@ -326,3 +326,43 @@ def add_metrics_route(router: Router, registry: Registry, path: str = "/metrics"
         return Response(200, registry.render().encode("utf-8"), content_type=CONTENT_TYPE)
 
     router.add("GET", path, metrics, response=str, summary="Prometheus metrics")
+
+
+class HttpMetrics:
+    """The HTTP layer's own metrics, registered on `registry`.
+
+    `podium_http_requests_total{method,route,status}` counts responses and
+    `podium_http_request_duration_seconds{method,route}` times handlers (route is the
+    template, so ids do not explode the label space; unmatched paths count as `none`).
+    """
+
+    def __init__(self, registry: Registry) -> None:
+        self._requests = registry.counter(
+            "podium_http_requests_total",
+            "HTTP responses sent, by method, route template and status.",
+            ["method", "route", "status"],
+        )
+        self._duration = registry.histogram(
+            "podium_http_request_duration_seconds",
+            "Time from a complete request to its response being written, by route.",
+            ["method", "route"],
+        )
+        self.connections = registry.gauge(
+            "podium_http_open_connections", "Client connections currently open."
+        )
+        # label children cached per key: the label lookup is on every request
+        self._counters: dict[tuple[str, str, int], CounterChild] = {}
+        self._timers: dict[tuple[str, str], HistogramChild] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Record one response."""
+        counter = self._counters.get((method, route, status))
+        if counter is None:
+            counter = self._counters[(method, route, status)] = self._requests.labels(
+                method, route, str(status)
+            )
+        counter.inc()
+        timer = self._timers.get((method, route))
+        if timer is None:
+            timer = self._timers[(method, route)] = self._duration.labels(method, route)
+        timer.observe(seconds)

@@ -6,10 +6,13 @@ the same position (`/api/workflow/running/{name}` wins over `/api/workflow/{work
 for `/api/workflow/running/x`), with backtracking, so a literal branch that dead-ends
 falls back to the parameter branch. A parameter never matches an empty segment, and
 parameter values are percent-decoded after the path is split (so `%2F` stays inside one
-value). Unknown path -> 404; known path, wrong method -> 405 with `Allow`. HEAD falls back
-to the GET route. Registering the same method and template twice is an error at startup.
-Each route also carries what the OpenAPI generator needs (body/response types, query
-parameters, summary, tags).
+value). Unknown path -> 404; known path, wrong method -> 405 with `Allow`. HEAD falls
+back to the GET route; OPTIONS on a known path answers 200 with `Allow` unless a route
+registers it. A method is chosen before specificity (as Spring does): a DELETE goes to
+the parameter template with DELETE even when a literal template matches with only GET.
+Registering the same method and template twice is an error at startup. Each route also
+carries what the OpenAPI generator needs (body/response types, query parameters,
+summary, tags).
 """
 
 from __future__ import annotations
@@ -199,25 +202,30 @@ class Router:
                 route = static.get("GET")
             if route is not None:
                 return route, {}
-        segments = path.split("/")[1:] if path.startswith("/") else None
-        if segments is None:
+        if not path.startswith("/"):
             raise RouteNotFound(f"No route for {path!r}: paths start with '/'")
+        segments = path.split("/")[1:]
         if "%" in path:
             segments = [unquote(s) if "%" in s else s for s in segments]
+        values: list[str] = []
+        route = _match(self._root, segments, 0, values, method)
+        if route is not None:
+            return route, dict(zip(route.param_names, values, strict=True))
+        # No route for this method: the slow walk gathers what the path does allow.
         allowed: list[str] = []
-        for node, values in self._walk(self._root, segments, 0, []):
-            route = node.routes.get(method)
-            if route is None and method == "HEAD":
-                route = node.routes.get("GET")
-            if route is not None:
-                return route, dict(zip(route.param_names, values, strict=True))
+        for node, _ in self._walk(self._root, segments, 0, []):
             for m in node.routes:
                 if m not in allowed:
                     allowed.append(m)
         if allowed:
             if "GET" in allowed and "HEAD" not in allowed:
                 allowed.append("HEAD")
-            raise MethodNotAllowed(method, path, sorted(allowed))
+            if "OPTIONS" not in allowed:
+                allowed.append("OPTIONS")
+            allowed.sort()
+            if method == "OPTIONS":
+                return _options_route(path, allowed), {}
+            raise MethodNotAllowed(method, path, allowed)
         raise RouteNotFound(f"No route for {method} {path}")
 
     def _walk(
@@ -235,3 +243,39 @@ class Router:
             yield from self._walk(child, segments, index + 1, values)
         if node.param is not None and segment:
             yield from self._walk(node.param, segments, index + 1, [*values, segment])
+
+
+def _match(
+    node: _Node, segments: list[str], index: int, values: list[str], method: str
+) -> Route | None:
+    # The per-request path: literal first, then parameter, backtracking on dead ends;
+    # `values` collects parameter values and is trimmed again when a branch fails.
+    if index == len(segments):
+        route = node.routes.get(method)
+        if route is None and method == "HEAD":
+            route = node.routes.get("GET")
+        return route
+    segment = segments[index]
+    child = node.literals.get(segment)
+    if child is not None:
+        route = _match(child, segments, index + 1, values, method)
+        if route is not None:
+            return route
+    param = node.param
+    if param is not None and segment:
+        values.append(segment)
+        route = _match(param, segments, index + 1, values, method)
+        if route is not None:
+            return route
+        values.pop()
+    return None
+
+
+def _options_route(path: str, allowed: list[str]) -> Route:
+    # Built per call: OPTIONS is rare, and the answer depends on the path.
+    allow = ", ".join(allowed)
+
+    async def options(request: Request) -> Response:
+        return Response(200, headers=[("allow", allow)])
+
+    return Route(method="OPTIONS", template=path, handler=options)

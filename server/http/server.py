@@ -16,23 +16,27 @@ import trio
 
 from server.http.config import HttpConfig
 from server.http.connection import HttpConnection
+from server.http.metrics import HttpMetrics
 from server.http.router import Router
 
 
 class ConnectionTracker:
     """The live connections: enforces their deadlines and tells them about shutdown."""
 
-    def __init__(self, config: HttpConfig) -> None:
+    def __init__(self, config: HttpConfig, metrics: HttpMetrics | None = None) -> None:
         self._config = config
+        self._metrics = metrics
         self._connections: set[HttpConnection] = set()
         self.shutting_down = False
+        if metrics is not None:
+            metrics.connections.set_function(self.__len__)
 
     def __len__(self) -> int:
         return len(self._connections)
 
     async def serve(self, stream: trio.abc.HalfCloseableStream, router: Router) -> None:
         """Serve one accepted stream until it closes (a `serve_listeners` handler)."""
-        connection = HttpConnection(stream, router, self._config, self)
+        connection = HttpConnection(stream, router, self._config, self, self._metrics)
         if self.shutting_down:
             connection.closing = True
         self._connections.add(connection)
@@ -87,6 +91,7 @@ async def serve_http(
     port: int,
     *,
     config: HttpConfig | None = None,
+    metrics: HttpMetrics | None = None,
     task_status: trio.TaskStatus[HttpServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve `router` over HTTP/1.1 on `host:port` until shut down.
@@ -96,6 +101,7 @@ async def serve_http(
         host: the address to bind (`None` for every interface).
         port: the TCP port (0 picks a free one; read it from the handle).
         config: limits and timeouts; the defaults suit the official SDK.
+        metrics: if given, every response is counted and timed there.
         task_status: receives the HttpServer handle once the listeners accept.
 
     Raises:
@@ -103,7 +109,7 @@ async def serve_http(
     """
     config = config or HttpConfig()
     listeners = await trio.open_tcp_listeners(port, host=host, backlog=config.backlog)
-    tracker = ConnectionTracker(config)
+    tracker = ConnectionTracker(config, metrics)
     server = HttpServer(listeners, tracker)
     handler = partial(tracker.serve, router=router)
     async with trio.open_nursery() as outer:

@@ -17,30 +17,67 @@ from tests.hotpath.driver import Driver
 R = TaskResultStatus
 
 
-def run(decider: ModuleType, tasks: list[dict[str, Any]], input: dict[str, Any] | None = None,
-        workers: dict[str, Any] | None = None, others: list[WorkflowDef] = (), **kw: Any) -> tuple[Driver, str]:  # type: ignore[assignment]
+def run(
+    decider: ModuleType,
+    tasks: list[dict[str, Any]],
+    input: dict[str, Any] | None = None,
+    workers: dict[str, Any] | None = None,
+    others: list[WorkflowDef] = (),
+    **kw: Any,
+) -> tuple[Driver, str]:  # type: ignore[assignment]
     defn = wdef(tasks, name="flow")
-    d = Driver(decider, workflow_defs=[defn, *others], workers=workers or {"*": lambda t: {"ref": t.reference_task_name}}, **kw)
+    d = Driver(
+        decider,
+        workflow_defs=[defn, *others],
+        workers=workers or {"*": lambda t: {"ref": t.reference_task_name}},
+        **kw,
+    )
     wid = d.start("flow", input or {})
     d.run()
     return d, wid
 
 
-def switch(ref: str, cases: dict[str, list[dict[str, Any]]], default: list[dict[str, Any]] = (),  # type: ignore[assignment]
-           evaluator: str = "value-param", expression: str = "c", **kw: Any) -> dict[str, Any]:
-    return {"name": ref, "taskReferenceName": ref, "type": "SWITCH", "evaluatorType": evaluator,
-            "expression": expression, "decisionCases": cases, "defaultCase": list(default), **kw}
+def switch(
+    ref: str,
+    cases: dict[str, list[dict[str, Any]]],
+    default: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    evaluator: str = "value-param",
+    expression: str = "c",
+    **kw: Any,
+) -> dict[str, Any]:
+    return {
+        "name": ref,
+        "taskReferenceName": ref,
+        "type": "SWITCH",
+        "evaluatorType": evaluator,
+        "expression": expression,
+        "decisionCases": cases,
+        "defaultCase": list(default),
+        **kw,
+    }
 
 
 @pytest.mark.parametrize(
     ("value", "expected", "selected"),
-    [("a", ["sw", "ta", "after"], "a"), ("zz", ["sw", "td", "after"], "zz"), (1, ["sw", "t1", "after"], "1"),
-     (True, ["sw", "ttrue", "after"], "true"), ("empty", ["sw", "after"], "empty"), (None, ["sw", "td", "after"], "null")],
+    [
+        ("a", ["sw", "ta", "after"], "a"),
+        ("zz", ["sw", "td", "after"], "zz"),
+        (1, ["sw", "t1", "after"], "1"),
+        (True, ["sw", "ttrue", "after"], "true"),
+        ("empty", ["sw", "after"], "empty"),
+        (None, ["sw", "td", "after"], "null"),
+    ],
 )
-def test_switch_value_param(decider: ModuleType, value: Any, expected: list[str], selected: str) -> None:
+def test_switch_value_param(
+    decider: ModuleType, value: Any, expected: list[str], selected: str
+) -> None:
     tasks = [
-        switch("sw", {"a": [simple("ta")], "1": [simple("t1")], "true": [simple("ttrue")], "empty": []},
-               default=[simple("td")], inputParameters={"c": "${workflow.input.v}"}),
+        switch(
+            "sw",
+            {"a": [simple("ta")], "1": [simple("t1")], "true": [simple("ttrue")], "empty": []},
+            default=[simple("td")],
+            inputParameters={"c": "${workflow.input.v}"},
+        ),
         simple("after"),
     ]
     d, wid = run(decider, tasks, {"v": value})
@@ -54,13 +91,25 @@ def test_switch_value_param(decider: ModuleType, value: Any, expected: list[str]
 
 
 def test_switch_javascript_asks_the_engine_for_the_value(decider: ModuleType) -> None:
-    tasks = [switch("sw", {"big": [simple("tb")]}, default=[simple("ts")], evaluator="javascript",
-                    expression="$.n > 10 ? 'big' : 'small'", inputParameters={"n": "${workflow.input.n}"})]
+    tasks = [
+        switch(
+            "sw",
+            {"big": [simple("tb")]},
+            default=[simple("ts")],
+            evaluator="javascript",
+            expression="$.n > 10 ? 'big' : 'small'",
+            inputParameters={"n": "${workflow.input.n}"},
+        )
+    ]
     d = Driver(decider, workflow_defs=[wdef(tasks, name="flow")])
     decision = decider.decide(wf := _fresh(tasks, {"n": 42}), ev.StartWorkflow(), d.env, 1)
     [script] = decision.actions
     assert isinstance(script, ev.EvaluateScript)
-    assert (script.language, script.script, script.bindings) == ("javascript", "$.n > 10 ? 'big' : 'small'", {"n": 42})
+    assert (script.language, script.script, script.bindings) == (
+        "javascript",
+        "$.n > 10 ? 'big' : 'small'",
+        {"n": 42},
+    )
     assert wf.tasks[0].status is TaskStatus.IN_PROGRESS
     decider.decide(wf, ev.ScriptResult(task_id=script.task_id, value="big"), d.env, 2)
     assert [t.reference_task_name for t in wf.tasks] == ["sw", "tb"]
@@ -70,7 +119,8 @@ def test_switch_script_error_fails_the_workflow(decider: ModuleType) -> None:
     tasks = [switch("sw", {"x": [simple("tx")]}, evaluator="javascript", expression="nope(")]
     d, wid = run(decider, tasks)
     sw = d.task(wid, "sw")
-    assert sw.status is TaskStatus.FAILED and "SyntaxError" in sw.reason_for_incompletion
+    assert sw.status is TaskStatus.FAILED
+    assert "SyntaxError" in sw.reason_for_incompletion
     assert d.workflows[wid].status is WorkflowStatus.FAILED
 
 
@@ -80,13 +130,21 @@ def _fresh(tasks: list[dict[str, Any]], input: dict[str, Any]) -> Any:
     return workflow(wdef(tasks, name="flow"), input)
 
 
-@pytest.mark.parametrize(("value", "expected"), [(1, ["dec", "one", "end"]), (2, ["dec", "other", "end"]),
-                                                 ("e", ["dec", "other", "end"])])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(1, ["dec", "one", "end"]), (2, ["dec", "other", "end"]), ("e", ["dec", "other", "end"])],
+)
 def test_decision_case_value_param(decider: ModuleType, value: Any, expected: list[str]) -> None:
     tasks = [
-        {"name": "dec", "taskReferenceName": "dec", "type": "DECISION", "caseValueParam": "k",
-         "inputParameters": {"k": "${workflow.input.k}"},
-         "decisionCases": {"1": [simple("one")], "e": []}, "defaultCase": [simple("other")]},
+        {
+            "name": "dec",
+            "taskReferenceName": "dec",
+            "type": "DECISION",
+            "caseValueParam": "k",
+            "inputParameters": {"k": "${workflow.input.k}"},
+            "decisionCases": {"1": [simple("one")], "e": []},
+            "defaultCase": [simple("other")],
+        },
         simple("end"),
     ]
     d, wid = run(decider, tasks, {"k": value})
@@ -95,9 +153,16 @@ def test_decision_case_value_param(decider: ModuleType, value: Any, expected: li
 
 
 def test_decision_case_expression(decider: ModuleType) -> None:
-    tasks = [{"name": "dec", "taskReferenceName": "dec", "type": "DECISION",
-              "caseExpression": "$.k == 'a' ? 'yes' : 'no'", "inputParameters": {"k": "${workflow.input.k}"},
-              "decisionCases": {"yes": [simple("y")], "no": [simple("n")]}}]
+    tasks = [
+        {
+            "name": "dec",
+            "taskReferenceName": "dec",
+            "type": "DECISION",
+            "caseExpression": "$.k == 'a' ? 'yes' : 'no'",
+            "inputParameters": {"k": "${workflow.input.k}"},
+            "decisionCases": {"yes": [simple("y")], "no": [simple("n")]},
+        }
+    ]
     d, wid = run(decider, tasks, {"k": "a"})
     assert d.refs(wid) == ["dec", "y"]
 
@@ -111,11 +176,18 @@ def join(ref: str, on: list[str]) -> dict[str, Any]:
 
 
 def test_fork_creates_fork_branches_and_join_together(decider: ModuleType) -> None:
-    tasks = [fork("f", [[simple("a1"), simple("a2")], [simple("b1")]]), join("j", ["a2", "b1"]), simple("z")]
+    tasks = [
+        fork("f", [[simple("a1"), simple("a2")], [simple("b1")]]),
+        join("j", ["a2", "b1"]),
+        simple("z"),
+    ]
     wf = _fresh(tasks, {})
     decision = decider.decide(wf, ev.StartWorkflow(), ev.DeciderEnv(), 5)
     assert [(t.reference_task_name, t.task_type, t.status.value) for t in wf.tasks] == [
-        ("f", "FORK", "COMPLETED"), ("a1", "a1", "SCHEDULED"), ("b1", "b1", "SCHEDULED"), ("j", "JOIN", "IN_PROGRESS"),
+        ("f", "FORK", "COMPLETED"),
+        ("a1", "a1", "SCHEDULED"),
+        ("b1", "b1", "SCHEDULED"),
+        ("j", "JOIN", "IN_PROGRESS"),
     ]
     assert wf.tasks[3].input_data == {"joinOn": ["a2", "b1"]}
     assert [a.queue for a in decision.actions] == ["a1", "b1"]
@@ -134,7 +206,10 @@ def test_join_waits_only_for_join_on(decider: ModuleType) -> None:
 
 
 def test_optional_branch_failure_gives_join_completed_with_errors(decider: ModuleType) -> None:
-    tasks = [fork("f", [[simple("a", optional=True, retryCount=0)], [simple("b")]]), join("j", ["a", "b"])]
+    tasks = [
+        fork("f", [[simple("a", optional=True, retryCount=0)], [simple("b")]]),
+        join("j", ["a", "b"]),
+    ]
     d, wid = run(decider, tasks, workers={"a": lambda t: (R.FAILED, {}, "x"), "*": lambda t: {}})
     assert d.task(wid, "a").status is TaskStatus.COMPLETED_WITH_ERRORS
     assert d.task(wid, "j").status is TaskStatus.COMPLETED_WITH_ERRORS
@@ -170,42 +245,79 @@ def dyn_fork(ref: str, **kw: Any) -> dict[str, Any]:
 
 
 def test_dynamic_fork_same_task_for_every_input(decider: ModuleType) -> None:
-    tasks = [dyn_fork("df", inputParameters={"forkTaskName": "resize", "forkTaskInputs": "${workflow.input.items}"}),
-             join("dj", []), simple("z", inputParameters={"all": "${dj.output}"})]
-    d, wid = run(decider, tasks, {"items": [{"w": 10}, 20]}, workers={"*": lambda t: {"in": t.input_data}})
+    tasks = [
+        dyn_fork(
+            "df",
+            inputParameters={"forkTaskName": "resize", "forkTaskInputs": "${workflow.input.items}"},
+        ),
+        join("dj", []),
+        simple("z", inputParameters={"all": "${dj.output}"}),
+    ]
+    d, wid = run(
+        decider, tasks, {"items": [{"w": 10}, 20]}, workers={"*": lambda t: {"in": t.input_data}}
+    )
     assert d.refs(wid) == ["df", "_resize_0", "_resize_1", "dj", "z"]
     assert d.task(wid, "_resize_0").input_data == {"w": 10, "__index": 0}
     assert d.task(wid, "_resize_1").input_data == {"input": 20, "__index": 1}
     assert d.task(wid, "dj").input_data["joinOn"] == ["_resize_0", "_resize_1"]
     assert d.task(wid, "z").input_data["all"] == {
-        "_resize_0": {"in": {"w": 10, "__index": 0}}, "_resize_1": {"in": {"input": 20, "__index": 1}},
+        "_resize_0": {"in": {"w": 10, "__index": 0}},
+        "_resize_1": {"in": {"input": 20, "__index": 1}},
     }
 
 
 def test_dynamic_fork_of_sub_workflows(decider: ModuleType) -> None:
     child = wdef([simple("c")], name="child", outputParameters={"got": "${workflow.input.n}"})
-    tasks = [dyn_fork("df", inputParameters={"forkTaskWorkflow": "child", "forkTaskWorkflowVersion": "1",
-                                            "forkTaskInputs": [{"n": 1}, {"n": 2}]}), join("dj", [])]
+    tasks = [
+        dyn_fork(
+            "df",
+            inputParameters={
+                "forkTaskWorkflow": "child",
+                "forkTaskWorkflowVersion": "1",
+                "forkTaskInputs": [{"n": 1}, {"n": 2}],
+            },
+        ),
+        join("dj", []),
+    ]
     d, wid = run(decider, tasks, others=[child])
     assert d.refs(wid) == ["df", "_child_0", "_child_1", "dj"]
     out = d.task(wid, "dj").output_data
-    assert out["_child_0"]["got"] == 1 and out["_child_1"]["got"] == 2
+    assert out["_child_0"]["got"] == 1
+    assert out["_child_1"]["got"] == 2
     assert d.workflows[wid].status is WorkflowStatus.COMPLETED
 
 
 def test_dynamic_fork_legacy_form(decider: ModuleType) -> None:
-    tasks = [dyn_fork("df", dynamicForkJoinTasksParam="spec", inputParameters={"spec": "${workflow.input.spec}"}),
-             join("dj", [])]
-    spec = {"dynamicTasks": [{"taskName": "t", "referenceName": "r1", "input": {"a": 1}},
-                             {"taskName": "t", "referenceName": "r2", "input": {"a": 2}}]}
+    tasks = [
+        dyn_fork(
+            "df",
+            dynamicForkJoinTasksParam="spec",
+            inputParameters={"spec": "${workflow.input.spec}"},
+        ),
+        join("dj", []),
+    ]
+    spec = {
+        "dynamicTasks": [
+            {"taskName": "t", "referenceName": "r1", "input": {"a": 1}},
+            {"taskName": "t", "referenceName": "r2", "input": {"a": 2}},
+        ]
+    }
     d, wid = run(decider, tasks, {"spec": spec})
     assert d.refs(wid) == ["df", "r1", "r2", "dj"]
     assert d.task(wid, "r2").input_data == {"a": 2}
 
 
 def test_dynamic_fork_with_no_tasks_completes(decider: ModuleType) -> None:
-    tasks = [dyn_fork("df", dynamicForkTasksParam="ts", dynamicForkTasksInputParamName="ins",
-                      inputParameters={"ts": [], "ins": {}}), join("dj", []), simple("z")]
+    tasks = [
+        dyn_fork(
+            "df",
+            dynamicForkTasksParam="ts",
+            dynamicForkTasksInputParamName="ins",
+            inputParameters={"ts": [], "ins": {}},
+        ),
+        join("dj", []),
+        simple("z"),
+    ]
     d, wid = run(decider, tasks)
     assert d.refs(wid) == ["df", "dj", "z"]
 
@@ -214,46 +326,89 @@ def test_dynamic_fork_with_no_tasks_completes(decider: ModuleType) -> None:
     ("dynamic", "reason"),
     [
         ([{"name": "x"}], "A dynamically forked task has no taskReferenceName"),
-        ([{"name": "x", "taskReferenceName": "r"}, {"name": "y", "taskReferenceName": "r"}],
-         "Duplicate task references in dynamic fork: ['r', 'r']"),
+        (
+            [{"name": "x", "taskReferenceName": "r"}, {"name": "y", "taskReferenceName": "r"}],
+            "Duplicate task references in dynamic fork: ['r', 'r']",
+        ),
         ("not a list", "Input 'ts' of a dynamic fork must be a list of tasks"),
     ],
 )
-def test_dynamic_fork_bad_input_fails_workflow(decider: ModuleType, dynamic: Any, reason: str) -> None:
-    tasks = [dyn_fork("df", dynamicForkTasksParam="ts", dynamicForkTasksInputParamName="ins",
-                      inputParameters={"ts": "${workflow.input.ts}", "ins": {}}), join("dj", [])]
+def test_dynamic_fork_bad_input_fails_workflow(
+    decider: ModuleType, dynamic: Any, reason: str
+) -> None:
+    tasks = [
+        dyn_fork(
+            "df",
+            dynamicForkTasksParam="ts",
+            dynamicForkTasksInputParamName="ins",
+            inputParameters={"ts": "${workflow.input.ts}", "ins": {}},
+        ),
+        join("dj", []),
+    ]
     d, wid = run(decider, tasks, {"ts": dynamic})
     assert d.workflows[wid].status is WorkflowStatus.FAILED
     assert d.workflows[wid].reason_for_incompletion == reason
 
 
 def loop(ref: str, body: list[dict[str, Any]], condition: str = "", **kw: Any) -> dict[str, Any]:
-    return {"name": ref, "taskReferenceName": ref, "type": "DO_WHILE", "loopCondition": condition,
-            "loopOver": body, **kw}
+    return {
+        "name": ref,
+        "taskReferenceName": ref,
+        "type": "DO_WHILE",
+        "loopCondition": condition,
+        "loopOver": body,
+        **kw,
+    }
 
 
 def test_do_while_condition_runs_body_until_false(decider: ModuleType) -> None:
-    tasks = [loop("lp", [simple("b", inputParameters={"i": "${lp.output.iteration}"})],
-                  "$.lp['iteration'] < $.max", inputParameters={"max": 3}), simple("after")]
+    tasks = [
+        loop(
+            "lp",
+            [simple("b", inputParameters={"i": "${lp.output.iteration}"})],
+            "$.lp['iteration'] < $.max",
+            inputParameters={"max": 3},
+        ),
+        simple("after"),
+    ]
     d, wid = run(decider, tasks, workers={"*": lambda t: {"i": t.input_data.get("i")}})
     assert d.refs(wid) == ["lp", "b__1", "b__2", "b__3", "after"]
     assert [d.task(wid, f"b__{i}").input_data["i"] for i in (1, 2, 3)] == [1, 2, 3]
     lp = d.task(wid, "lp")
-    assert lp.output_data == {"iteration": 3, "1": {"b": {"i": 1}}, "2": {"b": {"i": 2}}, "3": {"b": {"i": 3}}}
+    assert lp.output_data == {
+        "iteration": 3,
+        "1": {"b": {"i": 1}},
+        "2": {"b": {"i": 2}},
+        "3": {"b": {"i": 3}},
+    }
     assert lp.iteration == 3
 
 
 def test_do_while_items_mode(decider: ModuleType) -> None:
-    tasks = [loop("lp", [simple("b", inputParameters={"item": "${lp.output.loopItem}"})], items="${workflow.input.xs}")]
-    d, wid = run(decider, tasks, {"xs": ["p", "q"]}, workers={"*": lambda t: {"saw": t.input_data["item"]}})
+    tasks = [
+        loop(
+            "lp",
+            [simple("b", inputParameters={"item": "${lp.output.loopItem}"})],
+            items="${workflow.input.xs}",
+        )
+    ]
+    d, wid = run(
+        decider, tasks, {"xs": ["p", "q"]}, workers={"*": lambda t: {"saw": t.input_data["item"]}}
+    )
     assert d.refs(wid) == ["lp", "b__1", "b__2"]
     lp = d.task(wid, "lp")
-    assert (lp.output_data["loopIndex"], lp.output_data["loopItem"], lp.output_data["iteration"]) == (1, "q", 2)
+    assert (
+        lp.output_data["loopIndex"],
+        lp.output_data["loopItem"],
+        lp.output_data["iteration"],
+    ) == (1, "q", 2)
     assert lp.output_data["2"] == {"b": {"saw": "q"}}
 
 
 def test_do_while_empty_items_completes_with_zero_iterations(decider: ModuleType) -> None:
-    d, wid = run(decider, [loop("lp", [simple("b")], items="${workflow.input.xs}"), simple("z")], {"xs": []})
+    d, wid = run(
+        decider, [loop("lp", [simple("b")], items="${workflow.input.xs}"), simple("z")], {"xs": []}
+    )
     assert d.refs(wid) == ["lp", "z"]
     assert d.task(wid, "lp").output_data == {"iteration": 0}
 
@@ -263,7 +418,17 @@ def test_nested_do_while_naming(decider: ModuleType) -> None:
     tasks = [loop("out", [inner, simple("u")], "$.out['iteration'] < 2")]
     d, wid = run(decider, tasks)
     assert d.workflows[wid].status is WorkflowStatus.COMPLETED
-    assert d.refs(wid) == ["out", "in__1", "t__1__1", "t__1__2", "u__1", "in__2", "t__2__1", "t__2__2", "u__2"]
+    assert d.refs(wid) == [
+        "out",
+        "in__1",
+        "t__1__1",
+        "t__1__2",
+        "u__1",
+        "in__2",
+        "t__2__1",
+        "t__2__2",
+        "u__2",
+    ]
     assert d.task(wid, "t__2__2").iteration == 2
 
 
@@ -278,16 +443,33 @@ def test_do_while_body_failure_fails_loop(decider: ModuleType) -> None:
 def test_do_while_condition_error_is_terminal(decider: ModuleType) -> None:
     d, wid = run(decider, [loop("lp", [simple("b")], "throw new Error('bad cond')")])
     lp = d.task(wid, "lp")
-    assert lp.status is TaskStatus.FAILED_WITH_TERMINAL_ERROR and "bad cond" in lp.reason_for_incompletion
+    assert lp.status is TaskStatus.FAILED_WITH_TERMINAL_ERROR
+    assert "bad cond" in lp.reason_for_incompletion
 
 
 def test_dynamic_task_resolves_type_and_task_def(decider: ModuleType) -> None:
-    tasks = [{"name": "dyn", "taskReferenceName": "d", "type": "DYNAMIC", "dynamicTaskNameParam": "which",
-              "inputParameters": {"which": "${workflow.input.t}", "v": 1}}, simple("z")]
-    d = Driver(decider, workflow_defs=[wdef(tasks, name="flow")], task_defs=[tdef("resize", retryCount=1, retryDelaySeconds=0)])
+    tasks = [
+        {
+            "name": "dyn",
+            "taskReferenceName": "d",
+            "type": "DYNAMIC",
+            "dynamicTaskNameParam": "which",
+            "inputParameters": {"which": "${workflow.input.t}", "v": 1},
+        },
+        simple("z"),
+    ]
+    d = Driver(
+        decider,
+        workflow_defs=[wdef(tasks, name="flow")],
+        task_defs=[tdef("resize", retryCount=1, retryDelaySeconds=0)],
+    )
     wid = d.start("flow", {"t": "resize"})
     row = d.task(wid, "d")
-    assert (row.task_type, row.task_def_name, row.input_data) == ("resize", "resize", {"which": "resize", "v": 1})
+    assert (row.task_type, row.task_def_name, row.input_data) == (
+        "resize",
+        "resize",
+        {"which": "resize", "v": 1},
+    )
     assert "resize" in d.queues
     d.complete(d.poll("resize"), status=R.FAILED)
     assert d.task(wid, "d").retry_count == 1  # the resolved TaskDef's retryCount applies
@@ -296,8 +478,15 @@ def test_dynamic_task_resolves_type_and_task_def(decider: ModuleType) -> None:
 
 
 def test_dynamic_task_without_name_fails(decider: ModuleType) -> None:
-    tasks = [{"name": "dyn", "taskReferenceName": "d", "type": "DYNAMIC", "dynamicTaskNameParam": "which",
-              "inputParameters": {}}]
+    tasks = [
+        {
+            "name": "dyn",
+            "taskReferenceName": "d",
+            "type": "DYNAMIC",
+            "dynamicTaskNameParam": "which",
+            "inputParameters": {},
+        }
+    ]
     d, wid = run(decider, tasks)
     assert d.workflows[wid].status is WorkflowStatus.FAILED
     assert d.workflows[wid].reason_for_incompletion.startswith(

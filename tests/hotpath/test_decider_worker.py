@@ -20,13 +20,26 @@ R = TaskResultStatus
 class Harness:
     """One workflow and the decider twin under test, with readable steps."""
 
-    def __init__(self, decider: ModuleType, tasks: list[dict[str, Any]], *, task_defs: Any = (),
-                 input: dict[str, Any] | None = None, active: dict[str, frozenset[str]] | None = None,
-                 **wf_fields: Any) -> None:
+    def __init__(
+        self,
+        decider: ModuleType,
+        tasks: list[dict[str, Any]],
+        *,
+        task_defs: Any = (),
+        input: dict[str, Any] | None = None,
+        active: dict[str, frozenset[str]] | None = None,
+        **wf_fields: Any,
+    ) -> None:
         self.decider = decider
-        def_fields = {k: wf_fields.pop(k) for k in list(wf_fields) if k in ("timeoutSeconds", "timeoutPolicy", "outputParameters")}
+        def_fields = {
+            k: wf_fields.pop(k)
+            for k in list(wf_fields)
+            if k in ("timeoutSeconds", "timeoutPolicy", "outputParameters")
+        }
         self.wf: Workflow = workflow(wdef(tasks, **def_fields), input, **wf_fields)
-        self.env = ev.DeciderEnv(task_defs={t.name: t for t in task_defs}, active_domains=active or {})
+        self.env = ev.DeciderEnv(
+            task_defs={t.name: t for t in task_defs}, active_domains=active or {}
+        )
         self.now = T0
         self.last = self.decide(ev.StartWorkflow())
 
@@ -44,7 +57,9 @@ class Harness:
         self.decide(ev.TaskPolled(task_id=t.task_id, worker_id="w1"), at)
         return t
 
-    def update(self, ref: str, status: TaskResultStatus, at: int | None = None, **kw: Any) -> ev.Decision:
+    def update(
+        self, ref: str, status: TaskResultStatus, at: int | None = None, **kw: Any
+    ) -> ev.Decision:
         t = self.row(ref)
         return self.decide(ev.TaskUpdate(task_id=t.task_id, status=status, **kw), at)
 
@@ -53,22 +68,38 @@ class Harness:
 
 
 def test_start_schedules_first_task_with_mapped_input(decider: ModuleType) -> None:
-    h = Harness(decider, [simple("a", inputParameters={"x": "${workflow.input.x}", "k": 1}), simple("b")],
-                input={"x": 5}, task_defs=[tdef("a")])
+    h = Harness(
+        decider,
+        [simple("a", inputParameters={"x": "${workflow.input.x}", "k": 1}), simple("b")],
+        input={"x": 5},
+        task_defs=[tdef("a")],
+    )
     [t] = h.wf.tasks
-    assert (t.status, t.task_type, t.reference_task_name, t.seq) == (TaskStatus.SCHEDULED, "a", "a", 1)
+    assert (t.status, t.task_type, t.reference_task_name, t.seq) == (
+        TaskStatus.SCHEDULED,
+        "a",
+        "a",
+        1,
+    )
     assert t.input_data == {"x": 5, "k": 1}
     assert t.task_id == h.wf.workflow_id[:24] + "000000000001"
     assert h.last.actions == [ev.QueueTask(task_id=t.task_id, queue="a", priority=0, delay_ms=0)]
-    assert h.last.added_task_ids == [t.task_id] and h.last.changed
+    assert h.last.added_task_ids == [t.task_id]
+    assert h.last.changed
 
 
 def test_poll_then_complete_schedules_next_and_completes(decider: ModuleType) -> None:
     h = Harness(decider, [simple("a"), simple("b", inputParameters={"v": "${a.output.v}"})])
     a = h.poll("a", T0 + 10)
-    assert (a.status, a.start_time, a.poll_count, a.worker_id) == (TaskStatus.IN_PROGRESS, T0 + 10, 1, "w1")
+    assert (a.status, a.start_time, a.poll_count, a.worker_id) == (
+        TaskStatus.IN_PROGRESS,
+        T0 + 10,
+        1,
+        "w1",
+    )
     h.update("a", R.COMPLETED, T0 + 20, output_data={"v": 7})
-    assert a.status is TaskStatus.COMPLETED and a.end_time == T0 + 20
+    assert a.status is TaskStatus.COMPLETED
+    assert a.end_time == T0 + 20
     assert h.row("b").input_data == {"v": 7}
     h.poll("b")
     h.update("b", R.COMPLETED, output_data={"done": True})
@@ -86,7 +117,9 @@ def test_poll_then_complete_schedules_next_and_completes(decider: ModuleType) ->
         ("EXPONENTIAL_BACKOFF", {"maxRetryDelaySeconds": 15}, [10, 15, 15]),
     ],
 )
-def test_retry_delays(decider: ModuleType, logic: str, extra: dict[str, Any], delays: list[int]) -> None:
+def test_retry_delays(
+    decider: ModuleType, logic: str, extra: dict[str, Any], delays: list[int]
+) -> None:
     td = tdef("a", retryCount=3, retryLogic=logic, retryDelaySeconds=10, **extra)
     h = Harness(decider, [simple("a")], task_defs=[td])
     seen = []
@@ -97,31 +130,49 @@ def test_retry_delays(decider: ModuleType, logic: str, extra: dict[str, Any], de
         seen.append(queue.delay_ms // 1000)
         new = h.row("a")
         old = h.row("a", -2)
-        assert old.retried and old.status is TaskStatus.FAILED
-        assert (new.retry_count, new.retried_task_id, new.status) == (attempt + 1, old.task_id, TaskStatus.SCHEDULED)
+        assert old.retried
+        assert old.status is TaskStatus.FAILED
+        assert (new.retry_count, new.retried_task_id, new.status) == (
+            attempt + 1,
+            old.task_id,
+            TaskStatus.SCHEDULED,
+        )
         assert new.reason_for_incompletion == f"boom {attempt}"
         assert new.callback_after_seconds == queue.delay_ms // 1000
     assert seen == delays
 
 
 def test_retries_exhausted_fail_the_workflow(decider: ModuleType) -> None:
-    h = Harness(decider, [simple("a"), simple("b")], task_defs=[tdef("a", retryCount=1, retryDelaySeconds=0)])
+    h = Harness(
+        decider,
+        [simple("a"), simple("b")],
+        task_defs=[tdef("a", retryCount=1, retryDelaySeconds=0)],
+    )
     h.poll("a")
     h.update("a", R.FAILED, reason_for_incompletion="first")
     h.poll("a")
     h.update("a", R.FAILED, reason_for_incompletion="second")
     last = h.row("a")
     assert h.wf.status is WorkflowStatus.FAILED
-    assert h.wf.reason_for_incompletion == f"Task {last.task_id} failed with status: FAILED and reason: 'second'"
-    assert h.wf.failed_reference_task_names == ["a"] and h.wf.failed_task_names == ["a"]
+    assert (
+        h.wf.reason_for_incompletion
+        == f"Task {last.task_id} failed with status: FAILED and reason: 'second'"
+    )
+    assert h.wf.failed_reference_task_names == ["a"]
+    assert h.wf.failed_task_names == ["a"]
     assert [r for r, _ in h.statuses()] == ["a", "a"]  # b never scheduled
 
 
 @pytest.mark.parametrize(
     ("status", "wf_status"),
-    [(R.FAILED_WITH_TERMINAL_ERROR, WorkflowStatus.FAILED), (R.CANCELED, WorkflowStatus.TERMINATED)],
+    [
+        (R.FAILED_WITH_TERMINAL_ERROR, WorkflowStatus.FAILED),
+        (R.CANCELED, WorkflowStatus.TERMINATED),
+    ],
 )
-def test_non_retriable_statuses(decider: ModuleType, status: TaskResultStatus, wf_status: WorkflowStatus) -> None:
+def test_non_retriable_statuses(
+    decider: ModuleType, status: TaskResultStatus, wf_status: WorkflowStatus
+) -> None:
     h = Harness(decider, [simple("a")], task_defs=[tdef("a", retryCount=5)])
     h.poll("a")
     h.update("a", status, reason_for_incompletion="no")
@@ -149,7 +200,10 @@ def test_permissive_failure_fails_workflow_at_the_end(decider: ModuleType) -> No
     h.update("b", R.COMPLETED)
     a = h.row("a")
     assert h.wf.status is WorkflowStatus.FAILED
-    assert h.wf.reason_for_incompletion == f"Task {a.task_id} failed with status: FAILED and reason: 'meh'"
+    assert (
+        h.wf.reason_for_incompletion
+        == f"Task {a.task_id} failed with status: FAILED and reason: 'meh'"
+    )
 
 
 def test_workflow_task_retry_count_overrides_task_def(decider: ModuleType) -> None:
@@ -174,10 +228,15 @@ def test_in_progress_with_callback_requeues_as_scheduled(decider: ModuleType) ->
     h.poll("a", T0 + 5)
     d = h.update("a", R.IN_PROGRESS, T0 + 6, callback_after_seconds=30, output_data={"pct": 50})
     t = h.row("a")
-    assert (t.status, t.callback_after_seconds, t.output_data) == (TaskStatus.SCHEDULED, 30, {"pct": 50})
+    assert (t.status, t.callback_after_seconds, t.output_data) == (
+        TaskStatus.SCHEDULED,
+        30,
+        {"pct": 50},
+    )
     assert d.actions == [ev.QueueTask(task_id=t.task_id, queue="a", priority=0, delay_ms=30_000)]
     h.poll("a", T0 + 40_000)
-    assert t.poll_count == 2 and t.start_time == T0 + 5  # startTime is the first poll's
+    assert t.poll_count == 2
+    assert t.start_time == T0 + 5
 
 
 def test_extend_lease_only_refreshes_update_time(decider: ModuleType) -> None:
@@ -186,7 +245,8 @@ def test_extend_lease_only_refreshes_update_time(decider: ModuleType) -> None:
     d = h.update("a", R.IN_PROGRESS, T0 + 50_000, extend_lease=True, output_data={"x": 1})
     t = h.row("a")
     assert (t.status, t.update_time, t.output_data) == (TaskStatus.IN_PROGRESS, T0 + 50_000, {})
-    assert d.actions == [] and d.next_wake_ms == T0 + 110_000
+    assert d.actions == []
+    assert d.next_wake_ms == T0 + 110_000
 
 
 def test_updates_to_terminal_tasks_are_ignored(decider: ModuleType) -> None:
@@ -194,7 +254,8 @@ def test_updates_to_terminal_tasks_are_ignored(decider: ModuleType) -> None:
     h.poll("a")
     h.update("a", R.COMPLETED)
     d = h.decide(ev.TaskUpdate(task_id=h.row("a").task_id, status=R.FAILED))
-    assert not d.changed and h.row("a").status is TaskStatus.COMPLETED
+    assert not d.changed
+    assert h.row("a").status is TaskStatus.COMPLETED
     with pytest.raises(NotFound):
         h.decide(ev.TaskUpdate(task_id="nope", status=R.COMPLETED))
 
@@ -208,8 +269,12 @@ def test_start_delay_delays_the_first_poll(decider: ModuleType) -> None:
 
 def test_task_def_input_template_defaults(decider: ModuleType) -> None:
     td = tdef("a", inputTemplate={"region": "eu", "size": 3, "x": "default"})
-    h = Harness(decider, [simple("a", inputParameters={"x": "${workflow.input.x}", "size": 9})],
-                task_defs=[td], input={})
+    h = Harness(
+        decider,
+        [simple("a", inputParameters={"x": "${workflow.input.x}", "size": 9})],
+        task_defs=[td],
+        input={},
+    )
     assert h.row("a").input_data == {"region": "eu", "size": 9, "x": "default"}
 
 
@@ -217,7 +282,11 @@ def test_task_def_input_template_defaults(decider: ModuleType) -> None:
 
 
 def test_response_timeout_times_out_and_retries(decider: ModuleType) -> None:
-    h = Harness(decider, [simple("a")], task_defs=[tdef("a", responseTimeoutSeconds=30, retryDelaySeconds=0)])
+    h = Harness(
+        decider,
+        [simple("a")],
+        task_defs=[tdef("a", responseTimeoutSeconds=30, retryDelaySeconds=0)],
+    )
     t = h.poll("a", T0)
     assert h.last.next_wake_ms == T0 + 30_000
     h.decide(ev.Sweep(), T0 + 29_999)
@@ -227,7 +296,8 @@ def test_response_timeout_times_out_and_retries(decider: ModuleType) -> None:
     assert t.reason_for_incompletion == (
         f"responseTimeout: 30 exceeded for the taskId: {t.task_id} with Task Definition: a"
     )
-    assert h.row("a").retry_count == 1 and h.row("a").status is TaskStatus.SCHEDULED
+    assert h.row("a").retry_count == 1
+    assert h.row("a").status is TaskStatus.SCHEDULED
 
 
 @pytest.mark.parametrize(
@@ -238,10 +308,13 @@ def test_response_timeout_times_out_and_retries(decider: ModuleType) -> None:
         ("ALERT_ONLY", TaskStatus.IN_PROGRESS, WorkflowStatus.RUNNING, 1),
     ],
 )
-def test_task_timeout_policies(decider: ModuleType, policy: str, task_status: TaskStatus,
-                               wf_status: WorkflowStatus, rows: int) -> None:
+def test_task_timeout_policies(
+    decider: ModuleType, policy: str, task_status: TaskStatus, wf_status: WorkflowStatus, rows: int
+) -> None:
     # responseTimeout > timeout only to isolate the per-attempt timeout here
-    td = tdef("a", timeoutSeconds=10, responseTimeoutSeconds=20, timeoutPolicy=policy, retryDelaySeconds=0)
+    td = tdef(
+        "a", timeoutSeconds=10, responseTimeoutSeconds=20, timeoutPolicy=policy, retryDelaySeconds=0
+    )
     h = Harness(decider, [simple("a")], task_defs=[td])
     t = h.poll("a", T0)
     h.decide(ev.Sweep(), T0 + 10_000)
@@ -250,14 +323,19 @@ def test_task_timeout_policies(decider: ModuleType, policy: str, task_status: Ta
     assert len(h.wf.tasks) == rows
     if policy != "ALERT_ONLY":
         assert t.reason_for_incompletion == (
-            f"Task timed out after 10 seconds. Timeout configured as 10 seconds. Timeout policy configured to {policy}"
+            "Task timed out after 10 seconds. Timeout configured as 10 seconds. "
+            f"Timeout policy configured to {policy}"
         )
     if policy == "TIME_OUT_WF":
-        assert h.wf.reason_for_incompletion.startswith(f"Task {t.task_id} failed with status: TIMED_OUT")
+        assert h.wf.reason_for_incompletion.startswith(
+            f"Task {t.task_id} failed with status: TIMED_OUT"
+        )
 
 
 def test_alert_only_still_honours_the_response_timeout(decider: ModuleType) -> None:
-    td = tdef("a", timeoutSeconds=100, responseTimeoutSeconds=20, timeoutPolicy="ALERT_ONLY", retryCount=0)
+    td = tdef(
+        "a", timeoutSeconds=100, responseTimeoutSeconds=20, timeoutPolicy="ALERT_ONLY", retryCount=0
+    )
     h = Harness(decider, [simple("a")], task_defs=[td])
     t = h.poll("a", T0)
     assert h.last.next_wake_ms == T0 + 20_000  # the task timeout is not armed under ALERT_ONLY
@@ -278,8 +356,15 @@ def test_poll_timeout(decider: ModuleType) -> None:
 
 
 def test_total_timeout_stops_retries(decider: ModuleType) -> None:
-    td = tdef("a", totalTimeoutSeconds=60, timeoutSeconds=50, responseTimeoutSeconds=50,
-              retryCount=10, retryDelaySeconds=0, timeoutPolicy="RETRY")
+    td = tdef(
+        "a",
+        totalTimeoutSeconds=60,
+        timeoutSeconds=50,
+        responseTimeoutSeconds=50,
+        retryCount=10,
+        retryDelaySeconds=0,
+        timeoutPolicy="RETRY",
+    )
     h = Harness(decider, [simple("a")], task_defs=[td])
     h.poll("a", T0)
     h.update("a", R.FAILED, T0 + 30_000)
@@ -324,8 +409,13 @@ def test_workflow_timeout_alert_only_keeps_running(decider: ModuleType) -> None:
         ({"b": "d1"}, {}, None, "a"),
     ],
 )
-def test_task_to_domain(decider: ModuleType, ttd: dict[str, str], active: dict[str, frozenset[str]],
-                        domain: str | None, queue: str) -> None:
+def test_task_to_domain(
+    decider: ModuleType,
+    ttd: dict[str, str],
+    active: dict[str, frozenset[str]],
+    domain: str | None,
+    queue: str,
+) -> None:
     h = Harness(decider, [simple("a")], task_to_domain=ttd, active=active)
     t = h.row("a")
     assert (t.domain or None) == domain
@@ -340,12 +430,20 @@ def test_queue_name_with_namespace_and_isolation_group(decider: ModuleType) -> N
 
 
 def test_domains_do_not_apply_to_system_tasks(decider: ModuleType) -> None:
-    h = Harness(decider, [{"name": "w", "taskReferenceName": "w", "type": "WAIT"}], task_to_domain={"*": "dom"})
+    h = Harness(
+        decider,
+        [{"name": "w", "taskReferenceName": "w", "type": "WAIT"}],
+        task_to_domain={"*": "dom"},
+    )
     assert not h.row("w").domain
 
 
 def test_unknown_task_type_is_a_worker_task(decider: ModuleType) -> None:
     h = Harness(decider, [{"name": "custom_name", "taskReferenceName": "c", "type": "MY_TYPE"}])
     t = h.row("c")
-    assert (t.task_type, t.task_def_name, t.status) == ("MY_TYPE", "custom_name", TaskStatus.SCHEDULED)
+    assert (t.task_type, t.task_def_name, t.status) == (
+        "MY_TYPE",
+        "custom_name",
+        TaskStatus.SCHEDULED,
+    )
     assert h.last.actions[0].queue == "MY_TYPE"

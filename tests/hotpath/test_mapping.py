@@ -6,11 +6,16 @@ where Podium's choice differs from Conductor's.
 
 from __future__ import annotations
 
+import collections
 import copy
+import types
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from core.errors import MappingError
 from tests.conftest import TwinLoader
 
 CTX: dict[str, Any] = {
@@ -208,6 +213,36 @@ def test_constant_template_renders_fresh_equal_value(twin: TwinLoader) -> None:
     assert result is not template
 
 
+@pytest.mark.parametrize("template", ["$${x}", ["a", ("b",)], {"k": "${}"}, "${nothing}", "${ }"])
+def test_not_constant_when_render_differs_from_input(twin: TwinLoader, template: Any) -> None:
+    assert not twin("mapping").compile_template(template).is_constant
+
+
+JSON_TEMPLATES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(alphabet="ab${}.[] ", max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(alphabet="ab$", max_size=3), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(template=JSON_TEMPLATES)
+def test_constant_templates_render_to_their_input(twin: TwinLoader, template: Any) -> None:
+    try:
+        compiled = twin("mapping").compile_template(template)
+    except MappingError:
+        return  # malformed templates are covered in test_mapping_errors.py
+    if compiled.is_constant:
+        assert compiled.render({}) == template
+
+
 def test_values_from_the_context_are_shared_not_copied(twin: TwinLoader) -> None:
     # Documented ownership rule: callers that mutate a rendered value must copy it first.
     m = twin("mapping")
@@ -220,6 +255,14 @@ def test_missing_root_and_empty_context(twin: TwinLoader) -> None:
     m = twin("mapping")
     template = {"a": "${workflow.input.x}", "b": "id=${CPEWF_TASK_ID}"}
     assert m.compile_template(template).render({}) == {"a": None, "b": "id=null"}
+
+
+def test_context_may_be_any_mapping(twin: TwinLoader) -> None:
+    m = twin("mapping")
+    compiled = m.compile_template({"a": "${w.x}", "b": "x${w.x}", "c": ["${w.x}"]})
+    expected = {"a": 1, "b": "x1", "c": [1]}
+    assert compiled.render(collections.OrderedDict(w={"x": 1})) == expected
+    assert compiled.render(types.MappingProxyType({"w": {"x": 1}})) == expected
 
 
 def test_none_valued_root(twin: TwinLoader) -> None:

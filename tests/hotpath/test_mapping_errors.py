@@ -107,6 +107,16 @@ def test_unparsable_expression_message(twin: TwinLoader, template: Any, message:
     assert info.value.message == message
 
 
+def test_location_uses_brackets_for_odd_keys(twin: TwinLoader) -> None:
+    m = twin("mapping")
+    with pytest.raises(MappingError) as info:
+        m.compile_template({"task-1": {"a b": [0, {"ok": "${x[}"}]}})
+    assert str(info.value) == (
+        "cannot parse '${x[}' at offset 3 in $['task-1']['a b'][1].ok: "
+        "unterminated '[': add the closing ']'"
+    )
+
+
 def test_library_syntax_error_names_expression_and_offset(twin: TwinLoader) -> None:
     m = twin("mapping")
     with pytest.raises(MappingError) as info:

@@ -511,7 +511,8 @@ def test_sub_workflow_inline_definition(decider: ModuleType, shared_dir: Path) -
     assert d.refs(wid) == ["t1", "swt", "t2"]
     swt = d.task(wid, "swt")
     child = d.workflows[swt.sub_workflow_id]
-    assert child.parent_workflow_id == wid and child.correlation_id == "corr"
+    assert child.parent_workflow_id == wid
+    assert child.correlation_id == "corr"
     assert child.tasks[0].input_data == {"p1": "png"}
     assert swt.output_data["subWorkflowId"] == child.workflow_id
     assert wf.output == {"o3": "o1"}
@@ -609,7 +610,7 @@ def test_terminate_task_fails_workflow(decider: ModuleType, shared_dir: Path) ->
 
 
 def test_every_sample_workflow_is_covered(shared_dir: Path) -> None:
-    """A new file in the samples folder must get a test here (the event handler is not a workflow)."""
+    """A new sample file must get a test here (the event handler is not a workflow)."""
     files = sorted(p.name for p in (shared_dir / "conductor-samples/workflows").glob("*.json"))
     covered = {
         "conditional_switch_task_workflow_integration_test.json",

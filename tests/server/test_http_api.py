@@ -61,11 +61,11 @@ async def test_unknown_path_is_404_in_conductor_shape(client: httpx.AsyncClient)
 async def test_wrong_method_is_405_with_allow(client: httpx.AsyncClient) -> None:
     resp = await client.post("/api/workflow/abc/pause", content=b"{}")
     assert resp.status_code == 405
-    assert resp.headers["allow"] == "PUT"
+    assert resp.headers["allow"] == "OPTIONS, PUT"
     assert resp.json()["status"] == 405
     resp = await client.patch("/api/workflow/abc", content=b"{}")
     assert resp.status_code == 405
-    assert resp.headers["allow"] == "DELETE, GET, HEAD"
+    assert resp.headers["allow"] == "DELETE, GET, HEAD, OPTIONS"
 
 
 @pytest.mark.parametrize(

@@ -148,10 +148,15 @@ async def test_http_1_0_closes_unless_keep_alive(server: HttpServer) -> None:
 
 
 async def test_upgrade_request_is_answered_then_closed(raw: RawClient) -> None:
-    await raw.send(get("/api/workflow/w", "Connection: Upgrade", "Upgrade: h2c"))
-    resp = await raw.response()
-    assert resp.status == 200
-    assert resp.headers["connection"] == "close"
+    await raw.send(
+        get("/api/workflow/first") + get("/api/workflow/w", "Connection: Upgrade", "Upgrade: h2c")
+    )
+    first, second = await raw.responses(2)
+    assert first.status == 200
+    assert "connection" not in first.headers
+    assert second.status == 200
+    assert second.headers["connection"] == "close"
+    assert await raw.read_to_eof() == b""
 
 
 async def test_long_poll_cancelled_when_client_disconnects(

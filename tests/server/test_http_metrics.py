@@ -4,6 +4,7 @@ parser (installed with the official SDK) to prove scrapers accept it."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 
 import httpx
 import pytest
@@ -95,3 +96,41 @@ async def test_metrics_route(metrics_port: int) -> None:
     assert resp.status_code == 200
     assert resp.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     assert resp.text == sample_registry().render()
+
+
+async def test_http_layer_counts_its_requests(nursery: trio.Nursery) -> None:
+    from server.http import Request, Response
+    from server.http.metrics import HttpMetrics
+
+    registry = Registry()
+    router = Router()
+
+    async def hello(request: Request) -> Response:
+        return Response.text("hi")
+
+    router.add("GET", "/hello/{name}", hello)
+    add_metrics_route(router, registry)
+    server = await nursery.start(
+        partial(serve_http, router, "127.0.0.1", 0, metrics=HttpMetrics(registry))
+    )
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+        for name in ("a", "b", "c"):
+            assert (await client.get(f"/hello/{name}")).status_code == 200
+        assert (await client.get("/nowhere")).status_code == 404
+        text = (await client.get("/metrics")).text
+    server.shutdown()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    counts = {
+        (s.labels["route"], s.labels["status"]): s.value
+        for s in families["podium_http_requests"].samples
+        if s.name == "podium_http_requests_total"
+    }
+    assert counts == {("/hello/{name}", "200"): 3.0, ("none", "404"): 1.0}
+    durations = {
+        s.labels["route"]: s.value
+        for s in families["podium_http_request_duration_seconds"].samples
+        if s.name.endswith("_count")
+    }
+    assert durations == {"/hello/{name}": 3.0, "none": 1.0}
+    (open_connections,) = families["podium_http_open_connections"].samples
+    assert open_connections.value == 1.0  # the scraping client's own connection

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.errors import DefinitionError
 from core.models import TaskResult
@@ -77,3 +81,13 @@ def test_empty_body_is_a_400_not_a_crash() -> None:
         req(body=b"").json(TaskResult)
     assert info.value.http_status == 400
     assert "malformed JSON" in info.value.message
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="ab=&;%+2x ", max_size=20))
+def test_query_matches_parse_qsl(raw: str) -> None:
+    # The fast path for query strings with nothing to decode must agree with parse_qsl.
+    expected: dict[str, list[str]] = {}
+    for key, value in parse_qsl(raw, keep_blank_values=True):
+        expected.setdefault(key, []).append(value)
+    assert req(raw).query == expected

@@ -106,8 +106,18 @@ def test_wrong_method_is_405_listing_every_matching_method() -> None:
     with pytest.raises(MethodNotAllowed) as info:
         router.resolve("PUT", "/api/workflow/running")
     assert info.value.http_status == 405
-    assert info.value.allowed == ["DELETE", "GET", "HEAD", "POST"]
-    assert info.value.headers == [("allow", "DELETE, GET, HEAD, POST")]
+    assert info.value.allowed == ["DELETE", "GET", "HEAD", "OPTIONS", "POST"]
+    assert info.value.headers == [("allow", "DELETE, GET, HEAD, OPTIONS, POST")]
+
+
+async def test_options_answers_allow_for_known_paths() -> None:
+    router = make_router(("GET", "/api/workflow/{id}"), ("DELETE", "/api/workflow/{id}"))
+    route, _ = router.resolve("OPTIONS", "/api/workflow/w1")
+    response = await route.handler(Request("OPTIONS", "/api/workflow/w1"))
+    assert response.status == 200
+    assert response.headers == [("allow", "DELETE, GET, HEAD, OPTIONS")]
+    with pytest.raises(RouteNotFound):
+        router.resolve("OPTIONS", "/api/other")
 
 
 def test_head_falls_back_to_get() -> None:

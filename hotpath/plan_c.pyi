@@ -1,0 +1,12 @@
+from hotpath.plan_py import Node as Node
+from hotpath.plan_py import Plan as Plan
+from hotpath.plan_py import TaskCfg as TaskCfg
+from hotpath.plan_py import build_ctx as build_ctx
+from hotpath.plan_py import dynamic_cfg as dynamic_cfg
+from hotpath.plan_py import node_cfg as node_cfg
+from hotpath.plan_py import plan_for as plan_for
+from hotpath.plan_py import queue_name as queue_name
+from hotpath.plan_py import resolve_domain as resolve_domain
+from hotpath.plan_py import retry_delay_s as retry_delay_s
+from hotpath.plan_py import row_cfg as row_cfg
+from hotpath.plan_py import task_queue as task_queue
