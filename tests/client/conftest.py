@@ -1,4 +1,9 @@
-"""Fixtures for the client tests: the in-process fake (unit tests only)."""
+"""Fixtures for the client tests.
+
+`fake` is the in-process fake for unit tests; `podium_server` (the api branch's
+integration fixture, reused as is) is a real `podium server` subprocess for the
+end-to-end tests.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,9 @@ import pytest
 import trio
 
 from tests.client.fake_server import FakeConductor
+from tests.integration.conftest import PodiumServer, podium_server
+
+__all__ = ["PodiumServer", "podium_server"]
 
 
 @pytest.fixture
