@@ -312,3 +312,23 @@ def test_runner_settings_are_checked() -> None:
         TaskRunner([a], "http://127.0.0.1:1", concurrency=0)
     with pytest.raises(ValueError, match="needs at least one worker"):
         TaskRunner([], "http://127.0.0.1:1")
+
+
+async def test_tasks_from_a_poll_in_flight_at_stop_are_run_not_dropped(
+    fake: FakeConductor, nursery: trio.Nursery
+) -> None:
+    @worker("late")
+    def late(i: int) -> dict[str, int]:
+        return {"i": i}
+
+    runner = TaskRunner([late], fake.url, poll_timeout_ms=2000, backoff=FAST)
+    done = await _run(runner, nursery)
+    await _until(lambda: any("/poll/batch/late" in r.path for r in fake.requests))
+    runner.stop()  # the poll is already waiting on the server
+    fake.push(make_task("late", {"i": 7}))  # ... and the server hands it this task
+    with trio.fail_after(5):
+        await done.wait()
+    [r] = fake.results
+    assert r["outputData"] == {"i": 7}
+    assert r["_via"] == "v1"
+    assert len([r for r in fake.requests if "/poll/batch/" in r.path]) == 1
