@@ -19,16 +19,22 @@ Rules:
 - `@worker("type")` turns a plain function into a worker: parameters are filled from the
   task's `inputData` by name (a missing key gives the parameter's default, else None;
   `**kwargs` receives the rest), or the function gets the whole `Task` when its one
-  parameter is annotated `Task`. The decorated object stays callable as the function.
+  parameter is annotated `Task`. An input for a parameter annotated with a dataclass or
+  msgspec Struct is converted to it; input that does not fit fails the task for good
+  (FAILED_WITH_TERMINAL_ERROR), naming the field. The decorated object stays callable as
+  the function.
+- A returned `TaskResult` always reports on the task that was run: its task and workflow
+  ids are overwritten with the polled task's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import time
 import traceback
+import typing
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import msgspec
@@ -55,7 +61,7 @@ class NonRetryableError(Exception):
     """Raise from a worker to fail its task for good (FAILED_WITH_TERMINAL_ERROR)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class InProgress:
     """Return from a worker to report progress: the task comes back after a delay.
 
@@ -65,7 +71,7 @@ class InProgress:
     """
 
     callback_after_seconds: int = 0
-    output: dict[str, Any] = field(default_factory=dict)
+    output: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @runtime_checkable
@@ -135,6 +141,9 @@ def result_from_value(task: Task, value: Any, *, worker_id: str | None = None) -
         A TaskResult ready for `update-v2`.
     """
     if isinstance(value, TaskResult):
+        # A worker may only report on the task it was given (the SDK enforces this too).
+        value.task_id = task.task_id
+        value.workflow_instance_id = task.workflow_instance_id
         if value.worker_id is UNSET and worker_id is not None:
             value.worker_id = worker_id
         return value
@@ -198,12 +207,27 @@ def result_from_error(
 # -- the decorator ----------------------------------------------------------------------
 
 
-def _wants_task(fn: Callable[..., Any]) -> bool:
+def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    """The function's resolved annotations ({} if they cannot be resolved)."""
+    try:
+        return typing.get_type_hints(fn)
+    except Exception:  # an unresolvable forward reference: fall back to no conversion
+        return {}
+
+
+def _wants_task(fn: Callable[..., Any], hints: dict[str, Any]) -> bool:
     params = list(inspect.signature(fn).parameters.values())
     if len(params) != 1:
         return False
-    annotation = params[0].annotation
+    annotation = hints.get(params[0].name, params[0].annotation)
     return annotation is Task or annotation in ("Task", "core.models.Task")
+
+
+def _structured(hint: Any) -> bool:
+    """True for parameter types built from a JSON object (dataclass or msgspec Struct)."""
+    return isinstance(hint, type) and (
+        dataclasses.is_dataclass(hint) or issubclass(hint, msgspec.Struct)
+    )
 
 
 class FunctionWorker:
@@ -230,12 +254,17 @@ class FunctionWorker:
         self.task_definition_name = task_definition_name
         self.domain = domain
         self.poll_count = poll_count
-        self._wants_task = _wants_task(fn)
+        hints = _hints(fn)
+        self._wants_task = _wants_task(fn, hints)
         self._params = [
             p
             for p in inspect.signature(fn).parameters.values()
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         ]
+        # Inputs for dataclass/Struct parameters are converted, as the SDK does.
+        self._convert = {
+            p.name: hints[p.name] for p in self._params if _structured(hints.get(p.name))
+        }
         self._var_kw = any(
             p.kind is p.VAR_KEYWORD for p in inspect.signature(fn).parameters.values()
         )
@@ -260,13 +289,25 @@ class FunctionWorker:
         kwargs: dict[str, Any] = {}
         for p in self._params:
             if p.name in data:
-                kwargs[p.name] = data[p.name]
+                kwargs[p.name] = self._converted(p.name, data[p.name])
             else:
                 kwargs[p.name] = None if p.default is p.empty else p.default
         if self._var_kw:
             for key, value in data.items():
                 kwargs.setdefault(key, value)
         return kwargs
+
+    def _converted(self, name: str, value: Any) -> Any:
+        target = self._convert.get(name)
+        if target is None:
+            return value
+        try:
+            return msgspec.convert(value, target, from_attributes=True)
+        except msgspec.ValidationError as exc:
+            # The same input will never fit: fail the task for good, saying why.
+            raise NonRetryableError(
+                f"input {name!r} does not fit {target.__name__}: {exc}"
+            ) from exc
 
 
 class SyncFunctionWorker(FunctionWorker):

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from typing import Any
 
+import msgspec
 import pytest
 
 from client import (
@@ -100,15 +101,16 @@ def test_in_progress_with_negative_callback_fails() -> None:
     )
 
 
-def test_task_result_is_sent_as_is_with_worker_id_filled() -> None:
+def test_task_result_is_sent_for_the_polled_task_with_worker_id_filled() -> None:
     own = TaskResult(
-        workflow_instance_id="wf-1",
-        task_id="task-1",
+        workflow_instance_id="someone-elses-workflow",
+        task_id="someone-elses-task",
         status=TaskResultStatus.FAILED,
         reason_for_incompletion="mine",
     )
     result = result_from_value(_task(), own, worker_id="w9")
     assert result is own
+    assert (result.task_id, result.workflow_instance_id) == ("task-1", "wf-1")
     assert result.worker_id == "w9"
     assert result.reason_for_incompletion == "mine"
 
@@ -203,3 +205,36 @@ def test_poll_count_defaults_and_is_validated() -> None:
 def test_decorator_needs_a_task_type() -> None:
     with pytest.raises(ValueError, match="a worker needs a task type"):
         worker("")(lambda: None)
+
+
+@dataclasses.dataclass
+class Order:
+    sku: str
+    qty: int = 1
+
+
+class Address(msgspec.Struct):
+    city: str
+
+
+def test_structured_parameters_are_converted_from_input() -> None:
+    @worker("ship")
+    def ship(order: Order, to: Address, note: str = "") -> dict[str, Any]:
+        return {"sku": order.sku, "qty": order.qty, "city": to.city, "note": note}
+
+    out = ship.execute(_task({"order": {"sku": "A7"}, "to": {"city": "Oslo"}}))
+    assert out == {"sku": "A7", "qty": 1, "city": "Oslo", "note": ""}
+
+
+def test_input_that_does_not_fit_its_type_fails_for_good() -> None:
+    @worker("ship")
+    def ship(order: Order) -> None:
+        return None
+
+    with pytest.raises(NonRetryableError) as info:
+        ship.execute(_task({"order": {"sku": "A7", "qty": "many"}}))
+    assert str(info.value) == (
+        "input 'order' does not fit Order: Expected `int`, got `str` - at `$.qty`"
+    )
+    result = result_from_error(_task(), info.value)
+    assert result.status is TaskResultStatus.FAILED_WITH_TERMINAL_ERROR
