@@ -2,6 +2,18 @@
 
 Rules: `client` talks to a server only over HTTP (it never imports `server`); it uses
 `core` models for every body. Public names are re-exported here.
+
+A worker process in a few lines::
+
+    from client import NonRetryableError, TaskRunner, worker
+
+    @worker("charge_card")
+    def charge(amount: int, card: str) -> dict:
+        if amount <= 0:
+            raise NonRetryableError(f"amount must be positive, got {amount}")
+        return {"charged": amount}
+
+    TaskRunner([charge], "http://127.0.0.1:8080", concurrency=8).run_sync()
 """
 
 from client.api import ConductorApiError, ConductorClient, api_base_url

@@ -121,7 +121,7 @@ def _retryable(exc: BaseException) -> bool:
 
 
 class TaskRunner:
-    """Runs workers against a Podium server until stopped.
+    """Runs workers against a Podium server until stopped (a runner runs once).
 
     Args:
         workers: one worker per task type (a type served twice is a ValueError).
