@@ -243,9 +243,10 @@ class TaskRunner:
     # -- one task type --------------------------------------------------------------------
 
     async def _idle(self, sleep_s: float | None, slots: trio.Semaphore | None) -> bool:
-        """Sleep or take one slot, unless stop() interrupts; False when stopping."""
+        """Sleep, then take one slot, unless stop() interrupts; False when stopping."""
         if self._stopping:
             return False
+        acquired = False
         with trio.CancelScope() as scope:
             self._idle_scopes.add(scope)
             try:
@@ -253,9 +254,16 @@ class TaskRunner:
                     await trio.sleep(sleep_s)
                 if slots is not None:
                     await slots.acquire()
+                    acquired = True
             finally:
                 self._idle_scopes.discard(scope)
-        return not scope.cancelled_caught
+        # stop() may land after the wait succeeded but before this task resumed: then
+        # nothing was cancelled, and the flag is what says not to poll again.
+        if self._stopping:
+            if acquired and slots is not None:
+                slots.release()
+            return False
+        return True
 
     async def _serve_type(
         self, client: ConductorClient, w: Worker, limiter: trio.CapacityLimiter
