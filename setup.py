@@ -23,6 +23,7 @@ def _flag(name: str) -> bool:
 TWINS = [
     ("hotpath.mapping_c", "hotpath/mapping_py.py"),
     ("hotpath.plan_c", "hotpath/plan_py.py"),
+    ("hotpath.rows_c", "hotpath/rows_py.py"),
     ("hotpath.decider_c", "hotpath/decider_py.py"),
 ]
 

@@ -174,6 +174,8 @@ class EvaluateScript(Action):
 
     language: "javascript" (also for graaljs), "jq", "lambda" (wrap as a function body).
     bindings: for javascript/lambda the value of `$`; for jq the input document.
+    The answer's value: the script's value (SWITCH case, DO_WHILE condition, INLINE and
+    LAMBDA result); for jq `{"result": first, "resultList": [all]}`.
     """
 
     task_id: str
@@ -270,5 +272,6 @@ class Decision(msgspec.Struct, kw_only=True):
     removed_task_ids: list[str] = []
     # True when anything in the workflow changed (False: nothing to persist).
     changed: bool = False
-    # Absolute epoch ms at which decide must run again (Sweep), 0 = no timer needed.
+    # Absolute epoch ms at which decide must run again (Sweep), 0 = no timer needed: the
+    # earliest task timeout, WAIT end or delayed system-task retry of the workflow.
     next_wake_ms: int = 0

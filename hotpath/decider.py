@@ -12,8 +12,10 @@ from hotpath import IMPLEMENTATION, load_twin
 
 if TYPE_CHECKING:
     from hotpath.decider_py import decide as decide
+    from hotpath.rows_py import find_task as find_task
 else:
-    _impl = load_twin("decider")
-    decide = _impl.decide
+    decide = load_twin("decider").decide
+    # A task row by id, O(1) (ids end with the row's sequence number).
+    find_task = load_twin("rows").find_task
 
-__all__ = ["IMPLEMENTATION", "decide"]
+__all__ = ["IMPLEMENTATION", "decide", "find_task"]

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from typing import Any
-
-import cython
+from typing import Any, cast
 
 from core.errors import MappingError
 from hotpath import jsonpath_fallback
@@ -149,8 +147,8 @@ class DictNode(Node):
         dynamic: list[Node] = []
         dynamic_keys: list[Any] = []
         for key, node in zip(keys, values, strict=True):
-            if type(node) is Const:
-                self.base[key] = cython.cast(Const, node).value
+            if isinstance(node, Const):
+                self.base[key] = node.value
             else:
                 self.base[key] = None
                 dynamic.append(node)
@@ -180,8 +178,8 @@ class ListNode(Node):
         dynamic: list[Node] = []
         indexes: list[int] = []
         for index, node in enumerate(items):
-            if type(node) is Const:
-                base.append(cython.cast(Const, node).value)
+            if isinstance(node, Const):
+                base.append(node.value)
             else:
                 base.append(None)
                 dynamic.append(node)
@@ -401,8 +399,9 @@ class _Compiler:
             raise MappingError(_error_message(text, exc, where)) from exc
         if len(nodes) == 1:
             return nodes[0]  # the whole string is one expression (or only literal text)
-        if all(type(n) is Const for n in nodes):  # only escapes: fold to one constant
-            return Const("".join([java_string(cython.cast(Const, n).value) for n in nodes]))
+        constants = [n.value for n in nodes if isinstance(n, Const)]
+        if len(constants) == len(nodes):  # only escapes: fold to one constant
+            return Const("".join([java_string(v) for v in constants]))
         return Interp(nodes)
 
     def expr(self, expr: Expr, text: str) -> Node:
@@ -459,11 +458,11 @@ class _Compiler:
 
 def _path_node(path: Path) -> Node:
     if path.steps is None:
-        return JsonPathRef(jsonpath_fallback.compile_query(cython.cast(str, path.library_text)))
+        return JsonPathRef(jsonpath_fallback.compile_query(cast(str, path.library_text)))
     # Interned names let dict lookups match the context's (usually interned) keys by
     # identity instead of comparing characters.
     steps = tuple([sys.intern(step) if type(step) is str else step for step in path.steps])
-    return Ref(sys.intern(cython.cast(str, path.root)), steps)
+    return Ref(sys.intern(cast(str, path.root)), steps)
 
 
 _NULL = Const(None)

@@ -163,7 +163,7 @@ class Plan:
     def workflow_deadline(self, wf: Workflow) -> int:
         """When the workflow times out (timeoutSeconds with TIME_OUT_WF), 0 = never."""
         defn = self.defn
-        if defn.timeout_seconds <= 0 or defn.timeout_policy.value != "TIME_OUT_WF":
+        if defn.timeout_seconds <= 0 or defn.timeout_policy._value_ != "TIME_OUT_WF":
             return 0
         base = wf.last_retried_time if wf.last_retried_time > 0 else wf.create_time
         return int(base + defn.timeout_seconds * 1000)
@@ -242,7 +242,7 @@ def workflow_ctx(wf: Workflow) -> dict[str, Any]:
     return {
         "input": wf.input,
         "output": wf.output,
-        "status": wf.status.value,
+        "status": wf.status._value_,  # not `.value`: a slow Python property
         "workflowId": wf.workflow_id,
         "parentWorkflowId": _opt(wf.parent_workflow_id),
         "parentWorkflowTaskId": _opt(wf.parent_workflow_task_id),
@@ -260,7 +260,7 @@ def task_ctx(t: Task) -> dict[str, Any]:
         "input": t.input_data,
         "output": t.output_data,
         "taskType": t.task_type,
-        "status": t.status.value,
+        "status": t.status._value_,
         "referenceTaskName": t.reference_task_name,
         "retryCount": t.retry_count,
         "correlationId": _opt(t.correlation_id),

@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 import trio
 
+from core import codec
 from core.enums import WORKFLOW_TERMINAL
 from core.errors import BadRequest, PodiumError
 from core.models import (
@@ -169,10 +170,11 @@ def register(router: Router, ctx: ApiContext) -> None:
     async def execute(request: Request) -> Response:
         name = path_str(request, "name")
         version = path_int(request, "version")
-        start = request.json(StartWorkflowRequest) if request.body.strip() else None
-        start = start or StartWorkflowRequest(name=name)
-        start.name = name
-        start.version = version
+        # The path names the workflow, so the body's `name` is optional here.
+        raw = request.json(dict[str, Any]) if request.body.strip() else {}
+        raw["name"] = name
+        raw["version"] = version
+        start = codec.convert(raw, StartWorkflowRequest, subject="request body")
         request_id = request.query_str("requestId") or str(uuid.uuid4())
         targets = set(request.query_list("waitUntilTaskRef"))
         wait = request.query_int("waitForSeconds", 10, minimum=0, maximum=MAX_WAIT_SECONDS)

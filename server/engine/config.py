@@ -49,6 +49,10 @@ class EngineConfig(msgspec.Struct, kw_only=True, frozen=True):
     poll_record_interval_ms: int = 1_000
     # Task exec logs kept per task (Conductor's taskExecLogSizeLimit).
     max_logs_per_task: int = 10
+    # A decision that starts an async system task (HTTP, START_WORKFLOW) sets the
+    # workflow's timer at most this far ahead: if the process dies with the call in
+    # flight, a sweep re-offers the task that soon (a live call is never duplicated).
+    system_task_recheck_ms: int = 30_000
     # Default HTTP task timeouts when the task input gives none (spec 3.12).
     http_connect_timeout_ms: int = 3_000
     http_read_timeout_ms: int = 3_000

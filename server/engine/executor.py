@@ -10,7 +10,9 @@ Rules:
 - The decision's queue actions become QueueOps of the same commit (QueueTask => push,
   DequeueTask => remove), plus the decider-queue timer: terminal or paused => remove,
   otherwise push at `next_wake_ms` (capped by max_postpone_ms; "no timer" => the cap, so
-  every running workflow is swept at least that often and gets repaired).
+  every running workflow is swept at least that often and gets repaired). A decision
+  that starts an async system task caps the timer at `system_task_recheck_ms`, so a
+  call lost with a dead process is re-offered soon.
 - Other actions are returned in the Outcome; the Engine performs them after the commit.
 """
 
@@ -28,8 +30,11 @@ from core.decisions import (
     DequeueTask,
     EvaluateScript,
     Event,
+    NotifyParent,
     QueueTask,
+    RunSystemTask,
     ScriptResult,
+    StartChildWorkflow,
 )
 from core.enums import WORKFLOW_TERMINAL, WorkflowStatus
 from core.errors import NotFound, Unavailable, VersionConflict
@@ -169,6 +174,13 @@ class Executor:
         )
         return op, now + delay
 
+    def _wake_ms(self, staged: Staged, now: int) -> int:
+        wake = staged.next_wake_ms
+        if any(isinstance(a, RunSystemTask | StartChildWorkflow) for a in staged.actions):
+            recheck = now + self.config.system_task_recheck_ms
+            wake = min(wake, recheck) if wake > 0 else recheck
+        return wake
+
     def build_commit(
         self,
         staged: Staged,
@@ -176,8 +188,20 @@ class Executor:
         extra_ops: Sequence[QueueOp] = (),
     ) -> tuple[Commit, int]:
         now = self.now_ms()
-        timer, wake_at = self.timer_op(staged.workflow, staged.next_wake_ms, now)
+        timer, wake_at = self.timer_op(staged.workflow, self._wake_ms(staged, now), now)
         ops = [*staged.queue_ops, *extra_ops, timer]
+        for action in staged.actions:
+            if isinstance(action, NotifyParent):
+                # If this process dies before the parent hears of the child, the parent's
+                # sweep (repair) tells it; on success the parent's own commit re-arms it.
+                ops.append(
+                    QueueOp(
+                        kind="push",
+                        queue=DECIDER_QUEUE,
+                        message_id=action.parent_workflow_id,
+                        delay_ms=self.config.system_task_recheck_ms,
+                    )
+                )
         record = to_record(staged.workflow, version=expected_version)
         commit = Commit(
             record=record,
@@ -229,7 +253,7 @@ class Executor:
         if not staged.changed and not staged.queue_ops and not extra_ops:
             # Nothing to write; still re-arm the timer (the sweeper popped it, maybe).
             now = self.now_ms()
-            timer, wake_at = self.timer_op(staged.workflow, staged.next_wake_ms, now)
+            timer, wake_at = self.timer_op(staged.workflow, self._wake_ms(staged, now), now)
             await self._queue_op(timer, now)
             return Outcome(workflow=staged.workflow, actions=staged.actions, wake_at_ms=wake_at)
         commit, wake_at = self.build_commit(staged, version, extra_ops)

@@ -8,8 +8,10 @@ Rules:
   reports its timer (`notify`), and an earlier one interrupts the sleep. Timers pushed by
   other processes, and ids coming back from an expired visibility timeout, are picked up
   within `sweeper_max_sleep_ms`.
-- Repair (spec 5.9), after every Sweep of a RUNNING workflow: every SCHEDULED worker task must have
-  its message; a missing one is pushed again (due after its callback delay).
+- Repair (spec 5.9), after every Sweep of a RUNNING workflow: every SCHEDULED worker task
+  must have its message (a missing one is pushed again, due after its callback delay);
+  an IN_PROGRESS SUB_WORKFLOW task's child must exist (else it is created with the
+  decided id) and, if the child already ended, the parent is notified again.
 - One failing workflow never stops the loop: its error is logged, its id comes back
   after the visibility timeout.
 """
@@ -18,15 +20,17 @@ from __future__ import annotations
 
 import heapq
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import msgspec
 import trio
 
-from core.decisions import Sweep
-from core.enums import SYSTEM_TASK_TYPES, WORKFLOW_TERMINAL, TaskStatus, WorkflowStatus
+from core.decisions import NotifyParent, StartChildWorkflow, Sweep
+from core.enums import SYSTEM_TASK_TYPES, WORKFLOW_TERMINAL, TaskStatus, TaskType, WorkflowStatus
 from core.errors import NotFound, PodiumError
-from core.models import Workflow
+from core.models import Workflow, WorkflowDef
 from core.store import DECIDER_QUEUE
+from server.engine.persistence import from_record
 from server.engine.views import task_queue
 
 if TYPE_CHECKING:
@@ -130,5 +134,69 @@ class Sweeper:
             log.info(
                 "repaired: re-queued task %s of workflow %s", task.task_id, workflow.workflow_id
             )
+        pushed += await self._repair_children(workflow)
         self.repaired += pushed
         return pushed
+
+    async def _repair_children(self, workflow: Workflow) -> int:
+        """IN_PROGRESS SUB_WORKFLOW tasks whose child is missing (the process died
+        between the parent's commit and the child's creation) get their child; those
+        whose child already ended (a lost notification) are told now."""
+        engine = self._engine
+        repaired = 0
+        for task in workflow.tasks:
+            child_id = task.sub_workflow_id
+            if (
+                task.task_type != TaskType.SUB_WORKFLOW
+                or task.status is not TaskStatus.IN_PROGRESS
+                or not isinstance(child_id, str)
+                or not child_id
+            ):
+                continue
+            record = await engine.store.load(child_id)
+            if record is None:
+                action = _child_action(workflow, task.task_id, child_id, task.input_data)
+                if action is not None:
+                    log.info("repaired: creating lost child %s of %s", child_id, task.task_id)
+                    await engine.system_tasks.start_child(workflow, action)
+                    repaired += 1
+            elif record.status in _TERMINAL_VALUES:
+                log.info("repaired: re-notifying %s of child %s", workflow.workflow_id, child_id)
+                await engine._notify_parent(
+                    from_record(record),
+                    NotifyParent(
+                        parent_workflow_id=workflow.workflow_id, parent_task_id=task.task_id
+                    ),
+                )
+                repaired += 1
+        return repaired
+
+
+_TERMINAL_VALUES = frozenset(s.value for s in WORKFLOW_TERMINAL)
+
+
+def _child_action(
+    parent: Workflow, task_id: str, child_id: str, data: dict[str, Any]
+) -> StartChildWorkflow | None:
+    """Rebuild the StartChildWorkflow the decider emitted, from the task's input (the
+    decider records subWorkflowName/Version/Definition/TaskToDomain, priority and
+    workflowInput there)."""
+    name = data.get("subWorkflowName")
+    if not isinstance(name, str) or not name:
+        return None
+    version = data.get("subWorkflowVersion")
+    raw_def = data.get("subWorkflowDefinition")
+    domains = data.get("subWorkflowTaskToDomain")
+    priority = data.get("priority")
+    correlation = parent.correlation_id
+    return StartChildWorkflow(
+        task_id=task_id,
+        workflow_id=child_id,
+        name=name,
+        version=version if isinstance(version, int) else None,
+        workflow_def=msgspec.convert(raw_def, WorkflowDef) if isinstance(raw_def, dict) else None,
+        input=dict(data.get("workflowInput") or {}),
+        correlation_id=correlation if isinstance(correlation, str) else None,
+        task_to_domain=domains if isinstance(domains, dict) else dict(parent.task_to_domain),
+        priority=priority if isinstance(priority, int) else parent.priority,
+    )

@@ -109,8 +109,7 @@ async def claim(engine: Engine, queue: str, ids: list[str], worker_id: str | Non
     """Turn popped message ids into IN_PROGRESS tasks (one group commit); see module rules."""
     store = engine.store
     owners: dict[str, list[str]] = {}
-    for task_id in ids:
-        workflow_id = await store.workflow_id_for_task(task_id)
+    for task_id, workflow_id in zip(ids, await _owners_of(engine, ids), strict=True):
         if workflow_id is None:
             await store.remove(queue, task_id)
         else:
@@ -221,6 +220,26 @@ async def _give_back(engine: Engine, tasks: list[Task]) -> None:
                 output_data=dict(task.output_data),
             ),
         )
+
+
+async def _owners_of(engine: Engine, task_ids: list[str]) -> list[str | None]:
+    """The workflow id of each task; concurrent lookups, so a networked store pipelines
+    them instead of paying one round trip after another."""
+    owners: list[str | None] = [None] * len(task_ids)
+    if len(task_ids) == 1:
+        owners[0] = await engine.store.workflow_id_for_task(task_ids[0])
+        return owners
+
+    limiter = trio.CapacityLimiter(8)  # a poll never floods the store's connection pool
+
+    async def look_up(i: int) -> None:
+        async with limiter:
+            owners[i] = await engine.store.workflow_id_for_task(task_ids[i])
+
+    async with trio.open_nursery() as nursery:
+        for i in range(len(task_ids)):
+            nursery.start_soon(look_up, i)
+    return owners
 
 
 def _all_scheduled(workflow: Workflow, task_ids: list[str]) -> bool:

@@ -28,6 +28,10 @@ Worker = Callable[[Task], Any]
 SystemRunner = Callable[[Task, dict[str, Any]], tuple[TaskStatus, dict[str, Any]]]
 
 
+def find_row(wf: Workflow, task_id: str) -> Task:
+    return next(t for t in wf.tasks if t.task_id == task_id)
+
+
 class Driver:
     """Runs workflows to completion with scripted workers and a fake clock."""
 
@@ -162,7 +166,7 @@ class Driver:
 
     def _run_system_task(self, workflow_id: str, action: ev.RunSystemTask) -> None:
         wf = self.workflows[workflow_id]
-        task = self.decider.find_task(wf, action.task_id)
+        task = find_row(wf, action.task_id)
         if action.task_type == "START_WORKFLOW":
             request = action.input.get("startWorkflow") or {}
             new_id = self.start(
@@ -194,7 +198,7 @@ class Driver:
             if visible_at <= self.now:
                 del q[task_id]
                 self.decide(workflow_id, ev.TaskPolled(task_id=task_id, worker_id=worker_id))
-                task = self.decider.find_task(self.workflows[workflow_id], task_id)
+                task = find_row(self.workflows[workflow_id], task_id)
                 if task.status is TaskStatus.IN_PROGRESS:
                     self.polled.append((queue, task.reference_task_name))
                     return task  # type: ignore[no-any-return]

@@ -136,6 +136,9 @@ RULES: list[tuple[str, Any, Any]] = [
     ("first()", "${t1.output.items[*].name.first()}", "a"),
     ("keys()", "${workflow.variables.keys()}", ["v"]),
     ("function on missing is null", "${t1.output.missing.length()}", None),
+    ("unknown function is null", "${t1.output.items.nope()}", None),
+    ("function with arguments is null", "${t1.output.items.concat('x')}", None),
+    ("function on the document root", "${$.currentTimeMillis()}", None),
     ("library path embedded", "s=${t1.output.items[*].name}", "s=[a, b, c]"),
     # Non-string scalars pass through.
     ("int passes through", 5, 5),

@@ -403,3 +403,110 @@ async def test_idempotency_key_strategies(autojump_clock: trio.abc.Clock) -> Non
         # The key is scoped by workflow name.
         await register(engine, wf_def("other", [simple("a", "once_task")]))
         assert await start(engine, "other", idempotency_key="order-7") != first
+
+
+async def test_restart_with_latest_definition(autojump_clock: trio.abc.Clock) -> None:
+    async with running_engine() as engine:
+        await register(engine, wf_def("evolving", [simple("a", "v1_task")]))
+        wf_id = await start(engine, "evolving")
+        await engine.terminate(wf_id, "upgrade")
+        v2 = wf_def("evolving", [simple("b", "v2_task")], version=2)
+        await register(engine, v2)
+        await engine.restart(wf_id)  # same definition as before
+        assert (await engine.get_workflow(wf_id)).tasks[0].task_type == "v1_task"
+        await engine.terminate(wf_id, "upgrade again")
+        await engine.restart(wf_id, use_latest_definitions=True)
+        workflow = await engine.get_workflow(wf_id)
+        assert workflow.workflow_version == 2
+        assert [t.task_type for t in workflow.tasks] == ["v2_task"]
+        [task] = await engine.poll("v2_task")
+        assert task.workflow_instance_id == wf_id
+        with pytest.raises(Conflict, match="only a terminal workflow"):
+            await engine.restart(wf_id)
+
+
+async def test_sweeper_recreates_a_lost_child(autojump_clock: trio.abc.Clock) -> None:
+    async with running_engine() as engine:
+        child = wf_def("lost_child", [simple("c", "lost_child_task")])
+        parent = wf_def(
+            "orphan_parent",
+            [
+                {
+                    "name": "child",
+                    "taskReferenceName": "sub",
+                    "type": "SUB_WORKFLOW",
+                    "subWorkflowParam": {"name": "lost_child"},
+                    "inputParameters": {"k": "${workflow.input.k}"},
+                }
+            ],
+        )
+        await register(engine, child, parent)
+        parent_id = await start(engine, "orphan_parent", {"k": 5})
+        child_id = (await engine.get_workflow(parent_id)).tasks[0].sub_workflow_id
+        assert isinstance(child_id, str)
+        # As if the process died between the parent's commit and the child's creation:
+        await engine.remove(child_id)
+        with pytest.raises(NotFound):
+            await engine.get_workflow(child_id)
+        # The start set the parent's timer to system_task_recheck_ms: the sweep repairs.
+        await trio.sleep(31)
+        recreated = await engine.get_workflow(child_id)
+        assert recreated.parent_workflow_id == parent_id
+        assert recreated.input == {"k": 5}
+        [task] = await engine.poll("lost_child_task")
+        await engine.update_task(result(task))
+        assert (await engine.get_workflow(parent_id)).status is WorkflowStatus.COMPLETED
+
+
+async def test_sub_workflow_missing_definition_and_inline_definition(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    async with running_engine() as engine:
+        inline_child = {
+            "name": "inline_child",
+            "version": 1,
+            "tasks": [
+                {
+                    "name": "sv",
+                    "taskReferenceName": "sv",
+                    "type": "SET_VARIABLE",
+                    "inputParameters": {"seen": "${workflow.input.v}"},
+                }
+            ],
+            "outputParameters": {"seen": "${workflow.variables.seen}"},
+        }
+        await register(
+            engine,
+            wf_def(
+                "needs_missing",
+                [
+                    {
+                        "name": "child",
+                        "taskReferenceName": "sub",
+                        "type": "SUB_WORKFLOW",
+                        "subWorkflowParam": {"name": "never_registered"},
+                    }
+                ],
+            ),
+            wf_def(
+                "inline_parent",
+                [
+                    {
+                        "name": "child",
+                        "taskReferenceName": "sub",
+                        "type": "SUB_WORKFLOW",
+                        "subWorkflowParam": {"workflowDefinition": inline_child},
+                        "inputParameters": {"v": 3},
+                    }
+                ],
+                outputParameters={"seen": "${sub.output.seen}"},
+            ),
+        )
+        failed = await engine.get_workflow(await start(engine, "needs_missing"))
+        assert failed.status is WorkflowStatus.FAILED
+        assert failed.tasks[0].status is TaskStatus.FAILED
+        assert "never_registered" in str(failed.tasks[0].reason_for_incompletion)
+
+        done = await engine.get_workflow(await start(engine, "inline_parent"))
+        assert done.status is WorkflowStatus.COMPLETED
+        assert done.output == {"seen": 3}

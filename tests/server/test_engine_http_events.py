@@ -12,6 +12,8 @@ import trio
 from core import codec
 from core.enums import TaskStatus, WorkflowStatus
 from core.models import EventHandler
+from server.engine import EngineConfig
+from server.stores.memory import MemoryStore
 from tests.server.engine_helpers import register, running_engine, start, wf_def
 
 
@@ -265,4 +267,85 @@ async def test_http_task_read_timeout() -> None:
             workflow = await _wait_for_end(engine, await start(engine, "slow_http"))
             reason = str(workflow.tasks[0].reason_for_incompletion)
             assert reason.startswith("Failed to invoke HTTP task due to: ReadTimeout")
+        nursery.cancel_scope.cancel()
+
+
+async def test_event_handler_fails_task_by_id_with_inline_json(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    async with running_engine() as engine:
+        await register(
+            engine,
+            wf_def("human_wf", [{"name": "h", "taskReferenceName": "h", "type": "HUMAN"}]),
+        )
+        await _put_handler(
+            engine,
+            {
+                "name": "failer",
+                "event": "sqs:verdicts",
+                "active": True,
+                "actions": [
+                    {
+                        "action": "fail_task",
+                        "fail_task": {
+                            "workflowId": "${body.wf}",
+                            "taskId": "${body.task}",
+                            "output": {"why": "${body.why}"},
+                            "reasonForIncompletion": "${body.why}",
+                        },
+                        "expandInlineJSON": True,
+                    }
+                ],
+            },
+        )
+        # An inactive handler on the same queue never runs.
+        await _put_handler(
+            engine,
+            {
+                "name": "inactive",
+                "event": "sqs:verdicts",
+                "active": False,
+                "actions": [{"action": "complete_task", "complete_task": {"taskId": "x"}}],
+            },
+        )
+        wf_id = await start(engine, "human_wf")
+        task_id = (await engine.get_workflow(wf_id)).tasks[0].task_id
+        body = json.dumps({"wf": wf_id, "task": task_id, "why": "rejected"})
+        assert await engine.publish_event("sqs:verdicts", {"body": body}) == 1
+        workflow = await engine.get_workflow(wf_id)
+        assert workflow.status is WorkflowStatus.FAILED
+        assert workflow.tasks[0].status is TaskStatus.FAILED
+        assert workflow.tasks[0].output_data == {"why": "rejected"}
+        assert workflow.tasks[0].reason_for_incompletion == "rejected"
+
+
+async def test_http_call_lost_with_its_process_is_made_again() -> None:
+    calls: list[int] = []
+    first_call = trio.Event()
+
+    async def first_hangs(stream: trio.SocketStream) -> None:
+        calls.append(1)
+        first_call.set()
+        if len(calls) == 1:
+            await trio.sleep_forever()  # the call in flight when the "process" dies
+        await _serve_one(stream, [])
+
+    store = MemoryStore()
+    await store.open()
+    config = EngineConfig(system_task_recheck_ms=300)
+    async with trio.open_nursery() as nursery:
+        [listener] = await nursery.start(partial(trio.serve_tcp, first_hangs, 0, host="127.0.0.1"))
+        port = listener.socket.getsockname()[1]
+        task = _http_task("c", f"http://127.0.0.1:{port}/x", method="GET", readTimeOut=60_000)
+        async with running_engine(store, config, own_store=False) as engine:
+            await register(engine, wf_def("lost_call", [task]))
+            wf_id = await start(engine, "lost_call")
+            with trio.fail_after(5):
+                await first_call.wait()
+        # Engine A is gone (its nursery cancelled the call). Engine B, same store:
+        async with running_engine(store, config, own_store=False) as engine:
+            workflow = await _wait_for_end(engine, wf_id)
+            assert workflow.status is WorkflowStatus.COMPLETED
+            assert workflow.tasks[0].output_data["response"]["statusCode"] == 200
+        assert len(calls) == 2
         nursery.cancel_scope.cancel()

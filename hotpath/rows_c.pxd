@@ -1,0 +1,67 @@
+# Cython declarations augmenting hotpath/rows_py.py, compiled as hotpath.rows_c.
+# Rules: types only, no logic; every name here exists in rows_py.py with the same
+# signature. Run and Scope are extension types the decider twin cimports (and extends:
+# DecisionRun); the row helpers are cpdef so the decider calls them at C level.
+
+cimport cython
+
+from hotpath.plan_c cimport (
+    Node,
+    Plan,
+    TaskCfg,
+    build_ctx,
+    node_cfg,
+    plan_for,
+    queue_name,
+    resolve_domain,
+    row_cfg,
+    task_queue,
+)
+
+cdef int K_WORKER, K_DYNAMIC
+cdef object SCHEDULED, IN_PROGRESS, WF_RUNNING, P_ALERT_ONLY, QUEUE_TASK
+
+
+cdef class Run:
+    cdef public object wf
+    cdef public object env
+    cdef public long long now
+    cdef public Plan plan
+    cdef public list actions
+    cdef public list added
+    cdef public list removed
+    cdef public bint changed
+    cdef public dict ref_index
+    cdef public dict skipped
+    cdef public long long epoch
+    cdef public dict eval_epochs
+
+
+cdef class Scope:
+    cdef public str suffix
+    cdef public long long iteration
+    cdef public str loop_scope
+    cdef public object prev
+    cdef public long long delay_s
+
+
+cpdef Node row_node(Run run, object t)
+cpdef object latest_row(Run run, str ref)
+@cython.locals(seq=Py_ssize_t, n=Py_ssize_t)
+cpdef object find_task(object wf, str task_id)
+cpdef object _opt(object value)
+cpdef str task_id_for(object wf, object seq)
+cpdef Scope row_scope(object t, Node node)
+cpdef object render_template(Run run, object template, str task_id)
+cpdef dict render_task_input(Run run, Node node, str task_id)
+@cython.locals(seq=Py_ssize_t)
+cpdef object append_row(Run run, Node node, str ref, str task_type, object status, Scope scope,
+                        dict input_data)
+@cython.locals(seq=Py_ssize_t, delay=Py_ssize_t)
+cpdef object worker_row(Run run, Node node, TaskCfg cfg, str task_type, str def_name, str ref,
+                        object iteration, str loop_scope, object prev, object delay_s)
+@cython.locals(kind=int, cfg=TaskCfg, enforced=bint)
+cpdef object arm_timer(Run run, object t, Node node)
+cdef object _min_time(object best, object when)
+@cython.locals(j=Py_ssize_t, tasks=list)
+cpdef object next_wake(Run run)
