@@ -307,8 +307,13 @@ class TaskRunner:
                 for _ in range(taken - len(tasks)):
                     slots.release()
                 self.stats.tasks_received += len(tasks)
-                for task in tasks:
-                    running.start_soon(self._run_chain, client, w, task, slots, limiter)
+                for i, task in enumerate(tasks):
+                    # A server that hands out more than asked is obeyed (those tasks are
+                    # ours now), but the extras hold no slot, so the count stays true.
+                    holds_slot = i < taken
+                    running.start_soon(
+                        self._run_chain, client, w, task, slots if holds_slot else None, limiter
+                    )
                 # A v1 server gives no next task on update: the loop polls right away.
             # Leaving the nursery waits for every chain in flight: that is the drain.
 
@@ -317,7 +322,7 @@ class TaskRunner:
         client: ConductorClient,
         w: Worker,
         task: Task,
-        slots: trio.Semaphore,
+        slots: trio.Semaphore | None,
         limiter: trio.CapacityLimiter,
     ) -> None:
         try:
@@ -328,7 +333,8 @@ class TaskRunner:
                 if current is not None:
                     self.stats.tasks_received += 1
         finally:
-            slots.release()
+            if slots is not None:
+                slots.release()
 
     async def _execute(self, w: Worker, task: Task, limiter: trio.CapacityLimiter) -> TaskResult:
         name = w.task_definition_name
