@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator
 import httpx
 import trio
 
-from client.api import ConductorApiError, ConductorClient
+from client.api import ConductorApiError, ConductorClient, api_base_url
 from client.runner import TaskRunner
 from client.sample_workers import SAMPLE_WORKERS
 from core import codec
@@ -176,11 +176,16 @@ async def _end(process: trio.Process) -> None:
 
 
 async def _run_sample(url: str, timeout_s: float, mod: int) -> WorkflowStatus | None:
+    try:
+        # The sample's HTTP task appends /api/... itself: hand it the server's root.
+        root = api_base_url(url).removesuffix("/api")
+    except ValueError as exc:
+        raise DemoError(str(exc)) from exc
     async with ConductorClient(url) as client:
         try:
             await _register_missing(client)
             workflow_id = await client.start_workflow(
-                StartWorkflowRequest(name=KITCHENSINK, input={"serverUrl": url, "mod": mod})
+                StartWorkflowRequest(name=KITCHENSINK, input={"serverUrl": root, "mod": mod})
             )
         except (httpx.TransportError, ConductorApiError) as exc:
             raise DemoError(f"cannot use the server at {url}: {exc}") from exc
