@@ -26,10 +26,18 @@ from core.models import (
     StartWorkflowRequest,
     Task,
     Workflow,
+    WorkflowDef,
     WorkflowStatusResponse,
 )
 from server.api import wire
-from server.api.context import ApiContext, optional_int, path_str
+from server.api.context import (
+    INT32_MAX,
+    INT64_MAX,
+    ApiContext,
+    check_version,
+    optional_int,
+    path_str,
+)
 from server.http import QueryParam, Request, Response, Router
 
 TAGS = ("workflow",)
@@ -54,6 +62,17 @@ def _input_map(request: Request) -> dict[str, Any]:
     return value
 
 
+def check_start(start: StartWorkflowRequest) -> None:
+    """Range checks the model cannot express: versions are 32-bit, as in Conductor.
+
+    Raises:
+        DefinitionError: (400) naming the field.
+    """
+    check_version(start.version, "version")
+    if isinstance(start.workflow_def, WorkflowDef):
+        check_version(start.workflow_def.version, "workflowDef.version")
+
+
 def _statuses(request: Request) -> set[TaskStatus]:
     wanted: set[TaskStatus] = set()
     for raw in request.query_list("status"):
@@ -72,6 +91,7 @@ def register(router: Router, ctx: ApiContext) -> None:
 
     async def start_workflow(request: Request) -> Response:
         start = request.json(StartWorkflowRequest)
+        check_start(start)
         workflow_id = await engine.start_workflow(start)
         starts.labels(start.name or "ephemeral").inc()
         return wire.text(workflow_id)
@@ -110,8 +130,8 @@ def register(router: Router, ctx: ApiContext) -> None:
 
     async def get_tasks(request: Request) -> Response:
         workflow = await engine.get_workflow(path_str(request, "workflowId"), True)
-        start = request.query_int("start", 0, minimum=0)
-        count = request.query_int("count", 15, minimum=0)
+        start = request.query_int("start", 0, minimum=0, maximum=INT64_MAX)
+        count = request.query_int("count", 15, minimum=0, maximum=INT64_MAX)
         wanted = _statuses(request)
         tasks = [t for t in workflow.tasks if not wanted or t.status in wanted]
         page = tasks[start : start + count]
@@ -143,9 +163,9 @@ def register(router: Router, ctx: ApiContext) -> None:
 
     async def running(request: Request) -> Response:
         name = path_str(request, "name")
-        version = request.query_int("version", 1)
-        start_time = request.query_int("startTime", 0)
-        end_time = request.query_int("endTime", 0)
+        version = request.query_int("version", 1, minimum=-INT32_MAX - 1, maximum=INT32_MAX)
+        start_time = request.query_int("startTime", 0, minimum=0, maximum=INT64_MAX)
+        end_time = request.query_int("endTime", 0, minimum=0, maximum=INT64_MAX)
         ids = await engine.running_ids(name, version)
         if start_time and end_time:
             # Conductor's time-range form: running workflows started in [start, end].

@@ -225,20 +225,21 @@ async def _give_back(engine: Engine, tasks: list[Task]) -> None:
 async def _owners_of(engine: Engine, task_ids: list[str]) -> list[str | None]:
     """The workflow id of each task; concurrent lookups, so a networked store pipelines
     them instead of paying one round trip after another."""
-    owners: list[str | None] = [None] * len(task_ids)
-    if len(task_ids) == 1:
-        owners[0] = await engine.store.workflow_id_for_task(task_ids[0])
-        return owners
+    # Tasks this process queued are known without a round trip.
+    owners: list[str | None] = [engine.task_owners.get(t) for t in task_ids]
+    unknown = [i for i, owner in enumerate(owners) if owner is None]
+    if len(unknown) == 1:
+        owners[unknown[0]] = await engine.store.workflow_id_for_task(task_ids[unknown[0]])
+    elif unknown:
+        limiter = trio.CapacityLimiter(8)  # a poll never floods the store's connection pool
 
-    limiter = trio.CapacityLimiter(8)  # a poll never floods the store's connection pool
+        async def look_up(i: int) -> None:
+            async with limiter:
+                owners[i] = await engine.store.workflow_id_for_task(task_ids[i])
 
-    async def look_up(i: int) -> None:
-        async with limiter:
-            owners[i] = await engine.store.workflow_id_for_task(task_ids[i])
-
-    async with trio.open_nursery() as nursery:
-        for i in range(len(task_ids)):
-            nursery.start_soon(look_up, i)
+        async with trio.open_nursery() as nursery:
+            for i in unknown:
+                nursery.start_soon(look_up, i)
     return owners
 
 
