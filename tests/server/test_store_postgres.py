@@ -378,3 +378,74 @@ async def test_concurrent_commits_on_one_workflow_exactly_one_wins(
     final = await store.load("w1")
     assert final is not None
     assert final.body == winners[0].encode()
+
+
+async def test_commit_many_on_one_workflow_applies_in_order_across_transactions(
+    store: PostgresStore,
+) -> None:
+    committer = store.committer
+    assert committer is not None
+    await store.commit(Commit(record=rec("w1"), expected_version=0), T0)
+    before = committer.stats.transactions
+    results = await store.commit_many(
+        [
+            Commit(record=rec("w1", body=b"2"), expected_version=1),
+            Commit(record=rec("w2"), expected_version=0),
+            Commit(record=rec("w1", body=b"3"), expected_version=2),  # needs the first
+        ],
+        T0,
+    )
+    assert results == [2, 1, 3]
+    # Set-based writes cannot touch one row twice: the batch is cut before the repeat.
+    assert committer.stats.transactions - before == 2
+    loaded = await store.load("w1")
+    assert loaded is not None
+    assert loaded.body == b"3"
+
+
+def test_take_batch_cuts_before_the_first_overlap_and_keeps_order() -> None:
+    from server.stores.pg_group_commit import _Slot, take_batch
+
+    def slot(wf_id: str, *, task: str | None = None, message: str | None = None) -> _Slot:
+        ops = [] if message is None else [QueueOp(kind="push", queue="q", message_id=message)]
+        commit = Commit(
+            record=rec(wf_id),
+            expected_version=1,
+            added_task_ids=[] if task is None else [task],
+            queue_ops=ops,
+        )
+        return _Slot(commit, T0, None)  # type: ignore[arg-type]
+
+    pending = [
+        slot("a", task="t1"),
+        slot("b", message="m1"),
+        slot("c", task="t1"),  # same task id as "a": starts the next batch
+        slot("d"),
+    ]
+    first = take_batch(pending, 10)
+    assert [s.commit.record.workflow_id for s in first] == ["a", "b"]
+    assert [s.commit.record.workflow_id for s in pending] == ["c", "d"]
+    assert [s.commit.record.workflow_id for s in take_batch(pending, 1)] == ["c"]
+    assert [s.commit.record.workflow_id for s in take_batch([slot("x"), slot("x")], 10)] == ["x"]
+
+
+def test_each_commit_keeps_only_its_final_queue_op_per_message() -> None:
+    from server.stores.pg_group_commit import _Slot, batch_args
+
+    commit = Commit(
+        record=rec("w"),
+        expected_version=1,
+        added_task_ids=["t2"],
+        removed_task_ids=["t1", "t2"],
+        queue_ops=[
+            QueueOp(kind="push", queue="q", message_id="m1", priority=1),
+            QueueOp(kind="push", queue="q", message_id="m2"),
+            QueueOp(kind="remove", queue="q", message_id="m2"),
+            QueueOp(kind="push", queue="q", message_id="m1", priority=9),
+        ],
+    )
+    args = batch_args([_Slot(commit, T0, None)])  # type: ignore[arg-type]
+    t_id, t_add = args[13], args[14]
+    q_push, q_id, q_prio = args[16], args[18], args[19]
+    assert list(zip(t_id, t_add, strict=True)) == [("t1", False), ("t2", True)]
+    assert list(zip(q_id, q_push, q_prio, strict=True)) == [("m2", False, 0), ("m1", True, 9)]
