@@ -7,6 +7,7 @@ as it was found.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -149,6 +150,26 @@ async def test_commit_many_is_one_crossing_with_per_slot_results(store: RedisSto
     loaded = await store.load("w1")
     assert loaded is not None
     assert loaded.body == b"a"
+
+
+async def test_commits_from_concurrent_callers_share_one_pipeline(store: RedisStore) -> None:
+    from server.stores.redis import _commit_args
+
+    pipeliner = store.pipeliner
+    assert pipeliner is not None
+    commits = [Commit(record=rec(f"w{i}"), expected_version=0) for i in range(20)]
+    commits.append(Commit(record=rec("w3"), expected_version=0))  # loses: w3 exists by then
+    arg_lists = [_commit_args(store.prefix, c, T0) for c in commits]
+    before = (pipeliner.round_trips, pipeliner.scripts)
+
+    async def together() -> list[Any]:
+        # 21 callers submit in one loop iteration, before the first pipeline leaves.
+        return await asyncio.gather(*(pipeliner.submit([a]) for a in arg_lists))
+
+    replies = await store._run(lambda _: together())
+    assert (pipeliner.round_trips - before[0], pipeliner.scripts - before[1]) == (1, 21)
+    assert [r[0] for r in replies] == [[1, 1]] * 20 + [[0, 1]]
+    assert len(await store.running_ids("order", None)) == 20
 
 
 async def test_priority_outside_0_999_is_clamped(store: RedisStore) -> None:
