@@ -19,6 +19,7 @@ T = TypeVar("T")
 
 _encoder = msgspec.json.Encoder()
 _decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+_TOO_DEEP = FieldError("", "the JSON is nested too deeply; flatten the document")
 _PATH_RE = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 
 
@@ -57,9 +58,9 @@ def decode(data: bytes | str, type_: type[T], *, subject: str = "request body") 
     except msgspec.ValidationError as exc:
         raise DefinitionError([field_error(exc)], subject=subject) from exc
     except msgspec.DecodeError as exc:
-        raise DefinitionError(
-            [FieldError("", f"malformed JSON: {exc}")], subject=subject
-        ) from exc
+        raise DefinitionError([FieldError("", f"malformed JSON: {exc}")], subject=subject) from exc
+    except RecursionError as exc:  # msgspec's guard against hostile nesting
+        raise DefinitionError([_TOO_DEEP], subject=subject) from exc
 
 
 def convert(obj: Any, type_: type[T], *, subject: str = "value", path: str = "") -> T:
@@ -68,3 +69,5 @@ def convert(obj: Any, type_: type[T], *, subject: str = "value", path: str = "")
         return msgspec.convert(obj, type_)
     except msgspec.ValidationError as exc:
         raise DefinitionError([field_error(exc, path)], subject=subject) from exc
+    except RecursionError as exc:
+        raise DefinitionError([_TOO_DEEP], subject=subject) from exc

@@ -31,7 +31,7 @@ class Event(msgspec.Struct, kw_only=True, tag=True):
 
 
 class StartWorkflow(Event):
-    """The workflow was just created (status RUNNING, input set, no tasks): schedule the first task."""
+    """The workflow was just created (RUNNING, input set, no tasks): schedule the first task."""
 
 
 class Sweep(Event):

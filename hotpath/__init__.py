@@ -19,7 +19,8 @@ def _pure_python_requested() -> bool:
     value = os.environ.get("PODIUM_PURE_PYTHON", "0")
     if value not in ("0", "1"):
         raise ValueError(
-            f"PODIUM_PURE_PYTHON must be '0' (compiled hot path) or '1' (pure Python), got {value!r}"
+            "PODIUM_PURE_PYTHON must be '0' (compiled hot path) or '1' (pure Python), "
+            f"got {value!r}"
         )
     return value == "1"
 

@@ -29,7 +29,12 @@ def _register_builtin_commands() -> None:
     # Imported here so `podium validate` does not pay for the server's imports.
     import importlib
 
-    for module in ("server.cli_validate", "server.cli_server", "server.cli_demo", "server.cli_load"):
+    for module in (
+        "server.cli_validate",
+        "server.cli_server",
+        "server.cli_demo",
+        "server.cli_load",
+    ):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -88,7 +88,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def twin(hotpath_impl: str) -> "TwinLoader":
+def twin(hotpath_impl: str) -> TwinLoader:
     return TwinLoader(hotpath_impl == "cython")
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET, UnsetType
 
-__all__ = ["UNSET", "Frozen", "Record", "UnsetType", "JsonMap"]
+__all__ = ["UNSET", "Frozen", "JsonMap", "Record", "UnsetType"]
 
 JsonMap = dict[str, Any]
 

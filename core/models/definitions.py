@@ -14,7 +14,7 @@ from core.enums import RetryLogic, TimeoutPolicy, WorkflowTimeoutPolicy
 from core.models.base import UNSET, Frozen, JsonMap, UnsetType
 
 
-class SchemaDef(Frozen):
+class SchemaDef(Frozen, frozen=True):
     name: str
     version: int = 1
     type: str = "JSON"
@@ -22,7 +22,7 @@ class SchemaDef(Frozen):
     external_ref: str | None | UnsetType = UNSET
 
 
-class TaskDef(Frozen):
+class TaskDef(Frozen, frozen=True):
     name: str
     description: str | None | UnsetType = UNSET
     retry_count: int = 3
@@ -58,7 +58,7 @@ class TaskDef(Frozen):
     updated_by: str | None | UnsetType = UNSET
 
 
-class SubWorkflowParams(Frozen):
+class SubWorkflowParams(Frozen, frozen=True):
     name: str | None | UnsetType = UNSET
     version: int | str | None | UnsetType = UNSET
     task_to_domain: dict[str, str] | str | None | UnsetType = UNSET
@@ -70,12 +70,12 @@ class SubWorkflowParams(Frozen):
     idempotency_strategy: str | None | UnsetType = UNSET
 
 
-class StateChangeEvent(Frozen):
+class StateChangeEvent(Frozen, frozen=True):
     type: str
     payload: JsonMap = {}
 
 
-class WorkflowTask(Frozen):
+class WorkflowTask(Frozen, frozen=True):
     name: str
     task_reference_name: str
     type: str = "SIMPLE"
@@ -121,13 +121,13 @@ class WorkflowTask(Frozen):
     metadata: JsonMap | None | UnsetType = UNSET
 
 
-class RateLimitConfig(Frozen):
+class RateLimitConfig(Frozen, frozen=True):
     rate_limit_key: str | None | UnsetType = UNSET
     concurrent_exec_limit: int | None | UnsetType = UNSET
     policy: str | None | UnsetType = UNSET
 
 
-class WorkflowDef(Frozen):
+class WorkflowDef(Frozen, frozen=True):
     name: str
     tasks: list[WorkflowTask] = []
     description: str | None | UnsetType = UNSET

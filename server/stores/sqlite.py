@@ -20,7 +20,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import TypeVar
 
 from core import search
@@ -242,8 +241,6 @@ class SqliteStore:
         if self._writer is not None:
             return
         in_memory = self.path == ":memory:"
-        if not in_memory:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         writer = SqliteWorker(partial(sqlite_schema.connect, self.path), f"sqlite-w:{self.path}")
         writer.start()
         try:

@@ -13,6 +13,7 @@ Rules:
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 from core.errors import Unavailable
 
@@ -63,6 +64,11 @@ MIGRATIONS: list[tuple[str, ...]] = [
             created_time INTEGER NOT NULL)""",
         "CREATE INDEX exec_log_by_task ON exec_log (task_id, id)",
     ),
+    # 2: search by correlationId or parentWorkflowId alone (the UI's common filters).
+    (
+        "CREATE INDEX workflow_by_correlation_id ON workflow (correlation_id)",
+        "CREATE INDEX workflow_by_parent ON workflow (parent_workflow_id)",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -78,6 +84,9 @@ def connect(path: str, *, read_only: bool = False) -> sqlite3.Connection:
     `read_only` connections refuse writes (`PRAGMA query_only`), so a read job that tried
     to write would fail instead of bypassing the writer's group commit.
     """
+    if path != ":memory:":
+        # Runs on the worker thread, like every other file access of the store.
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
     if read_only:
         conn.execute("PRAGMA query_only = ON")
@@ -90,8 +99,8 @@ def connect(path: str, *, read_only: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema to SCHEMA_VERSION; return the version found before.
+def migrate(conn: sqlite3.Connection, *, target: int = SCHEMA_VERSION) -> int:
+    """Bring the schema to `target` (default: the latest); return the version found before.
 
     Raises:
         Unavailable: the database was written by a newer Podium.
@@ -104,7 +113,7 @@ def migrate(conn: sqlite3.Connection) -> int:
             f"the SQLite database is at schema version {found}, newer than this Podium "
             f"understands ({SCHEMA_VERSION}): upgrade Podium or use another file"
         )
-    for version in range(found + 1, SCHEMA_VERSION + 1):
+    for version in range(found + 1, target + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:
             for statement in MIGRATIONS[version - 1]:

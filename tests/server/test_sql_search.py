@@ -9,6 +9,7 @@ contract suite on the PostgreSQL backend.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 
 from hypothesis import HealthCheck, given, settings
@@ -95,9 +96,17 @@ free_texts = st.lists(
 ).map(" ".join)
 
 
-def database(rows: list[WorkflowRecord]) -> sqlite3.Connection:
+@functools.cache
+def _connection() -> sqlite3.Connection:
+    # One schema for every example (migrating per example would dominate the run time).
     conn = sqlite_schema.connect(":memory:")
     sqlite_schema.migrate(conn)
+    return conn
+
+
+def database(rows: list[WorkflowRecord]) -> sqlite3.Connection:
+    conn = _connection()
+    conn.execute("DELETE FROM workflow")
     conn.executemany(
         "INSERT INTO workflow VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, x'', 1)",
         [
@@ -119,7 +128,7 @@ def database(rows: list[WorkflowRecord]) -> sqlite3.Connection:
     return conn
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=records(), query=queries(), free_text=free_texts, sort=sorts)
 def test_sqlite_rendering_agrees_with_core_search(
     rows: list[WorkflowRecord], query: str, free_text: str, sort: str
@@ -133,15 +142,12 @@ def test_sqlite_rendering_agrees_with_core_search(
     where, params = render_where(node, terms, dialect="sqlite")
     order = render_order_by(keys, dialect="sqlite")
     conn = database(rows)
-    try:
-        got = [
-            row[0]
-            for row in conn.execute(
-                f"SELECT workflow_id FROM workflow WHERE {where} ORDER BY {order}", params
-            )
-        ]
-    finally:
-        conn.close()
+    got = [
+        row[0]
+        for row in conn.execute(
+            f"SELECT workflow_id FROM workflow WHERE {where} ORDER BY {order}", params
+        )
+    ]
     assert got == expected, (query, free_text, sort, where, params)
 
 

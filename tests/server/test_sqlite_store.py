@@ -7,6 +7,7 @@ the worker thread on a threading.Event, queues jobs from trio, then releases it.
 from __future__ import annotations
 
 import sqlite3
+import sys
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,10 +18,12 @@ import trio.testing
 
 from core.errors import BadRequest, InternalError, Unavailable, VersionConflict
 from core.store import Commit, WorkflowRecord
+from server.stores import sqlite_schema
 from server.stores.sqlite import SqliteStore, database_path
 from server.stores.sqlite_schema import SCHEMA_VERSION
 
 T0 = 1_700_000_000_000
+REPO = Path(__file__).resolve().parents[2]
 
 
 def rec(wf_id: str) -> WorkflowRecord:
@@ -219,3 +222,89 @@ async def test_reads_do_not_wait_for_the_writer(store: SqliteStore) -> None:
 async def test_the_reader_connection_refuses_writes(store: SqliteStore) -> None:
     with pytest.raises(Unavailable, match="readonly"):
         await store.reader.run(lambda c: c.execute("DELETE FROM workflow"), write=False)
+
+
+async def test_a_cancelled_caller_stops_waiting_but_its_commit_still_lands(
+    store: SqliteStore,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        release = await _park_worker(store, nursery)
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await store.commit(Commit(record=rec("c"), expected_version=0), T0)
+        assert scope.cancelled_caught
+        release.set()
+    # The worker ran the queued job: the outcome is decided by the store, not the caller.
+    await store.worker.run(lambda conn: None)  # FIFO: returns after the queued commit
+    loaded = await store.load("c")
+    assert loaded is not None
+    assert loaded.version == 1
+    assert await store.commit(Commit(record=rec("c"), expected_version=1), T0) == 2
+
+
+async def test_an_older_schema_is_migrated_keeping_data(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite_schema.connect(str(path))
+    assert sqlite_schema.migrate(conn, target=1) == 0
+    conn.execute(
+        "INSERT INTO workflow VALUES ('old', 'wf', 1, 'RUNNING', 1, 1, 0, 'c', NULL, '', x'00', 4)"
+    )
+    conn.close()
+    store = SqliteStore(f"sqlite:///{path}")
+    await store.open()
+    try:
+        versions = await store.worker.run(
+            lambda c: c.execute("SELECT version FROM schema_version").fetchall()
+        )
+        assert versions == [(SCHEMA_VERSION,)]
+        indexes = await store.worker.run(
+            lambda c: {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        )
+        assert {"workflow_by_correlation_id", "workflow_by_parent"} <= indexes
+        loaded = await store.load("old")
+        assert loaded is not None
+        assert loaded.version == 4
+        assert await store.ids_by_correlation("wf", "c", False) == ["old"]
+    finally:
+        await store.close()
+    # Opening an up-to-date database again is a no-op.
+    again = sqlite_schema.connect(str(path))
+    assert sqlite_schema.migrate(again) == SCHEMA_VERSION
+    again.close()
+
+
+_CRASHING_WRITER = """
+import os, sys, trio
+from core.store import Commit, QueueOp, WorkflowRecord
+from server.stores.sqlite import SqliteStore
+
+async def main():
+    store = SqliteStore(sys.argv[1])
+    await store.open()
+    async with trio.open_nursery() as nursery:
+        for i in range(40):
+            record = WorkflowRecord(workflow_id=f"w{i}", workflow_name="wf", workflow_version=1,
+                                    status="RUNNING", create_time=1, update_time=1)
+            op = QueueOp(kind="push", queue="q", message_id=f"t{i}")
+            nursery.start_soon(store.commit, Commit(record=record, expected_version=0,
+                                                    queue_ops=[op]), 1)
+    print("committed", flush=True)
+    os._exit(0)  # no close(): the process dies with the connection open
+
+trio.run(main)
+"""
+
+
+async def test_commits_survive_a_process_that_dies_without_closing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'crash.db'}"
+    done = await trio.run_process(
+        [sys.executable, "-c", _CRASHING_WRITER, url], capture_stdout=True, cwd=REPO
+    )
+    assert done.stdout == b"committed\n"
+    store = SqliteStore(url)
+    await store.open()
+    try:
+        assert await store.running_ids("wf", None) == sorted(f"w{i}" for i in range(40))
+        assert await store.size("q") == 40
+    finally:
+        await store.close()

@@ -1,0 +1,1 @@
+"""Podium benchmarks: scripts run as `python -m bench.<name>`, never part of the test suite."""

@@ -1,0 +1,1 @@
+from hotpath.mapping_py import *  # noqa: F403
