@@ -22,7 +22,6 @@ Rules:
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
@@ -113,19 +112,6 @@ def _record(row: Any, body: bytes = b"") -> WorkflowRecord:
     )
 
 
-def _unavailable(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-    """Turn a lost connection into Unavailable (503) for the caller."""
-
-    @functools.wraps(method)
-    async def wrapper(*args: Any, **kwargs: Any) -> T:
-        try:
-            return await method(*args, **kwargs)
-        except _CONNECTION_ERRORS as exc:
-            raise Unavailable(f"PostgreSQL is unavailable: {exc}") from exc
-
-    return wrapper
-
-
 class PostgresStore:
     """core.store.Store on PostgreSQL."""
 
@@ -142,7 +128,10 @@ class PostgresStore:
         bridge, pool = self._bridge, self._pool
         if bridge is None or pool is None:
             raise BadRequest("PostgresStore is not open: call `await store.open()` first")
-        return await bridge.run(lambda: factory(pool))
+        try:
+            return await bridge.run(lambda: factory(pool))
+        except _CONNECTION_ERRORS as exc:
+            raise Unavailable(f"PostgreSQL is unavailable: {exc}") from exc
 
     async def open(self) -> None:
         """Connect, create or migrate the schema, start the pool."""
@@ -183,16 +172,13 @@ class PostgresStore:
         finally:
             bridge.release()
 
-    @_unavailable
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
         rows: list[Any] = await self._run(lambda p: p.fetch(sql, *args))
         return rows
 
-    @_unavailable
     async def _fetchval(self, sql: str, *args: Any) -> Any:
         return await self._run(lambda p: p.fetchval(sql, *args))
 
-    @_unavailable
     async def _execute(self, sql: str, *args: Any) -> str:
         status: str = await self._run(lambda p: p.execute(sql, *args))
         return status
@@ -280,7 +266,6 @@ class PostgresStore:
             raise result
         return result
 
-    @_unavailable
     async def commit_many(self, commits: list[Commit], now_ms: int) -> list[int | Exception]:
         if not commits:
             return []
@@ -338,7 +323,6 @@ class PostgresStore:
         )
         return sorted(r["workflow_id"] for r in rows)
 
-    @_unavailable
     async def search(self, request: SearchRequest) -> tuple[int, list[WorkflowRecord]]:
         node = query_lang.parse_query(request.query)
         terms = query_lang.parse_free_text(request.free_text)

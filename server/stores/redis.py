@@ -16,6 +16,7 @@ Rules:
   reads the index fields of *every* workflow (newest first, pipelined in chunks of
   SEARCH_CHUNK). Either way core.search evaluates the query in Python, so a search costs
   O(candidates) transfer and CPU: fine for admin use, not for a hot path.
+- Connection failures surface as core.errors.Unavailable (503, retryable).
 - Bodies, texts and ids are bytes in Redis and str/bytes here; nothing is decoded in Lua.
 """
 
@@ -27,10 +28,12 @@ from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
 import msgspec
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core import search
-from core.errors import BadRequest, VersionConflict
+from core.errors import BadRequest, Unavailable, VersionConflict
 from core.search import And, Cond, Node
 from core.store import DECIDER_QUEUE, Commit, LogLine, PollRecord, SearchRequest, WorkflowRecord
 from server.stores.bridge import AsyncioBridge
@@ -161,7 +164,10 @@ class RedisStore:
         bridge, client = self._bridge, self._redis
         if bridge is None or client is None:
             raise BadRequest("RedisStore is not open: call `await store.open()` first")
-        return await bridge.run(lambda: factory(client))
+        try:
+            return await bridge.run(lambda: factory(client))
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise Unavailable(f"Redis is unavailable: {exc}") from exc
 
     async def open(self) -> None:
         """Connect (on the bridge) and load the Lua scripts."""
@@ -175,7 +181,10 @@ class RedisStore:
                 await client.ping()
                 return client
 
-            self._redis = client = await bridge.run(connect)
+            try:
+                self._redis = client = await bridge.run(connect)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                raise Unavailable(f"Redis is unavailable at {self._client_url}: {exc}") from exc
             self._bridge = bridge
             await self._load_scripts()
             self.pipeliner = ScriptPipeliner(

@@ -449,3 +449,11 @@ def test_each_commit_keeps_only_its_final_queue_op_per_message() -> None:
     q_push, q_id, q_prio = args[16], args[18], args[19]
     assert list(zip(t_id, t_add, strict=True)) == [("t1", False), ("t2", True)]
     assert list(zip(q_id, q_push, q_prio, strict=True)) == [("m2", False, 0), ("m1", True, 9)]
+
+
+async def test_an_unreachable_server_is_unavailable_not_a_crash() -> None:
+    store = PostgresStore("postgresql://postgres@127.0.0.1:1/test?schema=nowhere")
+    with pytest.raises(Unavailable, match="PostgreSQL is unavailable"):
+        await store.open()
+    with pytest.raises(BadRequest, match="not open"):
+        await store.load("w1")

@@ -19,7 +19,7 @@ import pytest
 import redis.asyncio as aioredis
 import trio
 
-from core.errors import BadRequest, VersionConflict
+from core.errors import BadRequest, Unavailable, VersionConflict
 from core.store import Commit, QueueOp, WorkflowRecord
 from server.stores.bridge import AsyncioBridge
 from server.stores.redis import RedisStore, split_url
@@ -280,3 +280,11 @@ async def test_concurrent_commits_on_one_workflow_exactly_one_wins(store: RedisS
     assert final is not None
     assert final.body == winners[0].encode()
     assert await store.peek("q", 10) == winners  # the loser's queue op never applied
+
+
+async def test_an_unreachable_server_is_unavailable_not_a_crash() -> None:
+    store = RedisStore("redis://127.0.0.1:1/0?prefix=nowhere")
+    with pytest.raises(Unavailable, match="Redis is unavailable"):
+        await store.open()
+    with pytest.raises(BadRequest, match="not open"):
+        await store.load("w1")
