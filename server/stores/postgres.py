@@ -10,8 +10,9 @@ Rules:
 - Every call crosses to the sidecar loop once and is one statement, so one round trip and
   (outside explicit batches) one implicit transaction: commits go through the group
   committer (server.stores.pg_group_commit: concurrent commits share a transaction);
-  `pop` is one `UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)` so concurrent
-  poppers, in this process or others, never get the same message.
+  `pop` is one `UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)` (the pop_messages
+  function) so concurrent poppers, in this process or others, never get the same
+  message; it commits without waiting for the WAL flush (a lost pop only redelivers).
 - Queue rows keep (deliver_at, priority, seq); pop order is deliver_at, then priority
   descending, then seq. A pop moves deliver_at to now + unack_ms: an unacknowledged
   message comes back by itself. ack and remove both delete the row.
@@ -47,18 +48,7 @@ _encoder = msgspec.msgpack.Encoder()
 _poll_decoder = msgspec.msgpack.Decoder(PollRecord)
 _CONNECTION_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
 
-_POP = """
-UPDATE queue_message AS m SET deliver_at = $4
-FROM (
-    SELECT message_id, deliver_at, priority, seq FROM queue_message
-    WHERE queue = $1 AND deliver_at <= $2
-    ORDER BY deliver_at, priority DESC, seq
-    LIMIT $3
-    FOR UPDATE SKIP LOCKED
-) AS due
-WHERE m.queue = $1 AND m.message_id = due.message_id
-RETURNING due.message_id, due.deliver_at, due.priority, due.seq
-"""
+_POP = "SELECT message_id, deliver_at, priority, seq FROM pop_messages($1, $2, $3, $4)"
 _PUSH = """
 INSERT INTO queue_message (queue, message_id, priority, deliver_at) VALUES ($1, $2, $3, $4)
 ON CONFLICT (queue, message_id) DO UPDATE SET
