@@ -13,6 +13,8 @@ Rules:
   the local test services) under a private prefix / schema removed afterwards. When one
   of them runs, `bridge` reports a no-op coroutine awaited directly vs through the
   asyncio sidecar (server.stores.bridge), sequential and from 32 concurrent trio tasks.
+  `pg-1tx` is PostgreSQL with group commit off (one transaction per commit, up to 32 at
+  once): the baseline the grouped `postgres` row is compared with.
 - Adding a backend is one BACKENDS entry: an async context manager factory taking a
   scratch directory and yielding an opened, empty Store. A factory may raise
   `BackendUnavailable(reason)`; the backend is then reported as skipped.
@@ -103,17 +105,26 @@ async def _redis(scratch: Path) -> AsyncIterator[Store]:
 
 
 @asynccontextmanager
-async def _postgres(scratch: Path) -> AsyncIterator[Store]:
+async def _postgres_with(**params: str) -> AsyncIterator[Store]:
     # A private schema, dropped afterwards.
     from tests.server.remote_stores import drop_postgres_schema, with_query
 
     _reachable(POSTGRES_DSN, 5432)
     schema = f"podium_bench_{uuid.uuid4().hex[:12]}"
     try:
-        async with _opened(with_query(POSTGRES_DSN, schema=schema)) as store:
+        async with _opened(with_query(POSTGRES_DSN, schema=schema, **params)) as store:
             yield store
     finally:
         await drop_postgres_schema(POSTGRES_DSN, schema)
+
+
+def _postgres(scratch: Path) -> AbstractAsyncContextManager[Store]:
+    return _postgres_with()
+
+
+def _postgres_one_tx(scratch: Path) -> AbstractAsyncContextManager[Store]:
+    # Group commit off: one transaction per commit, the baseline group commit must beat.
+    return _postgres_with(commit_batch="1", commit_in_flight="32")
 
 
 BACKENDS: dict[str, Callable[[Path], AbstractAsyncContextManager[Store]]] = {
@@ -121,9 +132,10 @@ BACKENDS: dict[str, Callable[[Path], AbstractAsyncContextManager[Store]]] = {
     "sqlite": _sqlite,
     "redis": _redis,
     "postgres": _postgres,
+    "pg-1tx": _postgres_one_tx,
 }
 # Backends reached through the asyncio sidecar (server.stores.bridge).
-BRIDGED = frozenset({"redis", "postgres"})
+BRIDGED = frozenset({"redis", "postgres", "pg-1tx"})
 
 
 def _record(wf_id: str, step: int) -> WorkflowRecord:

@@ -3,7 +3,10 @@
 Rules:
 - URL: a libpq-style DSN plus Podium's own parameters, removed before asyncpg sees it:
   `schema` (default "podium"; every table lives there, so tests and tenants isolate by
-  schema) and `pool_size` (default 10). Example:
+  schema), `pool_size` (default 10), `commit_batch` (most commits per group-commit
+  transaction, default 128; 1 turns grouping off) and `commit_in_flight` (group-commit
+  transactions at once, default 1). Other parameters go to asyncpg, which passes unknown
+  ones to the server as settings (e.g. `synchronous_commit=off`). Example:
   `postgresql://podium@db:5432/podium?schema=podium&pool_size=20`.
 - `open()` creates and migrates the schema itself (server.stores.pg_migrations; safe with
   concurrent openers); nobody runs SQL by hand.
@@ -24,6 +27,7 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
@@ -63,26 +67,45 @@ SELECT count(*) FROM w
 """
 
 
-def split_dsn(url: str) -> tuple[str, str, int]:
-    """Split Podium's parameters off a PostgreSQL URL: (dsn for asyncpg, schema, pool size).
+@dataclass(frozen=True, slots=True)
+class PgOptions:
+    """Podium's own URL parameters (everything else goes to asyncpg / the server)."""
+
+    dsn: str
+    schema: str = "podium"
+    pool_size: int = 10
+    commit_batch: int = 128  # most commits per group-commit transaction; 1 = no grouping
+    commit_in_flight: int = 1  # group-commit transactions running at once
+
+
+_INT_OPTIONS = {"pool_size": (1, 1000), "commit_batch": (1, 10_000), "commit_in_flight": (1, 64)}
+
+
+def parse_url(url: str) -> PgOptions:
+    """Split Podium's parameters (`schema`, `pool_size`, `commit_batch`,
+    `commit_in_flight`) off a PostgreSQL URL.
 
     Raises:
-        BadRequest: a bad schema name or pool size.
+        BadRequest: a bad schema name or an integer parameter out of range.
     """
     parsed = urlparse(url)
-    schema, pool_size = "podium", "10"
+    schema = "podium"
+    ints: dict[str, int] = {}
     rest = []
     for key, value in parse_qsl(parsed.query, keep_blank_values=True):
         if key == "schema":
             schema = value
-        elif key == "pool_size":
-            pool_size = value
+        elif key in _INT_OPTIONS:
+            low, high = _INT_OPTIONS[key]
+            if not value.isdigit() or not low <= int(value) <= high:
+                raise BadRequest(
+                    f"store URL: {key} must be an integer {low}..{high}, got {value!r}"
+                )
+            ints[key] = int(value)
         else:
             rest.append((key, value))
-    if not pool_size.isdigit() or not 1 <= int(pool_size) <= 1000:
-        raise BadRequest(f"store URL: pool_size must be an integer 1..1000, got {pool_size!r}")
     dsn = urlunparse(parsed._replace(scheme="postgresql", query=urlencode(rest)))
-    return dsn, check_schema_name(schema), int(pool_size)
+    return PgOptions(dsn=dsn, schema=check_schema_name(schema), **ints)
 
 
 def _record(row: Any, body: bytes = b"") -> WorkflowRecord:
@@ -107,7 +130,8 @@ class PostgresStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._dsn, self.schema, self._pool_size = split_dsn(url)
+        self.options = options = parse_url(url)
+        self._dsn, self.schema, self._pool_size = options.dsn, options.schema, options.pool_size
         self._bridge: AsyncioBridge | None = None
         self._pool: Any = None
         self.committer: GroupCommitter | None = None
@@ -134,7 +158,11 @@ class PostgresStore:
             bridge.release()
             raise
         self._bridge = bridge
-        self.committer = GroupCommitter(self._pool)
+        self.committer = GroupCommitter(
+            self._pool,
+            max_batch=self.options.commit_batch,
+            max_in_flight=self.options.commit_in_flight,
+        )
 
     async def _connect(self) -> Any:
         try:

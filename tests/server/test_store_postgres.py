@@ -23,7 +23,7 @@ from core.errors import BadRequest, Unavailable, VersionConflict
 from core.store import Commit, QueueOp, WorkflowRecord
 from server.stores.bridge import AsyncioBridge
 from server.stores.pg_migrations import MIGRATIONS
-from server.stores.postgres import PostgresStore
+from server.stores.postgres import PgOptions, PostgresStore, parse_url
 from tests.server.remote_stores import REPO, drop_postgres_schema, with_query
 
 pytestmark = pytest.mark.postgres
@@ -151,12 +151,25 @@ async def test_a_schema_from_a_newer_podium_is_refused(
     [
         ("?schema=Bad-Name", "must be a lower-case identifier"),
         ("?schema=x;drop", "must be a lower-case identifier"),
-        ("?pool_size=0", "pool_size must be an integer"),
+        ("?pool_size=0", "pool_size must be an integer 1..1000"),
+        ("?commit_batch=x", "commit_batch must be an integer"),
     ],
 )
 def test_bad_url_parameters_are_rejected(url_tail: str, message: str) -> None:
     with pytest.raises(BadRequest, match=message):
         PostgresStore("postgresql://postgres@127.0.0.1:5432/test" + url_tail)
+
+
+def test_podium_parameters_are_split_off_the_dsn() -> None:
+    options = parse_url(
+        "postgres://u@h:5/db?schema=s1&sslmode=disable&commit_batch=1&commit_in_flight=2"
+    )
+    assert options == PgOptions(
+        dsn="postgresql://u@h:5/db?sslmode=disable",
+        schema="s1",
+        commit_batch=1,
+        commit_in_flight=2,
+    )
 
 
 async def test_schemas_isolate_stores(postgres_dsn: str, store: PostgresStore) -> None:
@@ -191,7 +204,7 @@ async def test_another_process_sees_committed_state(store: PostgresStore) -> Non
 def _read_in_subprocess(url: str) -> dict[str, Any]:
     script = f"""
 import json, trio
-from server.stores.postgres import PostgresStore
+from server.stores.postgres import PgOptions, PostgresStore, parse_url
 async def main():
     s = PostgresStore({url!r})
     await s.open()
