@@ -123,8 +123,9 @@ def _postgres(scratch: Path) -> AbstractAsyncContextManager[Store]:
 
 
 def _postgres_one_tx(scratch: Path) -> AbstractAsyncContextManager[Store]:
-    # Group commit off: one transaction per commit, the baseline group commit must beat.
-    return _postgres_with(commit_batch="1", commit_in_flight="32")
+    # Group commit off: one transaction per commit (32 at once on 32 connections), the
+    # baseline group commit must beat.
+    return _postgres_with(commit_batch="1", commit_in_flight="32", pool_size="32")
 
 
 BACKENDS: dict[str, Callable[[Path], AbstractAsyncContextManager[Store]]] = {
