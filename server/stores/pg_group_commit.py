@@ -176,13 +176,12 @@ class GroupCommitter:
         try:
             await asyncio.wait([s.future for s in slots])
         except asyncio.CancelledError:
-            # Withdraw what has not gone out yet; the rest completes on its own.
-            withdrawn = {id(s) for s in slots}
-            self._pending = [s for s in self._pending if id(s) not in withdrawn]
+            # Withdraw what has not gone out yet; what has goes on, unobserved.
+            mine = {id(s) for s in slots}
+            self._pending = [s for s in self._pending if id(s) not in mine]
             for slot in slots:  # nobody will read these outcomes: mark them retrieved
                 slot.future.add_done_callback(_consume)
-                if id(slot) in withdrawn:
-                    slot.future.cancel()
+                slot.future.cancel()
             raise
         results: list[int | Exception] = []
         for slot in slots:

@@ -53,7 +53,7 @@ def split_url(url: str) -> tuple[str, str]:
     """Split Podium's `prefix` parameter off a redis URL: (url for redis-py, prefix).
 
     Raises:
-        BadRequest: the prefix is empty or contains a space or a colon-free wildcard.
+        BadRequest: the prefix is empty or holds a space or a glob character (* ? [ ] { }).
     """
     parsed = urlparse(url)
     params = parse_qsl(parsed.query, keep_blank_values=True)
