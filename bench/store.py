@@ -18,6 +18,7 @@ Rules:
 - Adding a backend is one BACKENDS entry: an async context manager factory taking a
   scratch directory and yielding an opened, empty Store. A factory may raise
   `BackendUnavailable(reason)`; the backend is then reported as skipped.
+- Each figure is the median of `--repeat` samples (default 3), each on a fresh store.
 - Output: a table on stdout; with --json, one JSON object as the last line:
   {"memory": {...}, "sqlite": {...}}. Figures depend on the machine (2 shared cores here),
   so compare rows within one run.
@@ -31,6 +32,7 @@ import json
 import math
 import os
 import socket
+import statistics
 import tempfile
 import time
 import uuid
@@ -223,25 +225,36 @@ async def bench_concurrent(store: Store, tasks: int, steps: int) -> float:
     return tasks * (steps + 1) / (time.perf_counter() - start)
 
 
-async def run_backend(name: str, n: int, tasks: int) -> dict[str, object]:
+async def run_once(name: str, n: int, tasks: int) -> tuple[float, float, float, float]:
+    """One sample of the three figures on a fresh, empty store."""
     steps = max(1, math.ceil(n / tasks))
     with tempfile.TemporaryDirectory(prefix=f"podium-bench-{name}-") as scratch:
-        factory = BACKENDS[name]
-        try:
-            async with factory(Path(scratch)) as store:
-                create_us = await bench_commit_create(store, n)
-                pop_us = await bench_pop_commit(store, n)
-                before = _group_commit_stats(store)
-                per_s = await bench_concurrent(store, tasks, steps)
-                extra = _group_commit_delta(before, _group_commit_stats(store))
-        except BackendUnavailable as exc:
-            return {"skipped": str(exc)}
+        async with BACKENDS[name](Path(scratch)) as store:
+            create_us = await bench_commit_create(store, n)
+            pop_us = await bench_pop_commit(store, n)
+            before = _group_commit_stats(store)
+            per_s = await bench_concurrent(store, tasks, steps)
+            per_tx = _commits_per_transaction(before, _group_commit_stats(store))
+    return create_us, pop_us, per_s, per_tx
+
+
+async def run_backend(name: str, n: int, tasks: int, repeat: int) -> dict[str, object]:
+    """Median of `repeat` samples (the machine is shared: single samples are noisy)."""
+    try:
+        samples = [await run_once(name, n, tasks) for _ in range(repeat)]
+    except BackendUnavailable as exc:
+        return {"skipped": str(exc)}
+    create_us, pop_us, per_s, per_tx = (
+        statistics.median(column) for column in zip(*samples, strict=True)
+    )
+    extra = {} if per_tx == 0 else {"concurrent_commits_per_transaction": round(per_tx, 1)}
     return {
         "commit_create_us": round(create_us, 1),
         "pop_commit_us": round(pop_us, 1),
         "concurrent_commits_per_s": round(per_s),
         "concurrent_tasks": tasks,
         "n": n,
+        "repeat": repeat,
         **extra,
     }
 
@@ -252,17 +265,13 @@ def _group_commit_stats(store: Store) -> tuple[int, int] | None:
     return None if stats is None else (stats.transactions, stats.commits)
 
 
-def _group_commit_delta(
+def _commits_per_transaction(
     before: tuple[int, int] | None, after: tuple[int, int] | None
-) -> dict[str, object]:
-    """How many commits shared each transaction during the concurrent phase."""
+) -> float:
+    """How many commits shared each transaction during the concurrent phase (0 = n/a)."""
     if before is None or after is None or after[0] == before[0]:
-        return {}
-    transactions, commits = after[0] - before[0], after[1] - before[1]
-    return {
-        "concurrent_transactions": transactions,
-        "concurrent_commits_per_transaction": round(commits / transactions, 1),
-    }
+        return 0.0
+    return (after[1] - before[1]) / (after[0] - before[0])
 
 
 async def bench_bridge(n: int, tasks: int) -> dict[str, object]:
@@ -328,17 +337,22 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("-n", type=int, default=2000, help="operations per measurement")
     parser.add_argument("--tasks", type=int, default=32, help="concurrent trio tasks")
+    parser.add_argument("--repeat", type=int, default=3, help="samples; the median is shown")
     args = parser.parse_args(argv)
     names = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = [b for b in names if b not in BACKENDS]
     if unknown:
         parser.error(f"unknown backend(s) {', '.join(unknown)}: choose from {', '.join(BACKENDS)}")
     results: dict[str, dict[str, object]] = {
-        name: trio.run(run_backend, name, args.n, args.tasks) for name in names
+        name: trio.run(run_backend, name, args.n, args.tasks, max(1, args.repeat)) for name in names
     }
     print(_table(results))
     if BRIDGED & set(names):
-        bridge = trio.run(bench_bridge, max(args.n, 5000), args.tasks)
+        samples = [
+            trio.run(bench_bridge, max(args.n, 5000), args.tasks)
+            for _ in range(max(1, args.repeat))
+        ]
+        bridge = {k: statistics.median(float(x[k]) for x in samples) for k in samples[0]}
         print(
             f"\nasyncio bridge: no-op awaited directly {bridge['noop_direct_us']} µs, "
             f"through the bridge {bridge['noop_bridge_us']} µs "
