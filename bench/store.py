@@ -274,7 +274,7 @@ def _commits_per_transaction(
     return (after[1] - before[1]) / (after[0] - before[0])
 
 
-async def bench_bridge(n: int, tasks: int) -> dict[str, object]:
+async def bench_bridge(n: int, tasks: int) -> dict[str, float]:
     """A no-op coroutine awaited directly vs through the sidecar bridge."""
 
     async def noop() -> None:
@@ -308,7 +308,6 @@ async def bench_bridge(n: int, tasks: int) -> dict[str, object]:
         "noop_bridge_us": round(bridged_us, 1),
         "bridge_overhead_us": round(bridged_us - direct_us, 1),
         "noop_bridge_concurrent_per_s": round(concurrent_per_s),
-        "concurrent_tasks": tasks,
     }
 
 
@@ -352,7 +351,10 @@ def main(argv: list[str] | None = None) -> None:
             trio.run(bench_bridge, max(args.n, 5000), args.tasks)
             for _ in range(max(1, args.repeat))
         ]
-        bridge = {k: statistics.median(float(x[k]) for x in samples) for k in samples[0]}
+        bridge: dict[str, object] = {
+            k: round(statistics.median(x[k] for x in samples), 2) for k in samples[0]
+        }
+        bridge["concurrent_tasks"] = args.tasks
         print(
             f"\nasyncio bridge: no-op awaited directly {bridge['noop_direct_us']} µs, "
             f"through the bridge {bridge['noop_bridge_us']} µs "
