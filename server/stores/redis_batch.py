@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 
 @dataclass(slots=True)
@@ -95,6 +95,8 @@ class ScriptPipeliner:
             self._busy = False
 
     async def _send(self, arg_lists: list[list[Any]]) -> list[Any]:
+        if len(arg_lists) == 1:
+            return [await self._send_one(arg_lists[0])]
         replies: list[Any] = [None] * len(arg_lists)
         todo = list(range(len(arg_lists)))
         for _attempt in range(2):
@@ -114,3 +116,16 @@ class ScriptPipeliner:
             self._set_sha(await self._client.script_load(self._source))
             todo = retry
         return replies
+
+    async def _send_one(self, args: list[Any]) -> Any:
+        # A lone script skips the pipeline machinery (measurably cheaper per call).
+        self.round_trips += 1
+        self.scripts += 1
+        try:
+            return await self._client.evalsha(self._sha(), 0, *args)
+        except NoScriptError:
+            self._set_sha(await self._client.script_load(self._source))
+            self.round_trips += 1
+            return await self._client.evalsha(self._sha(), 0, *args)
+        except ResponseError as exc:  # as a pipeline would: the error is the reply
+            return exc
