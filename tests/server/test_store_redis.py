@@ -124,8 +124,15 @@ async def test_scripts_are_reloaded_after_the_server_forgets_them(store: RedisSt
     # As after a restart, but only for this store (SCRIPT FLUSH would hit every user).
     store._sha = {name: "0" * 40 for name in store._sha}
     assert await store.commit(Commit(record=rec("w1"), expected_version=0), T0) == 1
-    results = await store.commit_many([Commit(record=rec("w1", body=b"2"), expected_version=1)], T0)
-    assert results == [2]
+    store._sha = {name: "0" * 40 for name in store._sha}  # again, for the pipelined path
+    results = await store.commit_many(
+        [
+            Commit(record=rec("w1", body=b"2"), expected_version=1),
+            Commit(record=rec("w2"), expected_version=0),
+        ],
+        T0,
+    )
+    assert results == [2, 1]
     await store.push("q", "m", now_ms=T0)
     assert await store.pop("q", 1, unack_ms=10, now_ms=T0) == ["m"]
 
