@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Tools that shell out to other tools (cython-lint -> pycodestyle) find them in the venv.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: venv build annotate test test-compiled test-pure lint bench bench-check clean run
 

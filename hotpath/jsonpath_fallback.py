@@ -4,7 +4,9 @@ Rules: evaluation goes through the real JSONPath library (`python-jsonpath`, imp
 `jsonpath`); nothing here re-implements selectors. The one addition is Jayway's trailing
 aggregate functions (`.length()`, `.size()`, `.min()`, `.max()`, `.avg()`, `.sum()`,
 `.stddev()`, `.first()`, `.last()`, `.keys()`), which Conductor users write and the library
-does not parse: the function is split off and applied to the library's result.
+does not parse: the function is split off and applied to the library's result. Any other
+trailing call (`.concat(...)`, `.currentTimeMillis()`) compiles and yields null, as the
+evaluation error it raises in Jayway is null in Conductor.
 A definite (singular) path yields its value or None; an indefinite one (`..`, `*`, filters,
 slices) yields a list, possibly empty. Evaluation never raises: errors yield None.
 """
@@ -18,9 +20,8 @@ from typing import Any
 
 import jsonpath
 
-_TRAILING_FUNCTION = re.compile(
-    r"\.(length|size|min|max|avg|sum|stddev|first|last|keys)\(\s*\)\s*$"
-)
+# A Jayway-style function call ending the path: `.name(arguments)`.
+_TRAILING_CALL = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)\(([^()]*)\)\s*$")
 
 
 class QuerySyntaxError(Exception):
@@ -51,6 +52,12 @@ def _stddev(value: Any) -> float:
     nums = _numbers(value)
     mean = sum(nums) / len(nums)
     return math.sqrt(sum((x - mean) ** 2 for x in nums) / len(nums))
+
+
+def _unsupported(value: Any) -> None:
+    # Jayway parses any function name and fails only when evaluating an unknown one, which
+    # Conductor turns into null: do the same instead of rejecting the definition.
+    return None
 
 
 def _keys(value: Any) -> list[str]:
@@ -117,9 +124,11 @@ def compile_query(text: str) -> Query:
     """
     function: Callable[[Any], Any] | None = None
     path_text = text
-    match = _TRAILING_FUNCTION.search(text)
+    match = _TRAILING_CALL.search(text)
     if match is not None:
-        function = _FUNCTIONS[match.group(1)]
+        name, arguments = match.group(1), match.group(2)
+        known = _FUNCTIONS.get(name)
+        function = known if known is not None and not arguments.strip() else _unsupported
         path_text = text[: match.start()]
     try:
         path = jsonpath.compile(path_text)

@@ -26,6 +26,7 @@ Path rules (a subset of JSONPath taken by the fast path, everything else by the 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 # An index beyond this can never address a real list element; clamping keeps the value a
@@ -33,6 +34,8 @@ from dataclasses import dataclass
 _MAX_INDEX = 2**62
 # Characters that make a dot name a JSONPath feature only the library understands.
 _LIBRARY_NAME_CHARS = frozenset("*()?@")
+# A dot name made only of characters that need no special handling.
+_PLAIN_NAME = re.compile(r"""[^.\[\]\s'",*()?@]+(?=[.\[]|$)""")
 # Characters that can never appear in a dot name.
 _BAD_NAME_CHARS = {
     "]": "unexpected ']' without a matching '['",
@@ -246,6 +249,9 @@ def _library(text: str, root: str | None, root_end: int) -> Path:
 
 def _parse_name(text: str, i: int) -> tuple[str | None, int]:
     # A dot name runs to the next '.' or '['. None means "the library must handle it".
+    match = _PLAIN_NAME.match(text, i)
+    if match is not None:  # the common case: no character needs a closer look
+        return match.group(), match.end()
     start = i
     n = len(text)
     needs_library = False

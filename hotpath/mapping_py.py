@@ -21,9 +21,8 @@ Rules:
 from __future__ import annotations
 
 import sys
-from typing import Any
-
-import cython
+from collections.abc import Mapping
+from typing import Any, cast
 
 from core.errors import MappingError
 from hotpath import jsonpath_fallback
@@ -137,31 +136,27 @@ class Interp(Node):
 class DictNode(Node):
     """A dict: keys are kept verbatim, values rendered; a new dict each render.
 
-    When some values are constant scalars, `base` holds every key in template order with
-    those constants filled in: a render copies it (one C-level copy) and sets the other
-    entries. Without constants `base` is None and a render inserts into a fresh dict.
+    `base` holds every key in template order, with the constant scalar values filled in
+    (None stands for the others): a render copies it, which clones the hash table in one
+    C-level step, then sets the rendered entries, found by the same key objects.
     """
 
     def __init__(self, keys: tuple[Any, ...], values: list[Node]) -> None:
         super().__init__()
-        base: dict[Any, Any] = {}
+        self.base: dict[Any, Any] = {}
         dynamic: list[Node] = []
         dynamic_keys: list[Any] = []
         for key, node in zip(keys, values, strict=True):
-            if type(node) is Const:
-                base[key] = cython.cast(Const, node).value
+            if isinstance(node, Const):
+                self.base[key] = node.value
             else:
-                base[key] = None
+                self.base[key] = None
                 dynamic.append(node)
                 dynamic_keys.append(key)
-        self.base = base if len(dynamic) < len(keys) else None
         self.first = _link(dynamic, tuple(dynamic_keys))
 
     def render(self, ctx: dict[str, Any]) -> Any:
-        if self.base is None:
-            out = {}
-        else:
-            out = self.base.copy()
+        out = self.base.copy()
         node = self.first
         while node is not None:
             out[node.key] = node.render(ctx)
@@ -183,8 +178,8 @@ class ListNode(Node):
         dynamic: list[Node] = []
         indexes: list[int] = []
         for index, node in enumerate(items):
-            if type(node) is Const:
-                base.append(cython.cast(Const, node).value)
+            if isinstance(node, Const):
+                base.append(node.value)
             else:
                 base.append(None)
                 dynamic.append(node)
@@ -217,7 +212,8 @@ class Template:
         dynamic_roots: True if some expression's root is known only at render time
             (`${${workflow.input.ref}.output}`, `${$..status}`); the context must then hold
             every root a render could name.
-        is_constant: True if the template holds no expression at all.
+        is_constant: True if the template holds no expression and no escape, so every
+            render equals the input value (a caller may then skip rendering).
     """
 
     def __init__(
@@ -228,17 +224,20 @@ class Template:
         self.dynamic_roots = dynamic_roots
         self.is_constant = is_constant
 
-    def render(self, ctx: dict[str, Any]) -> Any:
+    def render(self, ctx: Mapping[str, Any]) -> Any:
         """Render against a context.
 
         Args:
             ctx: root name -> value (`"workflow"`, task reference names, `CPEWF_TASK_ID`);
-                a missing root is null.
+                a missing root is null. A plain dict is used as is; any other mapping is
+                copied into one first.
 
         Returns:
             A JSON value. Dicts and lists that come from the template are new objects;
             values taken from `ctx` are shared, not copied.
         """
+        if type(ctx) is not dict:
+            ctx = dict(ctx)  # the nodes are typed for a plain dict
         return self.node.render(ctx)
 
     def __repr__(self) -> str:
@@ -371,7 +370,9 @@ class _Compiler:
     def __init__(self) -> None:
         self.roots: set[str] = set()
         self.dynamic_roots = False
-        self.expressions = 0
+        # False once anything renders differently from the input: an expression, an
+        # escape (`$${` loses a `$`) or a tuple (rendered as a list).
+        self.constant = True
 
     def value(self, value: Any, where: tuple[Any, ...]) -> Node:
         if type(value) is str:
@@ -380,6 +381,8 @@ class _Compiler:
             keys = tuple(value)
             return DictNode(keys, [self.value(value[k], (*where, k)) for k in keys])
         if isinstance(value, list | tuple):
+            if type(value) is not list:
+                self.constant = False
             return ListNode([self.value(v, (*where, i)) for i, v in enumerate(value)])
         if isinstance(value, str):
             return self.string(str(value), where)
@@ -388,6 +391,7 @@ class _Compiler:
     def string(self, text: str, where: tuple[Any, ...]) -> Node:
         if "${" not in text:
             return Const(text)
+        self.constant = False
         try:
             parts = scan(text)
             nodes = [self.expr(p, text) if type(p) is Expr else Const(p) for p in parts]
@@ -395,12 +399,12 @@ class _Compiler:
             raise MappingError(_error_message(text, exc, where)) from exc
         if len(nodes) == 1:
             return nodes[0]  # the whole string is one expression (or only literal text)
-        if all(type(n) is Const for n in nodes):  # only escapes: fold to one constant
-            return Const("".join([java_string(cython.cast(Const, n).value) for n in nodes]))
+        constants = [n.value for n in nodes if isinstance(n, Const)]
+        if len(constants) == len(nodes):  # only escapes: fold to one constant
+            return Const("".join([java_string(v) for v in constants]))
         return Interp(nodes)
 
     def expr(self, expr: Expr, text: str) -> Node:
-        self.expressions += 1
         if not expr.is_nested:
             body = "".join([p for p in expr.parts if type(p) is str])
             try:
@@ -454,11 +458,11 @@ class _Compiler:
 
 def _path_node(path: Path) -> Node:
     if path.steps is None:
-        return JsonPathRef(jsonpath_fallback.compile_query(cython.cast(str, path.library_text)))
+        return JsonPathRef(jsonpath_fallback.compile_query(cast(str, path.library_text)))
     # Interned names let dict lookups match the context's (usually interned) keys by
     # identity instead of comparing characters.
     steps = tuple([sys.intern(step) if type(step) is str else step for step in path.steps])
-    return Ref(sys.intern(cython.cast(str, path.root)), steps)
+    return Ref(sys.intern(cast(str, path.root)), steps)
 
 
 _NULL = Const(None)
@@ -482,12 +486,15 @@ def _error_message(text: str, exc: TemplateSyntax, where: tuple[Any, ...]) -> st
 
 
 def _format_location(where: tuple[Any, ...]) -> str:
+    """`$.a.list[1]`, with bracket notation for keys that are not plain names."""
     out = ["$"]
     for step in where:
         if type(step) is int:
             out.append(f"[{step}]")
-        else:
+        elif type(step) is str and step.isidentifier():
             out.append(f".{step}")
+        else:
+            out.append(f"[{step!r}]")
     return "".join(out)
 
 
@@ -506,12 +513,10 @@ def compile_template(value: Any) -> Template:
     """
     compiler = _Compiler()
     node = compiler.value(value, ())
-    return Template(
-        node, frozenset(compiler.roots), compiler.dynamic_roots, compiler.expressions == 0
-    )
+    return Template(node, frozenset(compiler.roots), compiler.dynamic_roots, compiler.constant)
 
 
-def render(value: Any, ctx: dict[str, Any]) -> Any:
+def render(value: Any, ctx: Mapping[str, Any]) -> Any:
     """Compile and render once (no caching); see `compile_template` and `Template.render`.
 
     Raises:
