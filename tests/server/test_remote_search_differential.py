@@ -41,7 +41,7 @@ def _records(rng: random.Random) -> list[WorkflowRecord]:
         rows.append(
             WorkflowRecord(
                 workflow_id=f"wf-{i:02d}{rng.choice(['', '%', '_', 'X'])}",
-                workflow_name=rng.choice(TEXTS[:6] + ["order", "order_v2"]),
+                workflow_name=rng.choice([*TEXTS[:6], "order", "order_v2"]),
                 workflow_version=rng.randrange(1, 4),
                 status=rng.choice(STATUSES),
                 create_time=create,
