@@ -470,3 +470,28 @@ async def test_an_unreachable_server_is_unavailable_not_a_crash() -> None:
         await store.open()
     with pytest.raises(BadRequest, match="not open"):
         await store.load("w1")
+
+
+async def test_a_pop_skips_the_flush_wait_only_for_its_own_transaction(
+    postgres_dsn: str, schema: str
+) -> None:
+    # One pooled connection, so the pop and the checks below share a session.
+    store = PostgresStore(with_query(postgres_dsn, schema=schema, pool_size="1"))
+    await store.open()
+    try:
+        await store.push("q", "m", now_ms=T0)
+        before = await store._run(lambda p: p.fetchval("SHOW synchronous_commit"))
+        inside = await store._run(
+            lambda p: p.fetchval(
+                "SELECT current_setting('synchronous_commit') "
+                "FROM pop_messages('q', $1, 1, $2) LIMIT 1",
+                T0,
+                T0 + 1000,
+            )
+        )
+        after = await store._run(lambda p: p.fetchval("SHOW synchronous_commit"))
+        assert inside == "off"
+        assert after == before
+        assert await store.pop("q", 1, unack_ms=10, now_ms=T0 + 1000) == ["m"]
+    finally:
+        await store.close()
