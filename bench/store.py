@@ -12,7 +12,8 @@ Rules:
 - redis and postgres use PODIUM_BENCH_REDIS_URL / PODIUM_BENCH_POSTGRES_DSN (defaults:
   the local test services) under a private prefix / schema removed afterwards. When one
   of them runs, `bridge` reports a no-op coroutine awaited directly vs through the
-  asyncio sidecar (server.stores.bridge), sequential and from 32 concurrent trio tasks.
+  asyncio sidecar (server.stores.bridge), sequential (wall and process CPU time) and from
+  32 concurrent trio tasks.
   `pg-1tx` is PostgreSQL with group commit off (one transaction per commit, up to 32 at
   once): the baseline the grouped `postgres` row is compared with.
 - Adding a backend is one BACKENDS entry: an async context manager factory taking a
@@ -287,10 +288,12 @@ async def bench_bridge(n: int, tasks: int) -> dict[str, float]:
 
     bridge = AsyncioBridge.acquire()
     try:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for _ in range(n):
             await bridge.run(noop)
         bridged_us = (time.perf_counter() - start) / n * 1e6
+        # CPU of both threads: steadier than wall time on a busy machine.
+        bridged_cpu_us = (time.process_time() - cpu_start) / n * 1e6
 
         async def caller() -> None:
             for _ in range(n // tasks):
@@ -307,6 +310,7 @@ async def bench_bridge(n: int, tasks: int) -> dict[str, float]:
         "noop_direct_us": round(direct_us, 2),
         "noop_bridge_us": round(bridged_us, 1),
         "bridge_overhead_us": round(bridged_us - direct_us, 1),
+        "noop_bridge_cpu_us": round(bridged_cpu_us, 1),
         "noop_bridge_concurrent_per_s": round(concurrent_per_s),
     }
 
