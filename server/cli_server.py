@@ -4,17 +4,25 @@ Rules: binds 127.0.0.1 unless `--host` says otherwise; the default store is SQLi
 ./.podium/podium.db (the folder is created). Logs one line on start with the address,
 the store URL (password redacted) and the hot-path implementation. SIGINT/SIGTERM stop
 it gracefully; exit status 0 after a clean stop, 1 on a startup error.
+`--engine KEY=VALUE` (repeatable) sets one EngineConfig knob (server/engine/config.py),
+e.g. `--engine task_unack_ms=5000`; an unknown key or a bad value is a startup error
+naming the key.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import PodiumError
 from server.cli import COMMANDS
+
+if TYPE_CHECKING:
+    from server.engine import EngineConfig
 
 SQLITE_PREFIX = "sqlite:///"
 # ServerConfig's default (tests/server/test_app.py checks they agree). Spelled out here
@@ -35,6 +43,42 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--samples", action="store_true", help="register the bundled sample definitions"
     )
+    parser.add_argument(
+        "--engine",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set an engine tuning knob (server/engine/config.py), e.g. task_unack_ms=5000; "
+        "repeatable",
+    )
+
+
+def engine_overrides(items: list[str]) -> dict[str, object]:
+    """Parse `--engine KEY=VALUE` items: integers and true/false become numbers/booleans.
+
+    Args:
+        items: the raw `KEY=VALUE` strings, in command-line order (a later key wins).
+
+    Returns:
+        The overrides as a dict, to convert into an EngineConfig.
+
+    Raises:
+        ValueError: an item has no `=` or an empty key.
+    """
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"--engine expects KEY=VALUE (e.g. task_unack_ms=5000), got {item!r}")
+        value: object = raw.strip()
+        if raw.strip().lower() in ("true", "false"):
+            value = raw.strip().lower() == "true"
+        else:
+            with contextlib.suppress(ValueError):
+                value = int(raw)
+        out[key] = value
+    return out
 
 
 def _prepare_sqlite_folder(url: str) -> None:
@@ -42,6 +86,24 @@ def _prepare_sqlite_folder(url: str) -> None:
         path = url[len(SQLITE_PREFIX) :]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _engine_config(items: list[str]) -> EngineConfig:
+    import msgspec
+
+    from server.engine import EngineConfig
+
+    overrides = engine_overrides(items)
+    known = set(EngineConfig.__struct_fields__)
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(
+            f"--engine: unknown key {unknown[0]!r}; known keys: {', '.join(sorted(known))}"
+        )
+    try:
+        return msgspec.convert(overrides, EngineConfig)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"--engine: {exc}") from exc
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,12 +117,18 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         print(f"podium server: --port must be 0..65535, got {args.port}", file=sys.stderr)
         return 1
+    try:
+        engine = _engine_config(args.engine)
+    except ValueError as bad:
+        print(f"podium server: {bad}", file=sys.stderr)
+        return 1
     config = ServerConfig(
         host=args.host,
         port=args.port,
         store_url=args.store,
         samples=args.samples,
         handle_signals=True,
+        engine=engine,
     )
     failures: list[BaseException] = []
     try:

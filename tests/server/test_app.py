@@ -39,3 +39,27 @@ def test_redacted_url() -> None:
     assert redacted_url("postgresql://u:secret@db:5432/x") == "postgresql://u:***@db:5432/x"
     assert redacted_url("sqlite:///./a.db") == "sqlite:///./a.db"
     assert redacted_url("redis://:pw@h/0") == "redis://:***@h/0"
+
+
+def test_cli_engine_overrides() -> None:
+    import argparse
+
+    import pytest
+
+    from server.cli_server import _engine_config, add_args
+
+    parser = argparse.ArgumentParser()
+    add_args(parser)
+    args = parser.parse_args(
+        ["--engine", "task_unack_ms=3000", "--engine", "scripts_in_thread=true"]
+    )
+    config = _engine_config(args.engine)
+    assert config.task_unack_ms == 3000
+    assert config.scripts_in_thread is True
+    assert config.sweep_unack_ms == ServerConfig().engine.sweep_unack_ms  # untouched
+    with pytest.raises(ValueError, match="unknown key 'nope'"):
+        _engine_config(["nope=1"])
+    with pytest.raises(ValueError, match=r"task_unack_ms"):
+        _engine_config(["task_unack_ms=soon"])
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        _engine_config(["task_unack_ms"])
