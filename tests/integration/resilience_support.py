@@ -137,7 +137,7 @@ class ServerProcess:
             proc.kill()
             await proc.wait()
             pytest.fail(f"{self.name} ignored SIGTERM:\n{self.log()}")
-        return proc.returncode
+        return await proc.wait()
 
     async def ensure_dead(self) -> None:
         """For `finally` blocks: SIGKILL the process if it is still running."""

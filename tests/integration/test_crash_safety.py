@@ -105,11 +105,14 @@ async def test_sigkill_mid_run_loses_nothing_and_applies_each_task_once(
                         inputs[await admin.start_workflow_by_name(WORKFLOW, {"x": x})] = x
                     total = WORKFLOWS * 3  # accepted COMPLETED worker results, no loss
                     for fraction in KILL_AT:
+
+                        def kill_now(f: float = fraction) -> bool:
+                            return ledger.accepted_completions() >= f * total and bool(
+                                ledger.unreported(FLAKY_REFS)
+                            )
+
                         await wait_until(
-                            lambda f=fraction: (
-                                ledger.accepted_completions() >= f * total
-                                and bool(ledger.unreported(FLAKY_REFS))
-                            ),
+                            kill_now,
                             60,
                             f"{fraction:.0%} of the worker results and an rs_flaky in flight",
                         )
