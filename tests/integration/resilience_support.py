@@ -232,6 +232,9 @@ class Ledger:
     def accepted_exec_ids(self) -> set[str]:
         return {r.exec_id for r in self.reports if r.accepted and r.exec_id is not None}
 
+    def sent_exec_ids(self) -> set[str]:
+        return {r.exec_id for r in self.reports if r.exec_id is not None}
+
     def unreported(self, refs: frozenset[str] | None = None) -> set[str]:
         """Task ids handed out (optionally of these refs) with no report sent yet."""
         sent = {r.task_id for r in self.reports}
@@ -476,14 +479,18 @@ class StateFindings:
     lost_executions: int = 0  # executions of rows that timed out: the work was redone
     ignored_results: int = 0  # accepted results of rows that had already timed out
     resent_after_failure: int = 0  # task ids whose report failed, then was accepted
+    # Results the server applied although the worker never saw an answer (the server
+    # died after its commit, before replying, and the worker gave up).
+    applied_unacknowledged: int = 0
 
 
 def check_workflows(done: dict[str, Any], inputs: dict[str, int], ledger: Ledger) -> StateFindings:
     """Assert each workflow COMPLETED with the exact output, each step applied exactly
-    once (one COMPLETED row per ref, its output from one execution whose result the
-    server accepted), retry chains well formed, and no task id executed more often than
+    once (one COMPLETED row per ref, its output from one execution whose result
+    a worker sent), retry chains well formed, and no task id executed more often than
     it was handed out. Returns counts of the recovery paths taken."""
     accepted = ledger.accepted_exec_ids()
+    sent = ledger.sent_exec_ids()
     executions = {e.exec_id: e for e in ledger.executions}
     handouts_per_task: dict[str, int] = {}
     for h in ledger.handouts:
@@ -525,7 +532,8 @@ def check_workflows(done: dict[str, Any], inputs: dict[str, int], ledger: Ledger
             row = completed[0]
             assert row.output_data["v"] == partial[ref], f"{where}: {ref} output {row.output_data}"
             exec_id = row.output_data["execId"]
-            assert exec_id in accepted, f"{where}: {ref} holds a result the server never accepted"
+            assert exec_id in sent, f"{where}: {ref} holds a result no worker sent"
+            findings.applied_unacknowledged += exec_id not in accepted
             run = executions[exec_id]
             assert (run.task_id, run.retry_count) == (row.task_id, row.retry_count), where
             for t in ref_rows:

@@ -40,7 +40,8 @@ from tests.integration.resilience_support import (
 WORKFLOWS = 40
 KILL_AT = (0.3, 0.65)
 # Messages popped by the killed process come back after these (Conductor-like 60 s by
-# default); short here so the test measures recovery, not the default's patience.
+# default); short here so the test measures recovery, not the default's patience. With
+# the defaults a kill between a pop and its commit delays that task (or timer) ~60 s.
 ENGINE = ("task_unack_ms=3000", "sweep_unack_ms=3000")
 RESPONSE_TIMEOUT_S = 2
 FLAKY_WORK_S = 0.3  # long enough that a kill finds an rs_flaky task mid-execution
@@ -146,6 +147,7 @@ async def test_sigkill_mid_run_loses_nothing_and_applies_each_task_once(
         f"{findings.lost_executions} timed_out_rows={findings.timed_out_rows} "
         f"results_resent_after_restart={findings.resent_after_failure} "
         f"late_results_ignored={findings.ignored_results} "
+        f"applied_but_unacknowledged={findings.applied_unacknowledged} "
         f"task_ids_handed_out_twice={repeated_handouts} "
         f"tail_after_last_restart_s={recovery_s:.1f}"
     )
