@@ -3,12 +3,14 @@ every workflow completes with each task's work applied exactly once.
 
 For SQLite, Redis and PostgreSQL in turn: a real `podium server` process, workers of
 Podium's SDK (client.TaskRunner) in the test's trio loop, WORKFLOWS workflows of
-`rs_step -> rs_flaky (fails once) -> WAIT 1 s -> rs_step`. The server is killed twice,
-at KILL_AT fractions of the worker results, with tasks in flight. Conductor's model is
-at-least-once *execution*: a worker may run a task again when its result died with the
-server (the response timeout, 2 s here, re-offers it as a retry); the workflow *state*
-must still apply each step once. The ledger (tests/integration/resilience_support.py)
-is what the workers saw; the state is checked against it.
+`rs_step -> rs_flaky (fails once) -> WAIT 1 s -> rs_step`, plus a stream of starts that
+runs across the kills. The server is killed twice, at KILL_AT fractions of the worker
+results, with tasks in flight; a start cut by a kill leaves a whole workflow or none.
+Conductor's model is at-least-once *execution*: a worker may run a task again when its
+result died with the server (the response timeout, 2 s here, re-offers it as a retry);
+the workflow *state* must still apply each step once. The ledger
+(tests/integration/resilience_support.py) is what the workers saw; the state is checked
+against it.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import trio
 
-from client.api import ConductorClient
+from client.api import ConductorApiError, ConductorClient
 from client.runner import Backoff, TaskRunner
 from tests.integration.resilience_support import (
     FLAKY,
@@ -47,6 +50,33 @@ RESPONSE_TIMEOUT_S = 2
 FLAKY_WORK_S = 0.3  # long enough that a kill finds an rs_flaky task mid-execution
 FLAKY_REFS = frozenset({"f2"})
 WORKFLOW = "rs_crash"
+STARTS_EVERY_S = 0.1
+
+
+class Starter:
+    """Starts a workflow every STARTS_EVERY_S until told to stop, across the kills: each
+    start either answers an id (kept in `inputs`) or is cut (its x kept in `cut`)."""
+
+    def __init__(self, server_url: str, inputs: dict[str, int]) -> None:
+        self.server_url = server_url
+        self.inputs = inputs
+        self.cut: set[int] = set()
+        self.attempts = 0
+        self.stop = False
+        self.finished = False
+
+    async def run(self) -> None:
+        x = 1000
+        async with ConductorClient(self.server_url, timeout_s=5) as client:
+            while not self.stop:
+                self.attempts += 1
+                try:
+                    self.inputs[await client.start_workflow_by_name(WORKFLOW, {"x": x})] = x
+                except (httpx.TransportError, ConductorApiError):
+                    self.cut.add(x)
+                x += 1
+                await trio.sleep(STARTS_EVERY_S)
+        self.finished = True
 
 
 @pytest.mark.parametrize(
@@ -101,10 +131,12 @@ async def test_sigkill_mid_run_loses_nothing_and_applies_each_task_once(
                 async with trio.open_nursery() as nursery:
                     await nursery.start(patient.run)
                     await nursery.start(impatient.run)
-                    inputs = {}
+                    inputs: dict[str, int] = {}
                     for x in range(WORKFLOWS):
                         inputs[await admin.start_workflow_by_name(WORKFLOW, {"x": x})] = x
                     total = WORKFLOWS * 3  # accepted COMPLETED worker results, no loss
+                    starter = Starter(server.base_url, inputs)
+                    nursery.start_soon(starter.run)
                     for fraction in KILL_AT:
 
                         def kill_now(f: float = fraction) -> bool:
@@ -121,6 +153,19 @@ async def test_sigkill_mid_run_loses_nothing_and_applies_each_task_once(
                         await server.kill()
                         await trio.sleep(0.2)  # workers find the server gone
                         restarts.append(await server.start())
+                    await trio.sleep(0.3)
+                    starter.stop = True
+                    await wait_until(lambda: starter.finished, 10, "the starter to stop")
+                    # Starts cut by a kill may or may not have created their workflow;
+                    # whichever did must be whole and run to the end like the others.
+                    found = await admin.search_workflows(f"workflowType = '{WORKFLOW}'", size=1000)
+                    found_ids = {w.workflow_id for w in found.results}
+                    assert set(inputs) <= found_ids, "an acknowledged start is missing"
+                    created_anyway = found_ids - set(inputs)
+                    for workflow_id in created_anyway:
+                        wf = await admin.get_workflow(workflow_id, include_tasks=False)
+                        assert wf.input["x"] in starter.cut, f"unexpected workflow {wf.input}"
+                        inputs[workflow_id] = wf.input["x"]
                     began = time.monotonic()
                     done = await wait_all_terminal(admin, list(inputs), timeout_s=90)
                     recovery_s = time.monotonic() - began
@@ -141,7 +186,9 @@ async def test_sigkill_mid_run_loses_nothing_and_applies_each_task_once(
     assert server.starts == 1 + len(KILL_AT)
     assert "Traceback" not in server.log(), server.log()
     print(
-        f"\n[crash-safety {backend}] workflows={WORKFLOWS} kills={len(KILL_AT)} "
+        f"\n[crash-safety {backend}] workflows={len(inputs)} (streamed starts "
+        f"{starter.attempts}, cut {len(starter.cut)}, of which created "
+        f"{len(created_anyway)}) kills={len(KILL_AT)} "
         f"in_flight_at_kill={in_flight_at_kill} restart_s={[round(r, 2) for r in restarts]} "
         f"executions={len(ledger.executions)} lost_results_re_executed="
         f"{findings.lost_executions} timed_out_rows={findings.timed_out_rows} "
