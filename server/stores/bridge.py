@@ -233,18 +233,31 @@ class AsyncioBridge:
 
 
 class _TrioInbox:
-    """Results for one trio run, handed over with one run_sync_soon per batch."""
+    """Results for one trio run, handed over with one run_sync_soon per batch.
 
-    __slots__ = ("__weakref__", "items", "scheduled", "token")
+    The wake-up is deferred to the end of the asyncio loop's current iteration (a
+    call_soon), so every result finished in that iteration travels together, and the
+    asyncio thread is done with its work before it hands the GIL to the woken trio thread.
+    """
+
+    __slots__ = ("__weakref__", "deferred", "items", "scheduled", "token")
 
     def __init__(self, token: trio.lowlevel.TrioToken) -> None:
         self.token = token
         self.items: deque[_Reschedule] = deque()
-        self.scheduled = False
+        self.scheduled = False  # a flush is queued on the trio side
+        self.deferred = False  # a wake-up is queued on the asyncio side
 
     def put(self, task: trio.lowlevel.Task, result: outcome.Outcome[Any]) -> None:
-        # asyncio thread. Same append-then-test protocol as AsyncioBridge._submit.
+        # asyncio thread.
         self.items.append((task, result))
+        if not self.deferred:
+            self.deferred = True
+            asyncio.get_running_loop().call_soon(self.wake)
+
+    def wake(self) -> None:
+        # asyncio thread. Same append-then-test protocol as AsyncioBridge._submit.
+        self.deferred = False
         if not self.scheduled:
             self.scheduled = True
             # RunFinishedError: the trio run is gone, nobody is waiting.

@@ -201,10 +201,24 @@ END
 $fn$;
 """
 
+# PL/pgSQL re-plans a statement for every call while it judges custom plans cheaper; for
+# commit_batch's CTE that planning is most of the cost (measured: ~1 ms -> ~0.45 ms per
+# one-commit call). The arrays change size, not shape, so one generic plan serves all.
+_GENERIC_PLANS = """
+ALTER FUNCTION commit_batch(
+    text[], integer[], text[], integer[], text[], bigint[], bigint[], bigint[], text[],
+    text[], text[], bytea[], integer[], text[], boolean[], integer[], boolean[], text[],
+    text[], integer[], bigint[]
+) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION pop_messages(text, bigint, integer, bigint)
+    SET plan_cache_mode = force_generic_plan;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables", _TABLES),
     Migration(2, "commit_batch function", _COMMIT_BATCH),
     Migration(3, "pop_messages function (no WAL flush wait for pops)", _POP_MESSAGES),
+    Migration(4, "generic plans for commit_batch and pop_messages", _GENERIC_PLANS),
 )
 
 
