@@ -24,7 +24,7 @@ import pytest
 import trio
 
 from client.api import ConductorClient
-from client.runner import TaskRunner
+from client.runner import Backoff, TaskRunner
 from tests.integration.resilience_support import (
     FLAKY,
     STEP,
@@ -40,6 +40,7 @@ from tests.integration.resilience_support import (
     store_url_for,
     task_defs,
     wait_all_terminal,
+    wait_until,
 )
 
 WORKFLOWS = 60
@@ -47,6 +48,10 @@ WORKFLOWS = 60
 # id would be a double hand-out.
 RESPONSE_TIMEOUT_S = 30
 WORKFLOW = "rs_scale_out"
+HA_WORKFLOWS = 40
+HA_RESPONSE_TIMEOUT_S = 2
+# Messages the dead server had popped come back after these (60 s by default).
+HA_ENGINE = ("task_unack_ms=3000", "sweep_unack_ms=3000")
 
 
 @pytest.mark.parametrize(
@@ -141,4 +146,98 @@ async def test_two_servers_on_one_store_share_the_work_without_double_handouts(
         f"per_server={per_server} first_task_on_other_server={crossed} "
         f"handout_latency_ms median={statistics.median(latencies):.0f} "
         f"p95={latencies[int(len(latencies) * 0.95)]} max={latencies[-1]}"
+    )
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("postgres", marks=pytest.mark.postgres),
+    ],
+)
+async def test_when_one_server_dies_the_other_finishes_every_workflow(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    # Server A is SIGKILLed mid-run and never comes back. Its workers' results in flight
+    # are lost (they cannot reach A); the store still holds every workflow, so B's sweeper
+    # times those tasks out after the response timeout and B's workers run the retries.
+    async with store_url_for(backend, request) as store_url:
+        servers = {
+            label: ServerProcess(store_url, tmp_path, name=label, engine_options=HA_ENGINE)
+            for label in "AB"
+        }
+        ledger = Ledger()
+        try:
+            for server in servers.values():
+                await server.start()
+            a, b = servers["A"], servers["B"]
+            async with (
+                ConductorClient(a.base_url) as admin_a,
+                ConductorClient(b.base_url) as admin_b,
+                RecordingClient(a.base_url, ledger, "A") as client_a,
+                RecordingClient(b.base_url, ledger, "B") as client_b,
+            ):
+                await admin_a.register_task_defs(task_defs(HA_RESPONSE_TIMEOUT_S))
+                await admin_a.register_workflow_def(resilience_workflow(WORKFLOW), overwrite=True)
+                runners = {
+                    label: TaskRunner(
+                        [LedgerWorker(STEP, ledger), LedgerWorker(FLAKY, ledger, work_s=0.1)],
+                        server.base_url,
+                        concurrency=3,
+                        worker_id=f"worker-{label}",
+                        poll_timeout_ms=1000,
+                        backoff=Backoff(initial_s=0.05, max_s=0.5),
+                        update_attempts=3,
+                        client=client,
+                    )
+                    for label, server, client in (("A", a, client_a), ("B", b, client_b))
+                }
+                async with trio.open_nursery() as nursery:
+                    for runner in runners.values():
+                        await nursery.start(runner.run)
+                    inputs: dict[str, int] = {}
+                    for x in range(HA_WORKFLOWS):
+                        admin = admin_a if x % 2 == 0 else admin_b
+                        inputs[await admin.start_workflow_by_name(WORKFLOW, {"x": x})] = x
+                    total = HA_WORKFLOWS * 3
+                    await wait_until(
+                        lambda: (
+                            ledger.accepted_completions() >= total // 3
+                            and any(h.server == "A" for h in ledger.handouts)
+                            and bool(ledger.unreported())
+                        ),
+                        60,
+                        "a third of the results with tasks in flight",
+                    )
+                    held_by_a = {
+                        h.task_id for h in ledger.handouts if h.server == "A"
+                    } & ledger.unreported()
+                    await a.kill()
+                    killed_at = trio.current_time()
+                    done = await wait_all_terminal(admin_b, list(inputs), timeout_s=90)
+                    finished_after_s = trio.current_time() - killed_at
+                    for runner in runners.values():
+                        runner.stop()
+            assert await b.stop() == 0, b.log()
+        finally:
+            for server in servers.values():
+                await server.ensure_dead()
+
+    findings = check_workflows(done, inputs, ledger)
+    assert_no_overlapping_leases(ledger)
+    # Tasks A's workers held when A died came back through B as retries.
+    assert held_by_a, "the kill found no task held through A"
+    assert findings.timed_out_rows >= 1
+    rows = [t for wf in done.values() for t in wf.tasks]
+    timed_out = {t.task_id for t in rows if t.status.value == "TIMED_OUT"}
+    servers_of = {h.task_id: h.server for h in ledger.handouts}
+    retries = [t for t in rows if t.retried_task_id in timed_out]
+    assert len(retries) == len(timed_out)
+    assert {servers_of[t.task_id] for t in retries} == {"B"}, "a retry went through dead A"
+    print(
+        f"\n[one-server-dies {backend}] workflows={HA_WORKFLOWS} held_through_A_at_kill="
+        f"{len(held_by_a)} timed_out_rows={findings.timed_out_rows} "
+        f"lost_results_re_executed={findings.lost_executions} "
+        f"all_done_after_kill_s={finished_after_s:.1f}"
     )
