@@ -111,6 +111,8 @@ async def test_two_servers_on_one_store_share_the_work_without_double_handouts(
             for server in servers.values():
                 await server.ensure_dead()
 
+    for server in servers.values():
+        assert "Traceback" not in server.log(), server.log()
     findings = check_workflows(done, inputs, ledger)
     # No crash here: nothing may time out, be lost, or be re-executed.
     assert findings.timed_out_rows == 0
@@ -224,6 +226,7 @@ async def test_when_one_server_dies_the_other_finishes_every_workflow(
             for server in servers.values():
                 await server.ensure_dead()
 
+    assert "Traceback" not in servers["B"].log(), servers["B"].log()
     findings = check_workflows(done, inputs, ledger)
     assert_no_overlapping_leases(ledger)
     # Tasks A's workers held when A died came back through B as retries.
