@@ -47,6 +47,22 @@ FLAKY = "rs_flaky"
 WORKER_REFS = ("s1", "f2", "s4")
 ALL_REFS = ("s1", "f2", "w3", "s4")
 
+# httpx (encode/httpx#3686, fix pending in #3777) sends request bodies through an async
+# generator; when a server is killed mid-request that generator is never exhausted and
+# trio warns when it is garbage collected. Harmless here (the request failed and is
+# retried), and expected in tests that kill servers on purpose; only that warning is
+# silenced.
+HTTPX_TRIO_BODY_WARNINGS = [
+    pytest.mark.filterwarnings(
+        "ignore:Async generator 'httpx._content.ByteStream.__aiter__' was garbage "
+        "collected:ResourceWarning"
+    ),
+    pytest.mark.filterwarnings(
+        r"ignore:Exception ignored in. <async_generator object ByteStream\.__aiter__"
+        ":pytest.PytestUnraisableExceptionWarning"
+    ),
+]
+
 
 def expected_output(x: int) -> int:
     """The workflow output for input x when every step is applied exactly once."""

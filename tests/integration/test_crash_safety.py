@@ -26,6 +26,7 @@ from client.api import ConductorApiError, ConductorClient
 from client.runner import Backoff, TaskRunner
 from tests.integration.resilience_support import (
     FLAKY,
+    HTTPX_TRIO_BODY_WARNINGS,
     STEP,
     Ledger,
     LedgerWorker,
@@ -51,6 +52,9 @@ FLAKY_WORK_S = 0.3  # long enough that a kill finds an rs_flaky task mid-executi
 FLAKY_REFS = frozenset({"f2"})
 WORKFLOW = "rs_crash"
 STARTS_EVERY_S = 0.1
+
+
+pytestmark = HTTPX_TRIO_BODY_WARNINGS
 
 
 class Starter:

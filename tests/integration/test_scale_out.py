@@ -27,6 +27,7 @@ from client.api import ConductorClient
 from client.runner import Backoff, TaskRunner
 from tests.integration.resilience_support import (
     FLAKY,
+    HTTPX_TRIO_BODY_WARNINGS,
     STEP,
     WORKER_REFS,
     Handout,
@@ -52,6 +53,9 @@ HA_WORKFLOWS = 40
 HA_RESPONSE_TIMEOUT_S = 2
 # Messages the dead server had popped come back after these (60 s by default).
 HA_ENGINE = ("task_unack_ms=3000", "sweep_unack_ms=3000")
+
+
+pytestmark = HTTPX_TRIO_BODY_WARNINGS
 
 
 @pytest.mark.parametrize(
