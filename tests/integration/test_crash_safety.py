@@ -50,6 +50,7 @@ ENGINE = ("task_unack_ms=3000", "sweep_unack_ms=3000")
 RESPONSE_TIMEOUT_S = 2
 FLAKY_WORK_S = 0.3  # long enough that a kill finds an rs_flaky task mid-execution
 FLAKY_REFS = frozenset({"f2"})
+STEP_REFS = frozenset({"s1", "s4"})
 WORKFLOW = "rs_crash"
 STARTS_EVERY_S = 0.1
 
@@ -144,14 +145,18 @@ async def test_sigkill_mid_run_loses_nothing_and_applies_each_task_once(
                     for fraction in KILL_AT:
 
                         def kill_now(f: float = fraction) -> bool:
-                            return ledger.accepted_completions() >= f * total and bool(
-                                ledger.unreported(FLAKY_REFS)
+                            # Both kinds mid-execution: their reports will meet a dead
+                            # server (rs_step re-sends them, rs_flaky gives them up).
+                            return (
+                                ledger.accepted_completions() >= f * total
+                                and bool(ledger.unreported(FLAKY_REFS))
+                                and bool(ledger.unreported(STEP_REFS))
                             )
 
                         await wait_until(
                             kill_now,
                             60,
-                            f"{fraction:.0%} of the worker results and an rs_flaky in flight",
+                            f"{fraction:.0%} of the worker results, both task types in flight",
                         )
                         in_flight_at_kill.append(len(ledger.unreported()))
                         await server.kill()

@@ -207,18 +207,19 @@ async def test_when_one_server_dies_the_other_finishes_every_workflow(
                         admin = admin_a if x % 2 == 0 else admin_b
                         inputs[await admin.start_workflow_by_name(WORKFLOW, {"x": x})] = x
                     total = HA_WORKFLOWS * 3
+
+                    def held_through_a() -> set[str]:
+                        through_a = {h.task_id for h in ledger.handouts if h.server == "A"}
+                        return through_a & ledger.unreported()
+
                     await wait_until(
                         lambda: (
-                            ledger.accepted_completions() >= total // 3
-                            and any(h.server == "A" for h in ledger.handouts)
-                            and bool(ledger.unreported())
+                            ledger.accepted_completions() >= total // 3 and bool(held_through_a())
                         ),
                         60,
-                        "a third of the results with tasks in flight",
+                        "a third of the results with tasks in flight through A",
                     )
-                    held_by_a = {
-                        h.task_id for h in ledger.handouts if h.server == "A"
-                    } & ledger.unreported()
+                    held_by_a = held_through_a()
                     await a.kill()
                     killed_at = trio.current_time()
                     done = await wait_all_terminal(admin_b, list(inputs), timeout_s=90)
