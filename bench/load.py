@@ -21,6 +21,7 @@ Rules:
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -36,11 +37,12 @@ import httpx
 import trio
 
 from bench import load_server
-from bench.load_workloads import LOAD_TASK, WORKLOADS, Workload, hold, task_defs
+from bench.load_args import add_args
+from bench.load_workloads import WORKLOADS, Workload, task_defs
 
 REPO = Path(__file__).resolve().parent.parent
 TERMINAL = {"COMPLETED", "FAILED", "TIMED_OUT", "TERMINATED"}
-WATCH_BATCH = 500
+WATCH_BATCH = 1000
 
 
 @dataclass
@@ -95,7 +97,10 @@ def start_workers(
     api: str, folder: Path, count: int, concurrency: int, sdk: bool
 ) -> list[tuple[subprocess.Popen[bytes], Path]]:
     """K worker processes; returns once each has created its ready file."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
     workers = []
     for i in range(count):
         stats = folder / f"worker-{i}.json"
@@ -171,7 +176,10 @@ async def _watch(http: httpx.AsyncClient, state: RunState, deadline: float) -> N
                 f"{state.total - state.completed - state.failed} workflows unfinished at timeout"
             )
         await trio.sleep(0.3)
-        batch = list(state.pending)[:WATCH_BATCH]
+        # While starts are still going, look at a few of the oldest (they finish first)
+        # so watching costs the server little; afterwards, at everything left.
+        still_starting = len(state.sent_ms) + state.start_errors < state.total
+        batch = list(itertools.islice(state.pending, 100 if still_starting else WATCH_BATCH))
         if not batch:
             continue
         response = await http.post("/workflow/bulk/search?includeTasks=false", json=batch)
@@ -203,14 +211,16 @@ async def drive(api: str, workload: Workload, args: argparse.Namespace) -> RunSt
     state = RunState(total=args.workflows)
     began = time.monotonic()
     limits = httpx.Limits(max_connections=args.starters + 2)
-    async with httpx.AsyncClient(base_url=api, timeout=60, limits=limits) as http:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_progress_loop, state, workload.name, not args.no_progress)
-            deadline = time.monotonic() + args.timeout
-            async with trio.open_nursery() as inner:
-                inner.start_soon(_start_all, http, workload, state, args.rate, args.starters)
-                inner.start_soon(_watch, http, state, deadline)
-            nursery.cancel_scope.cancel()
+    deadline = time.monotonic() + args.timeout
+    async with (
+        httpx.AsyncClient(base_url=api, timeout=60, limits=limits) as http,
+        trio.open_nursery() as nursery,
+    ):
+        nursery.start_soon(_progress_loop, state, workload.name, not args.no_progress)
+        async with trio.open_nursery() as inner:
+            inner.start_soon(_start_all, http, workload, state, args.rate, args.starters)
+            inner.start_soon(_watch, http, state, deadline)
+        nursery.cancel_scope.cancel()
     if not args.no_progress:
         _progress(state, began, workload.name, final=True)
     return state
@@ -258,24 +268,6 @@ def main(argv: list[str] | None = None) -> int:
     add_args(parser)
     args = parser.parse_args(argv)
     return run(args, run_hold)
-
-
-def add_args(parser: argparse.ArgumentParser) -> None:
-    """The harness's options (shared by `python -m bench.load` and `podium load`)."""
-    parser.add_argument("--workload", choices=sorted(WORKLOADS), default="sequential-5")
-    parser.add_argument("--workflows", "-W", type=int, default=2000, help="workflows to run")
-    parser.add_argument("--rate", type=float, default=0, help="starts per second (0 = max)")
-    parser.add_argument("--workers", "-K", type=int, default=2, help="worker processes")
-    parser.add_argument("--concurrency", type=int, default=64, help="tasks at once per worker")
-    parser.add_argument("--starters", type=int, default=16, help="concurrent start requests")
-    parser.add_argument("--server", help="target a running server (root URL) instead")
-    parser.add_argument("--server-pid", type=int, help="the --server's pid, for CPU and RSS")
-    parser.add_argument("--store", help="store URL for the self-started server")
-    parser.add_argument("--sdk", action="store_true", help="conductor-python workers instead")
-    parser.add_argument("--hold", type=int, metavar="N", help="hold N workflows on a WAIT task")
-    parser.add_argument("--timeout", type=float, default=600, help="seconds before giving up")
-    parser.add_argument("--json", action="store_true", help="end with one JSON line")
-    parser.add_argument("--no-progress", action="store_true", help="no progress line")
 
 
 def run(args: argparse.Namespace, run_hold: Any) -> int:

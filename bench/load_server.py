@@ -46,7 +46,9 @@ class ServerProcess:
         return self.process.returncode
 
 
-def start_server(store_url: str, folder: Path, extra_env: dict[str, str] | None = None) -> ServerProcess:
+def start_server(
+    store_url: str, folder: Path, extra_env: dict[str, str] | None = None
+) -> ServerProcess:
     """Starts `python -m server.cli server` on a free port and waits for /health."""
     log_path = folder / "server.log"
     env = {**os.environ, **(extra_env or {})}

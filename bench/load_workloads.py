@@ -55,18 +55,18 @@ def sequential(n: int = 5) -> Workload:
 
 def fork(width: int = 10) -> Workload:
     branches = [[simple(f"b{i}", inputParameters={"i": i})] for i in range(width)]
-    tasks = [
+    join_on = [f"b{i}" for i in range(width)]
+    tasks: list[dict[str, Any]] = [
         {"name": "fork", "taskReferenceName": "fork", "type": "FORK_JOIN", "forkTasks": branches},
-        {"name": "join", "taskReferenceName": "join", "type": "JOIN", "joinOn": []},
+        {"name": "join", "taskReferenceName": "join", "type": "JOIN", "joinOn": join_on},
     ]
-    tasks[1]["joinOn"] = [f"b{i}" for i in range(width)]
     return Workload(f"fork-{width}", _wdef(f"fork_{width}", tasks), width)
 
 
 def mixed() -> Workload:
     """SWITCH, DO_WHILE x3, INLINE, SUB_WORKFLOW and SIMPLE: 6 worker tasks per run."""
     child = _wdef("mixed_child", [simple("c0")])
-    tasks = [
+    tasks: list[dict[str, Any]] = [
         {
             "name": "route",
             "taskReferenceName": "route",
