@@ -37,8 +37,8 @@ import httpx
 import trio
 
 from bench import load_server
-from bench.load_args import add_args
 from bench.load_workloads import WORKLOADS, Workload, task_defs
+from server.cli_load import add_args
 
 REPO = Path(__file__).resolve().parent.parent
 TERMINAL = {"COMPLETED", "FAILED", "TIMED_OUT", "TERMINATED"}

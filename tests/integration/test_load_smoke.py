@@ -50,7 +50,7 @@ def test_podium_load_outside_a_checkout_names_the_fix(
 ) -> None:
     from server import cli, cli_load
 
-    monkeypatch.setattr(cli_load, "_import_bench", lambda: None)
+    monkeypatch.setattr(cli_load, "find_bench", lambda: None)
     assert cli.main(["load", "--workflows", "5"]) == 1
     assert "run it from a checkout's root" in capsys.readouterr().err
 
@@ -64,3 +64,10 @@ def test_podium_load_help_lists_the_harness_options(capsys: pytest.CaptureFixtur
     out = capsys.readouterr().out
     for option in ("--workload", "--workflows", "--rate", "--sdk", "--hold", "--store"):
         assert option in out
+
+
+def test_workload_names_match_the_harness() -> None:
+    from bench.load_workloads import WORKLOADS
+    from server.cli_load import WORKLOAD_NAMES
+
+    assert sorted(WORKLOAD_NAMES) == sorted(WORKLOADS)
