@@ -175,10 +175,11 @@ async def _watch(http: httpx.AsyncClient, state: RunState, deadline: float) -> N
             raise TimeoutError(
                 f"{state.total - state.completed - state.failed} workflows unfinished at timeout"
             )
-        await trio.sleep(0.3)
         # While starts are still going, look at a few of the oldest (they finish first)
-        # so watching costs the server little; afterwards, at everything left.
+        # once a second so watching costs the server little (measured: at 300 fetches/s
+        # it took ~12% of the server's busy time); afterwards, at everything left.
         still_starting = len(state.sent_ms) + state.start_errors < state.total
+        await trio.sleep(1.0 if still_starting else 0.3)
         batch = list(itertools.islice(state.pending, 100 if still_starting else WATCH_BATCH))
         if not batch:
             continue

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("url", help="the server's /api URL")
     parser.add_argument("stats", type=Path, help="where to write the latencies on exit")
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--sdk", action="store_true", help="use conductor-python's workers")
     parser.add_argument("--worker-id", default="load")
     args = parser.parse_args(argv)
