@@ -28,7 +28,8 @@ def store_bytes(store_url: str) -> int | None:
     if store_url.startswith("redis"):
         import redis
 
-        client = redis.Redis.from_url(store_url)
+        # Podium's `prefix` query parameter is not redis-py's: drop the query.
+        client = redis.Redis.from_url(store_url.split("?")[0])
         try:
             return int(client.info("memory")["used_memory"])
         finally:
