@@ -28,10 +28,23 @@ TWINS = [
 ]
 
 
+def _drop_stale_c_files() -> None:
+    # cythonize does not follow the cimports of an augmenting .pxd (decider_c.pxd cimports
+    # plan_c and rows_c), so a changed .pxd regenerates every twin's C file.
+    pxds = [os.path.join("hotpath", f) for f in os.listdir("hotpath") if f.endswith(".pxd")]
+    newest = max((os.path.getmtime(p) for p in pxds), default=0.0)
+    for _, source in TWINS:
+        c_file = source[:-3] + ".c"
+        if os.path.exists(c_file) and os.path.getmtime(c_file) < newest:
+            os.remove(c_file)
+
+
 def extensions() -> list[Extension]:
     if _flag("PODIUM_PURE_PYTHON"):
         return []
     from Cython.Build import cythonize
+
+    _drop_stale_c_files()
 
     debug = _flag("PODIUM_HOTPATH_DEBUG")
     exts = [

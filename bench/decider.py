@@ -4,8 +4,9 @@ Run from the repository root: `python -m bench.decider` (a table) or
 `python -m bench.decider --json` (the table, then one JSON object as the last line:
 `{"sequential": {"cython": N, "python": N}, "fork50": {...}, "mapping": {...}}`).
 
-Figures (per second, best of a few rounds, each call timed on its own so setup work
-such as polling is not counted):
+Figures (per second; each call is timed on its own, so setup work such as polling is
+not counted, and the figure is 1 / median call time, so that a process preempted on a
+busy machine does not drag it down; mapping renders are timed in batches of 100):
 - sequential: one worker task completion in a 10-step sequential workflow with 3 mapped
   inputs per task; each decision schedules the next task.
 - fork50: one branch completion in a 50-way FORK_JOIN, until its JOIN completes.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import statistics
 import sys
 import time
 from types import ModuleType
@@ -29,7 +31,7 @@ from core.enums import TaskResultStatus
 from core.models import TaskDef, Workflow, WorkflowDef
 from hotpath import load_twin
 
-ROUNDS = 5
+ROUNDS = 3
 SEQ_WORKFLOWS = 300
 FORK_WORKFLOWS = 40
 MAPPING_RENDERS = 20000
@@ -96,11 +98,9 @@ def new_workflow(defn: WorkflowDef, n: int) -> Workflow:
 
 def bench_sequential(decider: ModuleType) -> float:
     defn = sequential_def()
-    best = 0.0
+    calls: list[float] = []
     output = {"amount": 11, "address": {"region": "eu-west", "zip": "1000"}}
     for _ in range(ROUNDS):
-        spent = 0.0
-        count = 0
         for n in range(SEQ_WORKFLOWS):
             wf = new_workflow(defn, n)
             decider.decide(wf, ev.StartWorkflow(), ENV, 10)
@@ -110,19 +110,15 @@ def bench_sequential(decider: ModuleType) -> float:
                 update = ev.TaskUpdate(task_id=task.task_id, status=COMPLETED, output_data=output)
                 t0 = time.perf_counter()
                 decider.decide(wf, update, ENV, 30)
-                spent += time.perf_counter() - t0
-                count += 1
+                calls.append(time.perf_counter() - t0)
             assert wf.status.value == "COMPLETED", wf.status
-        best = max(best, count / spent)
-    return best
+    return 1.0 / statistics.median(calls)
 
 
 def bench_fork(decider: ModuleType, width: int = 50) -> float:
     defn = fork_def(width)
-    best = 0.0
+    calls: list[float] = []
     for _ in range(ROUNDS):
-        spent = 0.0
-        count = 0
         for n in range(FORK_WORKFLOWS):
             wf = new_workflow(defn, n)
             decider.decide(wf, ev.StartWorkflow(), ENV, 10)
@@ -133,11 +129,9 @@ def bench_fork(decider: ModuleType, width: int = 50) -> float:
                 update = ev.TaskUpdate(task_id=task.task_id, status=COMPLETED, output_data={"i": 1})
                 t0 = time.perf_counter()
                 decider.decide(wf, update, ENV, 30)
-                spent += time.perf_counter() - t0
-                count += 1
+                calls.append(time.perf_counter() - t0)
             assert wf.status.value == "COMPLETED", wf.status
-        best = max(best, count / spent)
-    return best
+    return 1.0 / statistics.median(calls)
 
 
 def bench_mapping(mapping: ModuleType) -> float:
@@ -161,13 +155,14 @@ def bench_mapping(mapping: ModuleType) -> float:
         },
     }
     render = template.render
-    best = 0.0
+    batches: list[float] = []
     for _ in range(ROUNDS):
-        t0 = time.perf_counter()
-        for _i in range(MAPPING_RENDERS):
-            render(ctx)
-        best = max(best, MAPPING_RENDERS / (time.perf_counter() - t0))
-    return best
+        for _batch in range(MAPPING_RENDERS // 100):
+            t0 = time.perf_counter()
+            for _i in range(100):
+                render(ctx)
+            batches.append(time.perf_counter() - t0)
+    return 100 / statistics.median(batches)
 
 
 def measure() -> dict[str, dict[str, float]]:

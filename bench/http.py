@@ -4,8 +4,11 @@ Rules: the server runs in its own process (as in production: one trio process), 
 load generator in another. wrk is the reference load (`wrk -t1 -c32 -d5s`, the setting
 the stack notes used); without wrk a built-in trio + h11 keep-alive client stands in
 (slower: it measures the pair, so its figure is a lower bound). The figure printed is the
-median of `--runs` runs. Routes: `/nc` answers 204 from a handler that does nothing,
-`/json/{id}` encodes a small msgspec Struct with a path and a query parameter.
+median of `--runs` runs, with the server's CPU time per request (utime+stime from /proc),
+which other load on a shared machine disturbs far less than req/s. Routes: `/nc` answers
+204 from a handler that does nothing, `/json/{id}` encodes a small msgspec Struct with a
+path and a query parameter. `--compare` interleaves runs against a minimal trio + h11
+loop and hypercorn's trio worker (if installed), both answering a canned 204.
 
 Usage: python -m bench.http [--path /nc] [--runs 3] [--duration 5] [--connections 32]
 """
@@ -13,6 +16,7 @@ Usage: python -m bench.http [--path /nc] [--runs 3] [--duration 5] [--connection
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import socket
@@ -28,6 +32,7 @@ import msgspec
 import trio
 
 from server.http import HttpConfig, Request, Response, Router, serve_http
+from server.http.metrics import HttpMetrics, Registry
 
 
 class Item(msgspec.Struct):
@@ -53,6 +58,11 @@ def build_router() -> Router:
 
 def serve(port: int) -> None:
     trio.run(partial(serve_http, build_router(), "127.0.0.1", port, config=HttpConfig()))
+
+
+def serve_with_metrics(port: int) -> None:
+    metrics = HttpMetrics(Registry())
+    trio.run(partial(serve_http, build_router(), "127.0.0.1", port, metrics=metrics))
 
 
 # -- reference servers for --compare (same machine, same load, same moment) ------------
@@ -88,9 +98,14 @@ def serve_hypercorn(port: int) -> None:
     import hypercorn.trio  # type: ignore[import-not-found]
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            await send({"type": "http.response.start", "status": 204, "headers": []})
-            await send({"type": "http.response.body", "body": b""})
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                await send({"type": message["type"] + ".complete"})
+                if message["type"] == "lifespan.shutdown":
+                    return
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
 
     config = hypercorn.config.Config()
     config.bind = [f"127.0.0.1:{port}"]
@@ -98,26 +113,32 @@ def serve_hypercorn(port: int) -> None:
     trio.run(partial(hypercorn.trio.serve, app, config))
 
 
-SERVERS = {"podium": serve, "h11-minimal": serve_h11_minimal, "hypercorn": serve_hypercorn}
+SERVERS = {
+    "podium": serve,
+    "podium+metrics": serve_with_metrics,
+    "h11-minimal": serve_h11_minimal,
+    "hypercorn": serve_hypercorn,
+}
 
 
 # -- load generators --------------------------------------------------------------------
 
 
-def run_wrk(port: int, path: str, duration: float, connections: int) -> tuple[float, str]:
+def run_wrk(port: int, path: str, duration: float, connections: int) -> tuple[float, int, str]:
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", f"http://127.0.0.1:{port}{path}"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if match is None:
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    if rate is None or total is None:
         raise RuntimeError(f"unexpected wrk output:\n{out}")
     problems = [
         line.strip() for line in out.splitlines() if "Non-2xx" in line or "Socket errors" in line
     ]
-    return float(match.group(1)), "; ".join(problems)
+    return float(rate.group(1)), int(total.group(1)), "; ".join(problems)
 
 
 async def _client(port: int, path: str, stop_at: float, counts: list[int]) -> None:
@@ -139,16 +160,24 @@ async def _client(port: int, path: str, stop_at: float, counts: list[int]) -> No
     await stream.aclose()
 
 
-def run_builtin(port: int, path: str, duration: float, connections: int) -> tuple[float, str]:
-    async def main() -> float:
+def run_builtin(port: int, path: str, duration: float, connections: int) -> tuple[float, int, str]:
+    async def main() -> tuple[float, int, str]:
         counts: list[int] = []
         start = trio.current_time()
         async with trio.open_nursery() as nursery:
             for _ in range(connections):
                 nursery.start_soon(_client, port, path, start + duration, counts)
-        return sum(counts) / (trio.current_time() - start)
+        return sum(counts) / (trio.current_time() - start), sum(counts), ""
 
-    return trio.run(main), ""
+    return trio.run(main)
+
+
+def _cpu_seconds(pid: int) -> float:
+    # utime + stime of the server process: CPU per request is far less sensitive to
+    # other load on a shared machine than requests per second.
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- driver -----------------------------------------------------------------------------
@@ -202,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="interleave runs against a minimal trio+h11 loop (and hypercorn, if installed)",
     )
+    parser.add_argument(
+        "--metrics", action="store_true", help="also run a server that records HttpMetrics"
+    )
     parser.add_argument("--serve", nargs=2, metavar=("KIND", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
@@ -214,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         tool = f"wrk -t1 -c{args.connections} -d{args.duration:g}s"
     else:
         tool = f"built-in trio/h11 client, {args.connections} connections, {args.duration:g}s"
-    kinds = ["podium"]
+    kinds = ["podium", "podium+metrics"] if args.metrics else ["podium"]
     if args.compare:
         kinds.append("h11-minimal")
         try:
@@ -223,26 +255,40 @@ def main(argv: list[str] | None = None) -> int:
             print("hypercorn is not installed: comparing with the minimal h11 loop only")
         else:
             kinds.append("hypercorn")
-    servers = {kind: _start(kind) for kind in kinds}
+    servers: dict[str, tuple[int, subprocess.Popen[bytes]]] = {}
     rates: dict[str, list[float]] = {kind: [] for kind in kinds}
+    cpu_us: dict[str, list[float]] = {kind: [] for kind in kinds}
     try:
+        for kind in kinds:
+            servers[kind] = _start(kind)
         for run in range(1, args.runs + 1):
-            for kind, (port, _proc) in servers.items():
+            for kind, (port, proc) in servers.items():
                 # the reference servers answer 204 on every path
-                path = args.path if kind == "podium" else "/"
-                rate, problems = load(port, path, args.duration, args.connections)
+                path = args.path if kind.startswith("podium") else "/"
+                cpu_before = _cpu_seconds(proc.pid)
+                rate, total, problems = load(port, path, args.duration, args.connections)
+                per_request = (_cpu_seconds(proc.pid) - cpu_before) / max(total, 1) * 1e6
                 rates[kind].append(rate)
+                cpu_us[kind].append(per_request)
                 note = f"  ({problems})" if problems else ""
-                print(f"run {run} {kind}: {rate:,.0f} req/s{note}", flush=True)
+                print(
+                    f"run {run} {kind}: {rate:,.0f} req/s, server CPU {per_request:.0f} µs/req"
+                    f"{note}",
+                    flush=True,
+                )
     finally:
         for _port, proc in servers.values():
             proc.terminate()
             proc.wait(timeout=10)
     print(f"load: {tool}; each server is one process")
     for kind in kinds:
-        what = f"GET {args.path}" if kind == "podium" else "canned 204"
+        what = f"GET {args.path}" if kind.startswith("podium") else "canned 204"
         median = statistics.median(rates[kind])
-        print(f"{kind:12} {what}: median {median:,.0f} req/s over {args.runs} runs")
+        cpu = statistics.median(cpu_us[kind])
+        print(
+            f"{kind:12} {what}: median {median:,.0f} req/s over {args.runs} runs; "
+            f"server CPU {cpu:.0f} µs/req (= {1e6 / cpu:,.0f} req/s per busy core)"
+        )
     return 0
 
 

@@ -243,9 +243,10 @@ class TaskRunner:
     # -- one task type --------------------------------------------------------------------
 
     async def _idle(self, sleep_s: float | None, slots: trio.Semaphore | None) -> bool:
-        """Sleep or take one slot, unless stop() interrupts; False when stopping."""
+        """Sleep, then take one slot, unless stop() interrupts; False when stopping."""
         if self._stopping:
             return False
+        acquired = False
         with trio.CancelScope() as scope:
             self._idle_scopes.add(scope)
             try:
@@ -253,9 +254,16 @@ class TaskRunner:
                     await trio.sleep(sleep_s)
                 if slots is not None:
                     await slots.acquire()
+                    acquired = True
             finally:
                 self._idle_scopes.discard(scope)
-        return not scope.cancelled_caught
+        # stop() may land after the wait succeeded but before this task resumed: then
+        # nothing was cancelled, and the flag is what says not to poll again.
+        if self._stopping:
+            if acquired and slots is not None:
+                slots.release()
+            return False
+        return True
 
     async def _serve_type(
         self, client: ConductorClient, w: Worker, limiter: trio.CapacityLimiter
@@ -299,8 +307,13 @@ class TaskRunner:
                 for _ in range(taken - len(tasks)):
                     slots.release()
                 self.stats.tasks_received += len(tasks)
-                for task in tasks:
-                    running.start_soon(self._run_chain, client, w, task, slots, limiter)
+                for i, task in enumerate(tasks):
+                    # A server that hands out more than asked is obeyed (those tasks are
+                    # ours now), but the extras hold no slot, so the count stays true.
+                    holds_slot = i < taken
+                    running.start_soon(
+                        self._run_chain, client, w, task, slots if holds_slot else None, limiter
+                    )
                 # A v1 server gives no next task on update: the loop polls right away.
             # Leaving the nursery waits for every chain in flight: that is the drain.
 
@@ -309,7 +322,7 @@ class TaskRunner:
         client: ConductorClient,
         w: Worker,
         task: Task,
-        slots: trio.Semaphore,
+        slots: trio.Semaphore | None,
         limiter: trio.CapacityLimiter,
     ) -> None:
         try:
@@ -320,7 +333,8 @@ class TaskRunner:
                 if current is not None:
                     self.stats.tasks_received += 1
         finally:
-            slots.release()
+            if slots is not None:
+                slots.release()
 
     async def _execute(self, w: Worker, task: Task, limiter: trio.CapacityLimiter) -> TaskResult:
         name = w.task_definition_name

@@ -250,6 +250,12 @@ class FunctionWorker:
     ) -> None:
         if not task_definition_name:
             raise ValueError("a worker needs a task type: @worker('my_task')")
+        signature = inspect.signature(fn)
+        if any(p.kind is p.POSITIONAL_ONLY for p in signature.parameters.values()):
+            raise ValueError(
+                f"worker {task_definition_name!r}: {getattr(fn, '__name__', fn)} has "
+                "positional-only parameters; inputs are passed by name, so drop the '/'"
+            )
         self.fn = fn
         self.task_definition_name = task_definition_name
         self.domain = domain
@@ -258,16 +264,14 @@ class FunctionWorker:
         self._wants_task = _wants_task(fn, hints)
         self._params = [
             p
-            for p in inspect.signature(fn).parameters.values()
+            for p in signature.parameters.values()
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         ]
         # Inputs for dataclass/Struct parameters are converted, as the SDK does.
         self._convert = {
             p.name: hints[p.name] for p in self._params if _structured(hints.get(p.name))
         }
-        self._var_kw = any(
-            p.kind is p.VAR_KEYWORD for p in inspect.signature(fn).parameters.values()
-        )
+        self._var_kw = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
         self.__name__ = getattr(fn, "__name__", task_definition_name)
         self.__doc__ = fn.__doc__
 

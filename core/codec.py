@@ -61,6 +61,10 @@ def decode(data: bytes | str, type_: type[T], *, subject: str = "request body") 
         raise DefinitionError([FieldError("", f"malformed JSON: {exc}")], subject=subject) from exc
     except RecursionError as exc:  # msgspec's guard against hostile nesting
         raise DefinitionError([_TOO_DEEP], subject=subject) from exc
+    except UnicodeDecodeError as exc:  # msgspec raises this for invalid UTF-8 in a string
+        raise DefinitionError(
+            [FieldError("", f"malformed JSON: invalid UTF-8 ({exc.reason})")], subject=subject
+        ) from exc
 
 
 def convert(obj: Any, type_: type[T], *, subject: str = "value", path: str = "") -> T:

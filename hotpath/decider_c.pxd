@@ -30,7 +30,8 @@ from hotpath.rows_c cimport (
     worker_row,
 )
 
-cdef int K_WORKER, K_SWITCH, K_FORK, K_JOIN, K_DYN_FORK, K_EXCL_JOIN, K_DO_WHILE, K_DYNAMIC
+cdef int K_WORKER, K_SWITCH, K_FORK, K_JOIN, K_DYN_FORK, K_EXCL_JOIN, K_DO_WHILE
+cdef int K_DYNAMIC
 cdef object SCHEDULED, IN_PROGRESS, COMPLETED, COMPLETED_WITH_ERRORS, FAILED
 cdef object FAILED_WITH_TERMINAL_ERROR, TIMED_OUT, CANCELED, SKIPPED
 cdef object WF_RUNNING, WF_PAUSED, WF_FAILED, WF_TIMED_OUT, WF_TERMINATED
@@ -44,41 +45,74 @@ cdef class DecisionRun(Run):
     pass
 
 
+@cython.locals(kind=int)
+cdef object schedule_node(Run run, Node node, str suffix, object iteration,
+                          str loop_scope, object prev, object delay_s)
+
 
 @cython.locals(kind=int)
-cdef object schedule_node(Run run, Node node, str suffix, object iteration, str loop_scope,
-                     object prev, object delay_s)
-@cython.locals(kind=int)
 cdef object retry_row(Run run, Node node, str ref, Scope scope)
+
+
 @cython.locals(j=Py_ssize_t, tasks=list)
 cdef dict skipped_rows(Run run)
+
+
 cdef object schedule_worker(Run run, Node node, str ref, str suffix, object iteration,
                             str loop_scope, object prev, object delay_s)
+
+
 cdef object dynamic_worker_row(Run run, Node node, str ref, str name, Scope scope)
+
+
 @cython.locals(first=Node, join=Node)
 cdef object schedule_fork(Run run, Node node, str ref, str suffix, object iteration,
                           str loop_scope)
+
+
 cdef object add_join_row(Run run, Node node, str ref, Scope scope, list join_on)
+
+
 @cython.locals(n=Node, nxt=Node, parent=Node)
 cdef Node next_node(Node node)
+
+
 @cython.locals(nxt=Node)
 cdef object schedule_successor(Run run, object t, Node node)
+
+
 @cython.locals(i=Py_ssize_t, n=Py_ssize_t, j=Py_ssize_t, active=Py_ssize_t, tasks=list,
                operators=list)
 cdef object run_loop(Run run)
+
+
 @cython.locals(epochs=dict)
 cdef bint stale_operators(Run run, list operators) except -1
+
+
 @cython.locals(kind=int)
 cdef object after_success(Run run, object t, Node node)
+
+
 @cython.locals(epochs=dict, seen=Py_ssize_t, changed=bint)
 cdef bint evaluate_operator(Run run, object t) except -1
+
+
 @cython.locals(done=bint, failed=bint, all_canceled=bint, with_errors=bint, output=dict,
                reasons=list)
 cdef bint evaluate_join(Run run, object t) except -1
+
+
 @cython.locals(cfg=TaskCfg)
 cdef object handle_failure(Run run, object t, Node node)
+
+
 cdef bint on_task_polled(Run run, object event) except -1
+
+
 @cython.locals(node=Node)
 cdef bint on_task_update(Run run, object event) except -1
+
+
 @cython.locals(run=Run, go=bint)
 cpdef object decide(object workflow, object event, object env, object now_ms)

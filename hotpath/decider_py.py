@@ -3,13 +3,15 @@
 
 Rules:
 - Pure and deterministic: no IO, no clock (`now_ms` is an argument), no randomness; ids
-  come from the workflow id and counters (`task_id`), so a replayed decision repeats them.
-- A workflow definition is compiled once into a plan of small `Node` objects (typed in
-  decider_c.pxd); each task row finds its node through its `workflow_task` reference name.
-- The hot path (worker tasks, FORK/JOIN, retries, next-task resolution) lives here; the
-  rarer task types and the API operations live in plain modules (flow_tasks,
-  system_tasks, operations, ending) that act through the `Run` methods, so both twins
-  share them. Enum members are compared by identity through module constants.
+  come from the workflow id and counters, so a replayed decision repeats them.
+- Three compiled twins share the hot path: plan_py (definitions compiled to typed `Node`
+  objects), rows_py (the per-decision `Run`, row creation, mapping, timers) and this
+  module (scheduling, next-task resolution, the settle loop, JOIN, retries, worker
+  events). Each `*_c.pxd` cimports the one below it, so the compiled decider reads nodes
+  and rows at C level. The rarer task types and the API operations live in plain
+  modules (flow_tasks, system_tasks, operations, timers, ending) that act through the
+  `Run` methods, so both twins share them.
+- Enum members are compared by identity through module constants, never by value.
 - A workflow failure is a status, never an exception; API misuse raises core.errors.
 - Rows are settled (`executed` or `retried`) exactly once; `Workflow.scan_from` marks the
   prefix of settled rows so a decision does not rescan the whole history.
@@ -632,6 +634,8 @@ def decide(workflow: Workflow, event: Any, env: ev.DeciderEnv, now_ms: int) -> e
         if run.plan.defn.timeout_seconds > 0:
             timers.check_workflow_timeout(run)
         run_loop(run)
+    if run.prunes is not None:
+        flow_tasks.prune_loops(run)
     if run.changed:
         workflow.update_time = now_ms
     return DECISION(

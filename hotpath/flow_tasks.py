@@ -197,10 +197,50 @@ def _start_iteration(run: Any, t: Task, node: Any, iteration: int) -> None:
     t.output_data = output
     t.update_time = run.now
     run.touch()
+    keep = t.input_data.get("keepLastN")
+    if isinstance(keep, int) and not isinstance(keep, bool) and 0 < keep < iteration:
+        # Pruned after the settle loop, which must not see rows vanish under it.
+        if run.prunes is None:
+            run.prunes = []
+        run.prunes.append(t)
     if node.body is None:
         _finish(run, t, COMPLETED)
         return
     run.schedule(node.body, _body_scope(run, t, node, iteration))
+
+
+def prune_loops(run: Any) -> None:
+    """keepLastN: drop the output keys and the rows (nested loops' rows included) of
+    every iteration older than the last N, for each loop that asked."""
+    wf = run.wf
+    doomed: set[str] = set()
+    for t in run.prunes:
+        cutoff = t.iteration - t.input_data["keepLastN"]
+        output = dict(t.output_data)
+        for k in range(1, cutoff + 1):
+            output.pop(str(k), None)
+        t.output_data = output
+        prefix = f"{t.task_id}#"
+        for r in wf.tasks:
+            scope = r.loop_scope
+            if scope.startswith(prefix) and int(scope[len(prefix) :]) <= cutoff:
+                doomed.add(r.task_id)
+    run.prunes = None
+    if not doomed:
+        return
+    kept = []
+    for r in wf.tasks:  # rows follow their loop row, so one pass catches nested loops
+        owner = r.loop_scope.rpartition("#")[0]
+        if r.task_id in doomed or (owner and owner in doomed):
+            doomed.add(r.task_id)
+            run.removed.append(r.task_id)
+        else:
+            kept.append(r)
+    wf.tasks = kept
+    wf.scan_from = 0  # positions moved; the next decision rescans once
+    run.ref_index = None
+    run.skipped = None
+    run.touch()
 
 
 def _body_rows(run: Any, t: Task) -> list[Task]:

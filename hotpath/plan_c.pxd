@@ -48,6 +48,7 @@ cdef class Node:
     cdef public object cfg_src
     cdef public object proto
     cdef public TaskCfg proto_cfg
+    cdef public bint generated
 
 
 cdef class Plan:
@@ -65,16 +66,41 @@ cdef class Plan:
 cdef int K_WORKER, K_SWITCH, K_FORK, K_DO_WHILE, K_DYNAMIC
 cdef long long INT32_MAX
 
+
 cpdef Plan plan_for(object defn)
+
+
 cpdef TaskCfg node_cfg(Node node, object task_defs)
+
+
 cpdef TaskCfg row_cfg(Plan plan, object t, Node node, object task_defs)
+
+
 cpdef TaskCfg dynamic_cfg(Plan plan, Node node, str name, object task_defs)
+
+
 cdef object _opt(object value)
+
+
 cpdef dict workflow_ctx(object wf)
+
+
 cpdef dict task_ctx(object t)
+
+
 cpdef dict build_ctx(object wf, object template, str task_id)
+
+
 cpdef dict full_ctx(object wf, str task_id)
+
+
 cpdef str queue_name(str task_type, str domain, str namespace, str group)
+
+
 cpdef str task_queue(object t)
+
+
 cpdef object resolve_domain(object ttd, object active_domains, str task_name)
+
+
 cpdef long long retry_delay_s(TaskCfg cfg, object t) except? -1

@@ -122,6 +122,9 @@ class Node:
         # The decider's prototype worker row for this node (see decider_py.worker_row).
         self.proto: Task | None = None
         self.proto_cfg: TaskCfg | None = None
+        # True for nodes compiled from tasks generated at run time (dynamic forks): the
+        # same reference may stand for different tasks in different workflows.
+        self.generated = False
 
 
 class Plan:
@@ -174,6 +177,7 @@ class Plan:
         if node is None or node.wt != wt:
             self.compile_list([wt], parent, parent.loop if parent is not None else None)
             node = self.nodes[wt.task_reference_name]
+            node.generated = True
         return node
 
 

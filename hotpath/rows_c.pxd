@@ -35,6 +35,7 @@ cdef class Run:
     cdef public dict skipped
     cdef public long long epoch
     cdef public dict eval_epochs
+    cdef public list prunes
 
 
 cdef class Scope:
@@ -46,22 +47,47 @@ cdef class Scope:
 
 
 cpdef Node row_node(Run run, object t)
+
+
 cpdef object latest_row(Run run, str ref)
+
+
 @cython.locals(seq=Py_ssize_t, n=Py_ssize_t)
 cpdef object find_task(object wf, str task_id)
+
+
 cpdef object _opt(object value)
+
+
 cpdef str task_id_for(object wf, object seq)
+
+
 cpdef Scope row_scope(object t, Node node)
+
+
 cpdef object render_template(Run run, object template, str task_id)
+
+
 cpdef dict render_task_input(Run run, Node node, str task_id)
+
+
 @cython.locals(seq=Py_ssize_t)
-cpdef object append_row(Run run, Node node, str ref, str task_type, object status, Scope scope,
-                        dict input_data)
+cpdef object append_row(Run run, Node node, str ref, str task_type, object status,
+                        Scope scope, dict input_data)
+
+
 @cython.locals(seq=Py_ssize_t, delay=Py_ssize_t)
-cpdef object worker_row(Run run, Node node, TaskCfg cfg, str task_type, str def_name, str ref,
-                        object iteration, str loop_scope, object prev, object delay_s)
+cpdef object worker_row(Run run, Node node, TaskCfg cfg, str task_type, str def_name,
+                        str ref, object iteration, str loop_scope, object prev,
+                        object delay_s)
+
+
 @cython.locals(kind=int, cfg=TaskCfg, enforced=bint)
 cpdef object arm_timer(Run run, object t, Node node)
+
+
 cdef object _min_time(object best, object when)
+
+
 @cython.locals(j=Py_ssize_t, tasks=list)
 cpdef object next_wake(Run run)

@@ -69,6 +69,8 @@ class Run:
         self.skipped: dict[str, Task] | None = None
         self.epoch = 0
         self.eval_epochs: dict[str, int] | None = None
+        # DO_WHILE rows whose keepLastN pruning is due once the settle loop is done.
+        self.prunes: list[Task] | None = None
 
     # -- lookups
     def node_of(self, t: Task) -> Node:
@@ -141,9 +143,11 @@ def row_node(run: Run, t: Task) -> Node:
     """The plan node a row was created from (by its workflowTask's reference name)."""
     wt = t.workflow_task
     node = run.plan.nodes.get(wt.task_reference_name)  # type: ignore[union-attr]
-    if node is None or node.wt is not wt:
-        if node is not None and node.wt == wt:
-            return node
+    if node is not None and (node.wt is wt or not node.generated):
+        # A definition's own node: the plan was found for an equal definition, so the
+        # reference alone identifies it (rows reloaded from a store hold equal copies).
+        return node
+    if node is None or node.wt != wt:
         node = run.plan.node_for(wt, None)  # type: ignore[arg-type]
     return node
 

@@ -13,13 +13,14 @@ import logging
 import sys
 from pathlib import Path
 
-import msgspec
-
 from core.errors import PodiumError
 from server.cli import COMMANDS
-from server.config import DEFAULT_STORE_URL, ServerConfig
 
 SQLITE_PREFIX = "sqlite:///"
+# ServerConfig's default (tests/server/test_app.py checks they agree). Spelled out here
+# because importing server.config loads the engine and trio, which `podium validate`
+# (sharing this CLI) must not pay for.
+DEFAULT_STORE_URL = "sqlite:///./.podium/podium.db"
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +47,7 @@ def _prepare_sqlite_folder(url: str) -> None:
 def run(args: argparse.Namespace) -> int:
     # Imported here so other subcommands do not pay for trio and the engine.
     from server.app import run as run_server
+    from server.config import ServerConfig
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         _prepare_sqlite_folder(config.store_url)
         run_server(config)
-    except* (PodiumError, OSError, msgspec.ValidationError) as group:
+    except* (PodiumError, OSError) as group:
         # Nurseries wrap startup errors in an ExceptionGroup; report each plainly.
         failures.extend(group.exceptions)
     for exc in failures:

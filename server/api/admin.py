@@ -21,7 +21,7 @@ from core.errors import NotFound
 from core.models import Task
 from core.store import SearchRequest
 from server.api import wire
-from server.api.context import ApiContext, path_str
+from server.api.context import INT64_MAX, ApiContext, path_str
 from server.http import QueryParam, Request, Response, Router
 from server.http.metrics import CONTENT_TYPE
 
@@ -71,7 +71,7 @@ def register(router: Router, ctx: ApiContext) -> None:
     async def pending(request: Request) -> Response:
         tasks = await engine.pending_tasks(
             path_str(request, "tasktype"),
-            start=request.query_int("start", 0, minimum=0),
+            start=request.query_int("start", 0, minimum=0, maximum=INT64_MAX),
             count=request.query_int("count", 100, minimum=0, maximum=10_000),
         )
         return wire.tasks_response(tasks)

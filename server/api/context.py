@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.errors import BadRequest
+from core.errors import BadRequest, DefinitionError, FieldError
 from server.engine import Engine
 from server.http import Request
 from server.http.metrics import Registry
+
+# Integers that reach a store must fit a signed 64-bit column; versions are Java ints.
+INT64_MAX = 2**63 - 1
+INT32_MAX = 2**31 - 1
 
 # Batch poll durations are up to the 5 s long-poll limit: buckets to match.
 POLL_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 6.0)
@@ -84,14 +88,30 @@ def path_int(request: Request, name: str) -> int:
     """
     raw = request.path_params[name]
     try:
-        return int(raw, 10)
+        value = int(raw, 10)
     except ValueError:
         raise BadRequest(f"Path parameter '{name}' must be an integer, got {raw!r}") from None
+    if not -INT32_MAX - 1 <= value <= INT32_MAX:
+        raise BadRequest(f"Path parameter '{name}' must fit a 32-bit integer, got {value}")
+    return value
 
 
 def optional_int(request: Request, name: str) -> int | None:
-    """An integer query parameter that may be absent (None)."""
+    """An integer query parameter that may be absent (None); a 32-bit int (versions)."""
     raw = request.query_str(name)
     if raw is None or raw.strip() == "":
         return None
-    return request.query_int(name, 0)
+    return request.query_int(name, 0, minimum=-INT32_MAX - 1, maximum=INT32_MAX)
+
+
+def check_version(value: object, path: str) -> None:
+    """A definition or request `version` must be a 32-bit int, as in Conductor.
+
+    Raises:
+        DefinitionError: (400) naming `path`.
+    """
+    if isinstance(value, int) and not -INT32_MAX - 1 <= value <= INT32_MAX:
+        raise DefinitionError(
+            [FieldError(path, f"must fit a 32-bit integer, got {value}", value)],
+            subject="request body",
+        )

@@ -27,7 +27,7 @@ from core.validation import (
     decode_workflow_defs,
 )
 from server.api import wire
-from server.api.context import ApiContext, path_int, path_str
+from server.api.context import ApiContext, check_version, optional_int, path_int, path_str
 from server.http import QueryParam, Request, Response, Router
 
 TAGS = ("metadata",)
@@ -127,6 +127,7 @@ def register(router: Router, ctx: ApiContext) -> None:
     async def register_workflow_def(request: Request) -> Response:
         overwrite = request.query_bool("overwrite", False)
         definition = codec.decode(request.body, WorkflowDef, subject="workflow definition")
+        check_version(definition.version, "version")
         check_workflow_def(definition, task_defs=await engine.metadata.task_defs())
         existing = await store.get_workflow_def(definition.name, definition.version)
         if existing is not None and not overwrite:
@@ -140,6 +141,8 @@ def register(router: Router, ctx: ApiContext) -> None:
 
     async def update_workflow_defs(request: Request) -> Response:
         defs = decode_workflow_defs(request.body, task_defs=await engine.metadata.task_defs())
+        for i, definition in enumerate(defs):
+            check_version(definition.version, f"[{i}].version")
         result = BulkResponse()
         for definition in defs:
             existing = await store.get_workflow_def(definition.name, definition.version)
@@ -155,8 +158,7 @@ def register(router: Router, ctx: ApiContext) -> None:
 
     async def get_workflow_def(request: Request) -> Response:
         name = path_str(request, "name")
-        version = request.query_str("version")
-        number = request.query_int("version", 0) if version not in (None, "") else None
+        number = optional_int(request, "version")
         definition = await engine.metadata.workflow_def(name, number)
         if definition is None:
             shown = number if number is not None else "latest"

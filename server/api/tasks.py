@@ -10,6 +10,7 @@ Rules:
 - A task log body is the raw line (the SDK sends JSON-escaped text without quotes); a
   body that is a JSON string literal is unquoted first.
 - Metrics: tasks handed out and poll latency per task type, updates per status.
+- Task search lives in task_search.py (a bounded scan: Podium keeps no task index).
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ import msgspec
 import trio
 
 from core import codec
-from core.errors import BadRequest, NotFound
-from core.models import PollData, Task, TaskExecLog, TaskResult, Workflow
+from core.errors import BadRequest, DefinitionError, FieldError, NotFound
+from core.models import PollData, SearchResult, Task, TaskExecLog, TaskResult, TaskSummary, Workflow
 from core.store import SearchRequest
 from server.api import wire
-from server.api.context import ApiContext, path_str
+from server.api.context import INT32_MAX, ApiContext, path_str
+from server.api.task_search import MAX_SCAN_WORKFLOWS, search_tasks, to_task_summary
+from server.api.workflow_ops import SEARCH_QUERY, search_request
 from server.http import QueryParam, Request, Response, Router
 
 TAGS = ("tasks",)
@@ -85,18 +88,34 @@ def register(router: Router, ctx: ApiContext) -> None:
         tasks = await _poll(request, path_str(request, "tasktype"), count, timeout_ms)
         return wire.tasks_response(tasks)
 
+    def _check_result(result: TaskResult) -> None:
+        delay = result.callback_after_seconds or 0
+        if not 0 <= delay <= INT32_MAX:
+            raise DefinitionError(
+                [
+                    FieldError(
+                        "callbackAfterSeconds",
+                        f"must be between 0 and {INT32_MAX} seconds, got {delay}",
+                        delay,
+                    )
+                ],
+                subject="task result",
+            )
+
     def _count_update(result: TaskResult) -> None:
         status = result.status
         metrics.task_updates.labels(status.value if status else "UNSET").inc()
 
     async def update_task(request: Request) -> Response:
         result = request.json(TaskResult)
+        _check_result(result)
         task_id = await engine.update_task(result)
         _count_update(result)
         return wire.text(task_id)
 
     async def update_task_v2(request: Request) -> Response:
         result = request.json(TaskResult)
+        _check_result(result)
         next_task = await engine.update_task_v2(result)
         _count_update(result)
         if next_task is None:
@@ -205,8 +224,38 @@ def register(router: Router, ctx: ApiContext) -> None:
                 break
         return wire.text(str(repaired))
 
+    async def search(request: Request) -> Response:
+        total, found = await search_tasks(engine, search_request(request))
+        return wire.json({"totalHits": total, "results": [to_task_summary(t) for t in found]})
+
+    async def search_v2(request: Request) -> Response:
+        total, found = await search_tasks(engine, search_request(request))
+        return wire.json({"totalHits": total, "results": [wire.task_builtins(t) for t in found]})
+
     base = "/api/tasks"
     add = router.add
+    search_doc = (
+        f"Search the tasks of the {MAX_SCAN_WORKFLOWS} most recent workflows "
+        "(query: field =|!=|>|< value, field IN (...), joined by AND)"
+    )
+    add(
+        "GET",
+        f"{base}/search",
+        search,
+        response=SearchResult[TaskSummary],
+        tags=TAGS,
+        query=SEARCH_QUERY,
+        summary=search_doc,
+    )
+    add(
+        "GET",
+        f"{base}/search-v2",
+        search_v2,
+        response=SearchResult[Task],
+        tags=TAGS,
+        query=SEARCH_QUERY,
+        summary=search_doc,
+    )
     worker_q = (QueryParam("workerid", str, None), QueryParam("domain", str, None))
     add(
         "GET",

@@ -103,6 +103,7 @@ def def_builtins(definition: WorkflowDef) -> dict[str, Any]:
 
 
 def workflow_task_builtins(node: WorkflowTask) -> dict[str, Any]:
+    """A WorkflowTask as Conductor's JSON (a dict), scrubbed for the SDK."""
     data: dict[str, Any] = msgspec.to_builtins(node)
     scrub_workflow_task(data)
     return data
@@ -114,18 +115,22 @@ def json(obj: Any, status: int = 200) -> Response:
 
 
 def workflow_response(workflow: Workflow) -> Response:
+    """One workflow as a JSON response (internals removed)."""
     return Response.raw_json(encode(workflow_builtins(workflow)))
 
 
 def workflows_response(workflows: list[Workflow]) -> Response:
+    """A JSON list of workflows (internals removed)."""
     return Response.raw_json(encode([workflow_builtins(w) for w in workflows]))
 
 
 def task_response(task: Task) -> Response:
+    """One task as a JSON response (internals removed)."""
     return Response.raw_json(encode(task_builtins(task)))
 
 
 def tasks_response(tasks: list[Task]) -> Response:
+    """A JSON list of tasks (internals removed)."""
     return Response.raw_json(encode([task_builtins(t) for t in tasks]))
 
 

@@ -31,9 +31,11 @@ from core.models import (
     Workflow,
     WorkflowSummary,
 )
+from core.search import And, Cond, Or, parse_query
 from core.store import SearchRequest
 from server.api import wire
-from server.api.context import ApiContext, path_int, path_str
+from server.api.context import INT64_MAX, ApiContext, path_int, path_str
+from server.api.workflows import check_start
 from server.http import QueryParam, Request, Response, Router
 
 TAGS = ("workflow",)
@@ -78,10 +80,30 @@ def search_request(request: Request) -> SearchRequest:
     return SearchRequest(
         query=request.query_str("query") or "",
         free_text=request.query_str("freeText") or "*",
-        start=request.query_int("start", 0, minimum=0),
+        start=request.query_int("start", 0, minimum=0, maximum=INT64_MAX),
         size=request.query_int("size", 100, minimum=0, maximum=10_000),
         sort=request.query_str("sort") or "",
     )
+
+
+def check_query_numbers(query: str) -> None:
+    """Numbers in a search query must fit the store's 64-bit columns.
+
+    Raises:
+        BadRequest: (400) a number out of range, or a malformed query.
+    """
+    pending = [parse_query(query)]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, Cond):
+            for value in node.values:
+                if isinstance(value, int) and not -INT64_MAX - 1 <= value <= INT64_MAX:
+                    raise BadRequest(
+                        f"query: {node.field.name} value {value} is out of range "
+                        "(a 64-bit integer, epoch milliseconds for times)"
+                    )
+        elif isinstance(node, And | Or):
+            pending.extend((node.left, node.right))
 
 
 def _opt_str(value: object) -> str | None:
@@ -156,10 +178,14 @@ def register(router: Router, ctx: ApiContext) -> None:
         )
 
     async def search(request: Request) -> Response:
-        return wire.json(await engine.search(search_request(request)))
+        query = search_request(request)
+        check_query_numbers(query.query)
+        return wire.json(await engine.search(query))
 
     async def search_v2(request: Request) -> Response:
-        result = await engine.search_v2(search_request(request))
+        query = search_request(request)
+        check_query_numbers(query.query)
+        result = await engine.search_v2(query)
         return wire.json(
             {
                 "totalHits": result.total_hits,
@@ -169,12 +195,14 @@ def register(router: Router, ctx: ApiContext) -> None:
 
     async def execute(request: Request) -> Response:
         name = path_str(request, "name")
-        version = path_int(request, "version")
-        # The path names the workflow, so the body's `name` is optional here.
+        # The path names the workflow, so the body's `name` is optional here; without a
+        # version in the path, the body's (or the latest) is used.
         raw = request.json(dict[str, Any]) if request.body.strip() else {}
         raw["name"] = name
-        raw["version"] = version
+        if "version" in request.path_params:
+            raw["version"] = path_int(request, "version")
         start = codec.convert(raw, StartWorkflowRequest, subject="request body")
+        check_start(start)
         request_id = request.query_str("requestId") or str(uuid.uuid4())
         targets = set(request.query_list("waitUntilTaskRef"))
         wait = request.query_int("waitForSeconds", 10, minimum=0, maximum=MAX_WAIT_SECONDS)
@@ -286,4 +314,18 @@ def register(router: Router, ctx: ApiContext) -> None:
             QueryParam("waitForSeconds", int, 10),
         ),
         summary="Start a workflow and wait for it to finish (or reach a task)",
+    )
+    add(
+        "POST",
+        "/api/workflow/execute/{name}",
+        execute,
+        body=StartWorkflowRequest,
+        response=WorkflowRun,
+        tags=TAGS,
+        query=(
+            QueryParam("requestId", str, None),
+            QueryParam("waitUntilTaskRef", str, None),
+            QueryParam("waitForSeconds", int, 10),
+        ),
+        summary="Start the latest (or the body's) version of a workflow and wait",
     )

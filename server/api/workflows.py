@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from core import codec
 from core.enums import WORKFLOW_TERMINAL, TaskStatus
 from core.errors import BadRequest
@@ -26,10 +28,18 @@ from core.models import (
     StartWorkflowRequest,
     Task,
     Workflow,
+    WorkflowDef,
     WorkflowStatusResponse,
 )
 from server.api import wire
-from server.api.context import ApiContext, optional_int, path_str
+from server.api.context import (
+    INT32_MAX,
+    INT64_MAX,
+    ApiContext,
+    check_version,
+    optional_int,
+    path_str,
+)
 from server.http import QueryParam, Request, Response, Router
 
 TAGS = ("workflow",)
@@ -54,6 +64,24 @@ def _input_map(request: Request) -> dict[str, Any]:
     return value
 
 
+class CorrelationIdsSearchRequest(msgspec.Struct, rename="camel", kw_only=True):
+    """Body of `POST /workflow/correlated/batch` (the SDK's batch correlation search)."""
+
+    correlation_ids: list[str] = []
+    workflow_names: list[str] = []
+
+
+def check_start(start: StartWorkflowRequest) -> None:
+    """Range checks the model cannot express: versions are 32-bit, as in Conductor.
+
+    Raises:
+        DefinitionError: (400) naming the field.
+    """
+    check_version(start.version, "version")
+    if isinstance(start.workflow_def, WorkflowDef):
+        check_version(start.workflow_def.version, "workflowDef.version")
+
+
 def _statuses(request: Request) -> set[TaskStatus]:
     wanted: set[TaskStatus] = set()
     for raw in request.query_list("status"):
@@ -72,6 +100,7 @@ def register(router: Router, ctx: ApiContext) -> None:
 
     async def start_workflow(request: Request) -> Response:
         start = request.json(StartWorkflowRequest)
+        check_start(start)
         workflow_id = await engine.start_workflow(start)
         starts.labels(start.name or "ephemeral").inc()
         return wire.text(workflow_id)
@@ -110,8 +139,8 @@ def register(router: Router, ctx: ApiContext) -> None:
 
     async def get_tasks(request: Request) -> Response:
         workflow = await engine.get_workflow(path_str(request, "workflowId"), True)
-        start = request.query_int("start", 0, minimum=0)
-        count = request.query_int("count", 15, minimum=0)
+        start = request.query_int("start", 0, minimum=0, maximum=INT64_MAX)
+        count = request.query_int("count", 15, minimum=0, maximum=INT64_MAX)
         wanted = _statuses(request)
         tasks = [t for t in workflow.tasks if not wanted or t.status in wanted]
         page = tasks[start : start + count]
@@ -141,11 +170,29 @@ def register(router: Router, ctx: ApiContext) -> None:
             out[correlation_id] = [wire.workflow_builtins(w) for w in found]
         return wire.json(out)
 
+    async def correlated_batch(request: Request) -> Response:
+        search = request.json(CorrelationIdsSearchRequest)
+        include_closed = request.query_bool("includeClosed", False)
+        include_tasks = request.query_bool("includeTasks", False)
+        out: dict[str, list[dict[str, Any]]] = {}
+        for correlation_id in search.correlation_ids:
+            found: list[dict[str, Any]] = []
+            for name in search.workflow_names:
+                runs = await engine.correlated(
+                    name,
+                    correlation_id,
+                    include_closed=include_closed,
+                    include_tasks=include_tasks,
+                )
+                found.extend(wire.workflow_builtins(w) for w in runs)
+            out[correlation_id] = found
+        return wire.json(out)
+
     async def running(request: Request) -> Response:
         name = path_str(request, "name")
-        version = request.query_int("version", 1)
-        start_time = request.query_int("startTime", 0)
-        end_time = request.query_int("endTime", 0)
+        version = request.query_int("version", 1, minimum=-INT32_MAX - 1, maximum=INT32_MAX)
+        start_time = request.query_int("startTime", 0, minimum=0, maximum=INT64_MAX)
+        end_time = request.query_int("endTime", 0, minimum=0, maximum=INT64_MAX)
         ids = await engine.running_ids(name, version)
         if start_time and end_time:
             # Conductor's time-range form: running workflows started in [start, end].
@@ -299,6 +346,16 @@ def register(router: Router, ctx: ApiContext) -> None:
         tags=TAGS,
         query=corr_query,
         summary="Workflows of a name for several correlation ids",
+    )
+    add(
+        "POST",
+        f"{base}/correlated/batch",
+        correlated_batch,
+        body=CorrelationIdsSearchRequest,
+        response=dict[str, list[Workflow]],
+        tags=TAGS,
+        query=corr_query,
+        summary="Workflows of several names for several correlation ids",
     )
     add(
         "GET",

@@ -34,6 +34,9 @@ class EngineConfig(msgspec.Struct, kw_only=True, frozen=True):
     # The sweeper sleeps at most this long between rounds when it knows of no earlier
     # timer (timers pushed by other processes, messages coming back from unack).
     sweeper_max_sleep_ms: int = 1_000
+    # Timers due within this horizon wake the sweeper exactly; later ones are found by
+    # its periodic pop (at most sweeper_max_sleep_ms late).
+    sweeper_exact_horizon_ms: int = 60_000
     # Task/workflow definitions and event handlers are re-read at most this often
     # (Engine.metadata_changed() drops the cache at once).
     metadata_ttl_ms: int = 2_000
@@ -53,6 +56,10 @@ class EngineConfig(msgspec.Struct, kw_only=True, frozen=True):
     # workflow's timer at most this far ahead: if the process dies with the call in
     # flight, a sweep re-offers the task that soon (a live call is never duplicated).
     system_task_recheck_ms: int = 30_000
+    # Scripts (INLINE, jq, SWITCH/DO_WHILE/event conditions) run on the trio thread by
+    # default (~25 us each); True moves each to a worker thread (~10x the overhead per
+    # script) so a slow script (up to its 4 s limit) cannot stall other requests.
+    scripts_in_thread: bool = False
     # Default HTTP task timeouts when the task input gives none (spec 3.12).
     http_connect_timeout_ms: int = 3_000
     http_read_timeout_ms: int = 3_000

@@ -60,7 +60,7 @@ from server.engine.executor import DecideFn, Executor, Guard, Outcome, ScriptFn
 from server.engine.limits import AdmissionLimits
 from server.engine.metadata import MetadataCache
 from server.engine.persistence import from_record
-from server.engine.signals import QueueWaiters
+from server.engine.signals import QueueWaiters, TaskOwners
 from server.engine.sweeper import Sweeper
 from server.engine.system_tasks import SystemTaskRunner
 from server.engine.views import find_task, to_summary
@@ -69,6 +69,7 @@ log = logging.getLogger("podium.engine")
 
 
 def wall_clock_ms() -> int:
+    """Epoch milliseconds from the system clock (the Engine's default clock)."""
     return time.time_ns() // 1_000_000
 
 
@@ -101,6 +102,7 @@ class Engine:
         self.config = config or EngineConfig()
         self.metadata = MetadataCache(store, now_ms, self.config.metadata_ttl_ms)
         self.waiters = QueueWaiters()
+        self.task_owners = TaskOwners()
         self.limits = AdmissionLimits()
         # task type -> domain -> last poll time (ms), for taskToDomain fallback lists.
         self.domain_polls: dict[str, dict[str, int]] = {}
@@ -318,7 +320,9 @@ class Engine:
         Raises:
             NotFound: unknown task id.
         """
-        workflow_id = await self.store.workflow_id_for_task(task_id)
+        workflow_id = self.task_owners.get(task_id) or await self.store.workflow_id_for_task(
+            task_id
+        )
         if workflow_id is not None:
             record = await self.store.load(workflow_id)
             if record is not None:

@@ -86,6 +86,14 @@ class EventBus:
                         queue,
                         exc,
                     )
+                except Exception:
+                    self.failed += 1
+                    log.exception(
+                        "event handler %s, action %s on %s failed",
+                        handler.name,
+                        action.action,
+                        queue,
+                    )
         self.delivered += ran
         return ran
 

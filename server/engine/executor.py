@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import msgspec
+import trio
 
 from core.decisions import (
     DeciderEnv,
@@ -103,7 +104,10 @@ class Executor:
         return DeciderEnv(task_defs=defs, active_domains=domains)
 
     async def script(self, action: EvaluateScript) -> ScriptResult:
-        result = self._run_script(action)
+        if self.config.scripts_in_thread:
+            result = await trio.to_thread.run_sync(self._run_script, action)
+        else:
+            result = self._run_script(action)
         if inspect.isawaitable(result):
             result = await result
         assert isinstance(result, ScriptResult)

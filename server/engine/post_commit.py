@@ -45,6 +45,7 @@ async def after_commit(engine: Engine, outcome: Outcome) -> None:
             if op.queue == DECIDER_QUEUE:
                 engine.sweeper.notify(outcome.wake_at_ms)
             else:
+                engine.task_owners.remember(op.message_id, workflow.workflow_id)
                 engine.waiters.notify_later(op.queue, op.delay_ms)
         engine.limits.reconcile(workflow)
         changed = engine._changes.pop(workflow.workflow_id, None)

@@ -114,3 +114,25 @@ class QueueWaiters:
             self._delayed_changed = trio.Event()
             with trio.move_on_at(deadline):
                 await self._delayed_changed.wait()
+
+
+class TaskOwners:
+    """Task id -> workflow id for tasks this process queued (a bounded cache).
+
+    A task id belongs to one workflow forever, so an entry never goes stale; a removed
+    workflow just makes the following load come back empty, which the poll handles.
+    """
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self._owners: dict[str, str] = {}
+        self._limit = limit
+
+    def remember(self, task_id: str, workflow_id: str) -> None:
+        if len(self._owners) >= self._limit:
+            # Drop the older half (dicts keep insertion order).
+            for key in list(self._owners)[: self._limit // 2]:
+                del self._owners[key]
+        self._owners[task_id] = workflow_id
+
+    def get(self, task_id: str) -> str | None:
+        return self._owners.get(task_id)

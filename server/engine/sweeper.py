@@ -5,9 +5,9 @@ Rules:
   (`sweep_unack_ms`): a sweeper that dies mid-sweep leaves the id to come back. The
   decide that follows re-arms (push) or removes the message in its own commit.
 - It sleeps exactly until the earliest timer it knows of: every commit in this process
-  reports its timer (`notify`), and an earlier one interrupts the sleep. Timers pushed by
-  other processes, and ids coming back from an expired visibility timeout, are picked up
-  within `sweeper_max_sleep_ms`.
+  reports its timer (`notify`), and an earlier one interrupts the sleep. Timers more than
+  `sweeper_exact_horizon_ms` ahead, timers pushed by other processes, and ids coming
+  back from an expired visibility timeout are picked up within `sweeper_max_sleep_ms`.
 - Repair (spec 5.9), after every Sweep of a RUNNING workflow: every SCHEDULED worker task
   must have its message (a missing one is pushed again, due after its callback delay);
   an IN_PROGRESS SUB_WORKFLOW task's child must exist (else it is created with the
@@ -18,6 +18,7 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,7 @@ class Sweeper:
         self._timers: list[int] = []  # absolute due times (ms) this process pushed
         self._wake = trio.Event()
         self._sleeping_until = 0
+        self._due_now = False
         self.swept = 0  # workflows swept so far (tests and metrics)
         self.repaired = 0  # messages re-pushed by repair
 
@@ -55,22 +57,37 @@ class Sweeper:
         """A timer at `due_ms` was set: wake up earlier if it is before the current sleep."""
         if due_ms <= 0:
             return
-        if len(self._timers) < _MAX_KNOWN_TIMERS:
+        now = self._engine.now_ms()
+        # Far timers are left to the periodic pop (within sweeper_max_sleep_ms of due):
+        # the heap keeps only the near ones, so it stays small under heavy traffic.
+        near = due_ms - now <= self._engine.config.sweeper_exact_horizon_ms
+        if near and len(self._timers) < _MAX_KNOWN_TIMERS:
             heapq.heappush(self._timers, due_ms)
         if due_ms < self._sleeping_until:
             self._wake.set()
+        elif self._sleeping_until == 0 and due_ms <= now:
+            # Set while a round runs (often by that round's own sweeps): pop again at
+            # once instead of discarding it with the other past-due entries.
+            self._due_now = True
 
     async def run(self) -> None:
         engine = self._engine
         config = engine.config
         while True:
             now = engine.now_ms()
-            ids = await engine.store.pop(
-                DECIDER_QUEUE, config.sweep_batch, unack_ms=config.sweep_unack_ms, now_ms=now
-            )
+            try:
+                ids = await engine.store.pop(
+                    DECIDER_QUEUE, config.sweep_batch, unack_ms=config.sweep_unack_ms, now_ms=now
+                )
+            except Exception:
+                # The store is unreachable: keep the sweeper alive and try again soon.
+                log.exception("sweeper: popping the decider queue failed")
+                await trio.sleep(config.sweeper_max_sleep_ms / 1000)
+                continue
             for workflow_id in ids:
                 await self.sweep_one(workflow_id)
-            if len(ids) == config.sweep_batch:
+            if len(ids) == config.sweep_batch or self._due_now:
+                self._due_now = False
                 await trio.lowlevel.checkpoint()
                 continue
             now = engine.now_ms()
@@ -94,7 +111,8 @@ class Sweeper:
                 workflow_id, [Sweep()], guard=lambda wf: wf.status not in WORKFLOW_TERMINAL
             )
         except NotFound:
-            await engine.store.remove(DECIDER_QUEUE, workflow_id)
+            with contextlib.suppress(Exception):
+                await engine.store.remove(DECIDER_QUEUE, workflow_id)
             return
         except PodiumError as exc:
             log.warning("sweep of %s failed: %s", workflow_id, exc)
@@ -103,14 +121,17 @@ class Sweeper:
             # A bug must not stop the sweeper; the id comes back after sweep_unack_ms.
             log.exception("sweep of %s failed", workflow_id)
             return
-        if outcome.skipped:
-            await engine.store.remove(DECIDER_QUEUE, workflow_id)
-            return
-        await engine._after_commit(outcome)
-        # The decider may rewrite the workflow on every Sweep, so repair always runs
-        # (one `contains` per SCHEDULED worker task; sweeps are rare per workflow).
-        if outcome.workflow.status is WorkflowStatus.RUNNING:
-            await self.repair(outcome.workflow)
+        try:
+            if outcome.skipped:
+                await engine.store.remove(DECIDER_QUEUE, workflow_id)
+                return
+            await engine._after_commit(outcome)
+            # The decider may rewrite the workflow on every Sweep, so repair always runs
+            # (one `contains` per SCHEDULED worker task; sweeps are rare per workflow).
+            if outcome.workflow.status is WorkflowStatus.RUNNING:
+                await self.repair(outcome.workflow)
+        except Exception:
+            log.exception("sweep of %s: repair failed", workflow_id)
 
     async def repair(self, workflow: Workflow) -> int:
         """Re-push missing messages of SCHEDULED worker tasks; returns how many."""

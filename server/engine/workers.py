@@ -225,20 +225,21 @@ async def _give_back(engine: Engine, tasks: list[Task]) -> None:
 async def _owners_of(engine: Engine, task_ids: list[str]) -> list[str | None]:
     """The workflow id of each task; concurrent lookups, so a networked store pipelines
     them instead of paying one round trip after another."""
-    owners: list[str | None] = [None] * len(task_ids)
-    if len(task_ids) == 1:
-        owners[0] = await engine.store.workflow_id_for_task(task_ids[0])
-        return owners
+    # Tasks this process queued are known without a round trip.
+    owners: list[str | None] = [engine.task_owners.get(t) for t in task_ids]
+    unknown = [i for i, owner in enumerate(owners) if owner is None]
+    if len(unknown) == 1:
+        owners[unknown[0]] = await engine.store.workflow_id_for_task(task_ids[unknown[0]])
+    elif unknown:
+        limiter = trio.CapacityLimiter(8)  # a poll never floods the store's connection pool
 
-    limiter = trio.CapacityLimiter(8)  # a poll never floods the store's connection pool
+        async def look_up(i: int) -> None:
+            async with limiter:
+                owners[i] = await engine.store.workflow_id_for_task(task_ids[i])
 
-    async def look_up(i: int) -> None:
-        async with limiter:
-            owners[i] = await engine.store.workflow_id_for_task(task_ids[i])
-
-    async with trio.open_nursery() as nursery:
-        for i in range(len(task_ids)):
-            nursery.start_soon(look_up, i)
+        async with trio.open_nursery() as nursery:
+            for i in unknown:
+                nursery.start_soon(look_up, i)
     return owners
 
 
@@ -279,12 +280,6 @@ async def update_task(engine: Engine, result: TaskResult) -> tuple[str, Task | N
     workflow_id = result.workflow_instance_id
     task_id = result.task_id
     now = engine.now_ms()
-    if result.logs:
-        lines = [
-            LogLine(task_id=task_id, log=entry.log, created_time=_log_time(entry.created_time, now))
-            for entry in result.logs
-        ]
-        await engine.store.add_logs(lines[-engine.config.max_logs_per_task :])
     ignored_queue: list[str] = []
 
     def guard(workflow: Workflow) -> bool:
@@ -308,12 +303,14 @@ async def update_task(engine: Engine, result: TaskResult) -> tuple[str, Task | N
         sub_workflow_id=sub_id if isinstance(sub_id, str) else None,
         extend_lease=bool(result.extend_lease),
     )
-    try:
-        workflow = await engine.apply(workflow_id, event, guard=guard)
-    except NotFound as exc:
-        if "Task" in exc.message:
-            raise
-        raise NotFound(f"Workflow {workflow_id} not found (task {task_id})") from exc
+    workflow = await engine.apply(workflow_id, event, guard=guard)
+    # Logs are kept once the task is known to exist (a 404 writes nothing).
+    if result.logs:
+        lines = [
+            LogLine(task_id=task_id, log=entry.log, created_time=_log_time(entry.created_time, now))
+            for entry in result.logs
+        ]
+        await engine.store.add_logs(lines[-engine.config.max_logs_per_task :])
     if ignored_queue:
         await engine.store.remove(ignored_queue[0], task_id)
         return task_id, None

@@ -11,7 +11,8 @@ Rules:
 - A handler never sees a timeout; a handler of a route registered with `long_poll=True`
   runs next to a task that reads the socket: EOF or a reset sets
   `request.disconnected` and cancels the handler; bytes read meanwhile (pipelining) are
-  buffered and parsed after the response.
+  buffered and parsed after the response. EOF counts as a disconnect even if the client
+  only half-closed (HTTP clients do not half-close while awaiting a response).
 - The server closes gracefully: `connection: close` on the last response, then shut down
   the write side and read-and-discard for a moment, so the close is never a reset. An idle
   connection is closed only after the keep-alive timeout or on shutdown.
@@ -233,13 +234,15 @@ class HttpConnection:
             bool(self._queue) or not (self.closing or self._upgrade)
         )
         head_only = request.method == "HEAD"
+        http10 = request.http_version == "1.0"
         try:
-            data = serialize(response, head_only=head_only, keep_alive=keep_alive)
+            data = serialize(response, head_only=head_only, keep_alive=keep_alive, http10=http10)
         except Exception as exc:
             data = serialize(
                 error_response(exc, instance=self._config.instance),
                 head_only=head_only,
                 keep_alive=keep_alive,
+                http10=http10,
             )
         await self._write(data)
         if self._metrics is not None:
@@ -293,14 +296,16 @@ class HttpConnection:
         # Half-close, then drain: closing a socket with unread input makes the kernel
         # send a reset, which the SDK turns into failures of unrelated requests.
         stream = self._stream
-        with trio.move_on_after(self._config.linger_timeout):
-            try:
+        try:
+            with trio.move_on_after(self._config.linger_timeout):
                 await stream.send_eof()
                 while await stream.receive_some(RECEIVE_SIZE):
                     pass
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                pass
-        await trio.aclose_forcefully(stream)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            # also when the server itself is being cancelled
+            await trio.aclose_forcefully(stream)
 
     def _headers_too_large(self) -> HeaderFieldsTooLarge:
         return HeaderFieldsTooLarge(

@@ -123,6 +123,10 @@ def error_response(exc: Exception, *, instance: str = HOSTNAME) -> Response:
         A JSON response in Conductor's error shape. Unknown exceptions are logged with
         their traceback and a reference that the 500 body repeats.
     """
+    while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+        # A handler's own nursery wraps what it raises (trio's strict exception groups);
+        # a lone PodiumError inside still deserves its own status.
+        exc = exc.exceptions[0]
     if isinstance(exc, PodiumError):
         headers = exc.headers if isinstance(exc, HttpError) else None
         return Response(

@@ -29,6 +29,7 @@ def _status_line(status: int) -> bytes:
 _STATUS_LINES: dict[int, bytes] = {s.value: _status_line(s.value) for s in HTTPStatus}
 _NO_BODY_STATUSES = frozenset({204, 304})
 _CLOSE = b"connection: close\r\n"
+_KEEP_ALIVE = b"connection: keep-alive\r\n"
 _date_cache: list[Any] = [0, b""]
 
 
@@ -105,13 +106,17 @@ class Response:
         return f"Response({self.status}, {len(self.body)} bytes, {self.content_type!r})"
 
 
-def serialize(response: Response, *, head_only: bool, keep_alive: bool) -> bytes:
+def serialize(
+    response: Response, *, head_only: bool, keep_alive: bool, http10: bool = False
+) -> bytes:
     """The bytes of a response on the wire.
 
     Args:
         response: what the handler returned.
         head_only: the request was HEAD: send the headers of the full response, no body.
         keep_alive: False adds `connection: close` (the connection ends after this one).
+        http10: the request was HTTP/1.0, whose clients assume a close unless told
+            `connection: keep-alive`.
 
     Returns:
         Status line, headers and body, ready for one `send_all`.
@@ -137,6 +142,8 @@ def serialize(response: Response, *, head_only: bool, keep_alive: bool) -> bytes
             parts.append(line)
     if not keep_alive:
         parts.append(_CLOSE)
+    elif http10:
+        parts.append(_KEEP_ALIVE)
     parts.append(b"\r\n")
     if body and not head_only:
         parts.append(body)

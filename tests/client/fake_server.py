@@ -57,6 +57,7 @@ class FakeConductor:
     fail_updates: int = 0  # answer this many updates with 503 (not recorded)
     reset_polls: int = 0  # close this many poll connections without an answer
     v2_enabled: bool = True
+    overdeliver: int = 0  # hand out this many tasks more than asked, on the next poll
     types: dict[str, str] = field(default_factory=dict)  # task id -> type, set on poll
     port: int = 0
     _arrived: trio.Event = field(default_factory=trio.Event)
@@ -162,7 +163,8 @@ class FakeConductor:
         if self.reset_polls > 0:
             self.reset_polls -= 1
             return None
-        count = int(req.query.get("count", "1"))
+        count = int(req.query.get("count", "1")) + self.overdeliver
+        self.overdeliver = 0
         deadline = trio.current_time() + int(req.query.get("timeout", "100")) / 1000
         while True:
             got = self._pop(task_type, count, req.query.get("workerid"))

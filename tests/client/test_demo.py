@@ -41,7 +41,7 @@ def test_demo_against_a_running_server_registers_only_what_is_missing(
     podium_server: PodiumServer,
 ) -> None:
     first = _demo("--server", podium_server.base_url, "--mod", "4")
-    second = _demo("--server", podium_server.base_url, "--mod", "4")
+    second = _demo("--server", podium_server.api_url, "--mod", "4")  # the /api form too
     assert first.returncode == 0, first.stdout + first.stderr
     assert second.returncode == 0, second.stdout + second.stderr
     assert "started a podium server" not in first.stdout
@@ -54,3 +54,12 @@ def test_demo_reports_an_unreachable_server() -> None:
     done = _demo("--server", "http://127.0.0.1:9", "--timeout", "5")
     assert done.returncode == 1
     assert done.stderr.startswith("podium demo: cannot use the server at http://127.0.0.1:9:")
+
+
+def test_demo_refuses_a_url_without_scheme() -> None:
+    done = _demo("--server", "127.0.0.1:8080")
+    assert done.returncode == 1
+    assert done.stderr == (
+        "podium demo: server URL '127.0.0.1:8080' must start with http:// or https://, "
+        "e.g. http://127.0.0.1:8080\n"
+    )

@@ -229,3 +229,37 @@ async def test_graceful_shutdown_loses_no_task(
     assert {w.tasks[0].task_id for w in done if w.tasks[0].output_data["by"] == "first"} == set(
         started
     )
+
+
+async def test_worker_domain_polls_only_its_domain(
+    podium_server: PodiumServer, nursery: trio.Nursery
+) -> None:
+    task_type = unique("dom")
+    wf = WorkflowDef(name=unique("dom_wf"), tasks=[simple(task_type, "only")])
+
+    @worker(task_type, domain="blue")
+    def blue() -> dict[str, str]:
+        return {"by": "blue"}
+
+    @worker(task_type)
+    def plain() -> dict[str, str]:
+        return {"by": "no domain"}
+
+    async with ConductorClient(podium_server.base_url) as client:
+        await register(client, wf, [_task_def(task_type)])
+        in_blue = await client.start_workflow(
+            StartWorkflowRequest(name=wf.name, task_to_domain={task_type: "blue"})
+        )
+        unscoped = await client.start_workflow(StartWorkflowRequest(name=wf.name))
+        # One runner may serve the same type twice when the domains differ.
+        runner = TaskRunner(
+            [blue, plain], podium_server.base_url, backoff=FAST, poll_timeout_ms=POLL_MS
+        )
+        finished = await start_runner(nursery, runner)
+        blue_done, plain_done = await wait_terminal(client, [in_blue, unscoped])
+        runner.stop()
+        with trio.fail_after(10):
+            await finished.wait()
+    assert blue_done.tasks[0].output_data == {"by": "blue"}
+    assert blue_done.tasks[0].domain == "blue"
+    assert plain_done.tasks[0].output_data == {"by": "no domain"}

@@ -332,3 +332,29 @@ async def test_tasks_from_a_poll_in_flight_at_stop_are_run_not_dropped(
     assert r["outputData"] == {"i": 7}
     assert r["_via"] == "v1"
     assert len([r for r in fake.requests if "/poll/batch/" in r.path]) == 1
+
+
+async def test_extra_tasks_from_the_server_are_run_without_growing_the_limit(
+    fake: FakeConductor, nursery: trio.Nursery
+) -> None:
+    @worker("t", poll_count=1)
+    def t(i: int) -> dict[str, int]:
+        return {"i": i}
+
+    fake.v2_enabled = False  # v1: every task comes from a poll, whose count we can read
+    fake.overdeliver = 1
+    for i in range(2):
+        fake.push(make_task("t", {"i": i}))
+    runner = TaskRunner([t], fake.url, poll_timeout_ms=50, backoff=FAST)
+    done = await _run(runner, nursery)
+    await _until(lambda: len(fake.results) == 2)
+    seen = len(fake.requests)
+    # Idle now: the next polls show how many slots the runner thinks it has.
+    await _until(lambda: sum("/poll/batch/" in r.path for r in fake.requests[seen:]) >= 3)
+    runner.stop()
+    with trio.fail_after(5):
+        await done.wait()
+    assert sorted(r["outputData"]["i"] for r in fake.results) == [0, 1]
+    assert runner.stats.tasks_received == 2
+    counts = {r.query["count"] for r in fake.requests[seen:] if "/poll/batch/" in r.path}
+    assert counts == {"1"}

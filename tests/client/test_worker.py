@@ -238,3 +238,15 @@ def test_input_that_does_not_fit_its_type_fails_for_good() -> None:
     )
     result = result_from_error(_task(), info.value)
     assert result.status is TaskResultStatus.FAILED_WITH_TERMINAL_ERROR
+
+
+def test_positional_only_parameters_are_refused_at_decoration() -> None:
+    def positional(a: int, /) -> None:
+        return None
+
+    with pytest.raises(ValueError) as info:
+        worker("p")(positional)
+    assert str(info.value) == (
+        "worker 'p': positional has positional-only parameters; inputs are passed by name, "
+        "so drop the '/'"
+    )

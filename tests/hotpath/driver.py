@@ -45,8 +45,12 @@ class Driver:
         http: SystemRunner | None = None,
         active_domains: dict[str, frozenset[str]] | None = None,
         start_ms: int = 1_700_000_000_000,
+        reload: bool = False,
     ) -> None:
         self.decider = decider
+        # reload=True: every decision works on a workflow decoded from its JSON, as the
+        # engine's does after a store round trip (new definition and row objects).
+        self.reload = reload
         self.defs: dict[str, dict[int, WorkflowDef]] = {}
         for d in workflow_defs:
             self.defs.setdefault(d.name, {})[d.version] = d
@@ -104,6 +108,10 @@ class Driver:
         return workflow_id
 
     def decide(self, workflow_id: str, event: Any) -> ev.Decision:
+        if self.reload:
+            self.workflows[workflow_id] = msgspec.json.decode(
+                msgspec.json.encode(self.workflows[workflow_id]), type=Workflow
+            )
         wf = self.workflows[workflow_id]
         decision = self.decider.decide(wf, event, self.env, self.now)
         self.decisions.append((workflow_id, event, decision))

@@ -492,3 +492,30 @@ def test_dynamic_task_without_name_fails(decider: ModuleType) -> None:
     assert d.workflows[wid].reason_for_incompletion.startswith(
         "Cannot map a dynamic task based on the parameter and input. Parameter= which"
     )
+
+
+def test_do_while_keep_last_n_prunes_old_iterations(decider: ModuleType) -> None:
+    inner = loop("in", [simple("t")], "$.in['iteration'] < 2")
+    tasks = [
+        loop("lp", [simple("b"), inner], "$.lp['iteration'] < 4", inputParameters={"keepLastN": 2})
+    ]
+    d, wid = run(decider, tasks)
+    wf = d.workflows[wid]
+    assert wf.status is WorkflowStatus.COMPLETED
+    # Iterations 1 and 2 (and the inner loop's rows inside them) are gone.
+    assert d.refs(wid) == [
+        "lp",
+        "b__3",
+        "in__3",
+        "t__3__1",
+        "t__3__2",
+        "b__4",
+        "in__4",
+        "t__4__1",
+        "t__4__2",
+    ]
+    lp = d.task(wid, "lp")
+    assert sorted(k for k in lp.output_data if k.isdigit()) == ["3", "4"]
+    removed = [rid for _, _, dec in d.decisions for rid in dec.removed_task_ids]
+    assert len(removed) == 8
+    assert not set(removed) & {t.task_id for t in wf.tasks}

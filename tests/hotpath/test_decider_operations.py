@@ -272,3 +272,57 @@ def test_workflow_input_template_and_variables(decider: ModuleType) -> None:
     wid = d.start("tpl", {"size": 5})
     assert d.workflows[wid].input == {"size": 5, "region": "eu"}
     assert d.task(wid, "a").input_data == {"r": "eu", "v": "v0"}
+
+
+def test_retry_inside_a_loop_resumes_the_iteration(decider: ModuleType) -> None:
+    body = [simple("b", retryCount=0), simple("c")]
+    tasks = [
+        {
+            "name": "lp",
+            "taskReferenceName": "lp",
+            "type": "DO_WHILE",
+            "loopCondition": "",
+            "items": "${workflow.input.xs}",
+            "loopOver": body,
+        }
+    ]
+    d = Driver(decider, workflow_defs=[wdef(tasks, name="loop")])
+    wid = d.start("loop", {"xs": [1, 2]})
+    d.complete(d.poll("b"))
+    d.complete(d.poll("c"))
+    d.complete(d.poll("b"), status=R.FAILED, reason="iteration 2 broke")
+    wf = d.workflows[wid]
+    assert wf.status is WorkflowStatus.FAILED
+    assert d.task(wid, "lp").status is TaskStatus.CANCELED
+    d.decide(wid, ev.Retry())
+    assert d.task(wid, "lp").status is TaskStatus.IN_PROGRESS
+    assert d.task(wid, "b__2").retry_count == 1
+    d.run()
+    assert wf.status is WorkflowStatus.COMPLETED
+    assert d.refs(wid) == ["lp", "b__1", "c__1", "b__2", "b__2", "c__2"]
+    assert d.task(wid, "lp").output_data["iteration"] == 2
+
+
+def test_retried_sub_workflow_task_starts_a_new_child(decider: ModuleType) -> None:
+    child = wdef([simple("c", retryCount=0)], name="child")
+    tasks = [
+        {
+            "name": "s",
+            "taskReferenceName": "s",
+            "type": "SUB_WORKFLOW",
+            "subWorkflowParam": {"name": "child"},
+        }
+    ]
+    d = Driver(
+        decider,
+        workflow_defs=[wdef(tasks, name="parent"), child],
+        task_defs=[tdef("s", retryCount=1, retryDelaySeconds=0)],
+    )
+    wid = d.start("parent", {})
+    first_child = d.task(wid, "s").sub_workflow_id
+    d.complete(d.poll("c"), status=R.FAILED_WITH_TERMINAL_ERROR)
+    second = d.task(wid, "s")
+    assert second.retry_count == 1
+    assert second.sub_workflow_id != first_child
+    d.complete(d.poll("c"))
+    assert d.workflows[wid].status is WorkflowStatus.COMPLETED

@@ -39,6 +39,12 @@ WORKER_OUTCOMES = st.sampled_from(
     ]
 )
 ACTIVE = (TaskStatus.SCHEDULED, TaskStatus.IN_PROGRESS)
+RETRYABLE = (
+    TaskStatus.FAILED,
+    TaskStatus.FAILED_WITH_TERMINAL_ERROR,
+    TaskStatus.TIMED_OUT,
+    TaskStatus.CANCELED,
+)
 SYSTEM_TYPES = {"FORK", "JOIN", "SWITCH", "DO_WHILE", "WAIT", "SET_VARIABLE", "NOOP"}
 
 
@@ -180,6 +186,17 @@ class DeciderMachine(RuleBasedStateMachine):
     def sweep(self, seconds: int) -> None:
         self.now += seconds * 1000
         self.apply(ev.Sweep())
+
+    @rule(restart=st.booleans())
+    def recover(self, restart: bool) -> None:
+        """Retry or restart an ended workflow (as the API would)."""
+        wf = self.wf
+        if wf.status not in WORKFLOW_TERMINAL:
+            return
+        if restart or wf.status is WorkflowStatus.COMPLETED:
+            self.apply(ev.Restart())
+        elif any(t.status in RETRYABLE for t in wf.tasks) or wf.status is WorkflowStatus.TIMED_OUT:
+            self.apply(ev.Retry())
 
     @rule()
     def pause_and_resume(self) -> None:

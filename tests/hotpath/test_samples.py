@@ -642,3 +642,35 @@ def test_sweep_is_harmless_when_nothing_is_due(decider: ModuleType, shared_dir: 
     decision = d.decide(wid, ev.Sweep())
     assert decision.actions == []
     assert msgspec.json.decode(d.encoded(wid))["tasks"] == msgspec.json.decode(before)["tasks"]
+
+
+@pytest.mark.parametrize("odd_even", [0, 1])
+def test_kitchensink_survives_a_store_round_trip_at_every_step(
+    decider: ModuleType, shared_dir: Path, odd_even: int
+) -> None:
+    """Each decision sees a workflow decoded from JSON (new objects), as after a reload."""
+    d = kitchen_driver(decider, shared_dir, odd_even=odd_even)
+    d.reload = True
+    wid = d.start("kitchensink", {"task2Name": "task_5", "mod": 5, "oddEven": odd_even})
+    d.run()
+    wf = d.workflows[wid]
+    assert wf.status is WorkflowStatus.COMPLETED, wf.reason_for_incompletion
+    assert d.refs(wid)[-2:] == ["get_es_1", "task_30"]
+    assert wf.output == {"statues": ["COMPLETED", "FAILED"], "workflowIds": ["w-1", "w-2"]}
+
+
+def test_loops_survive_a_store_round_trip_at_every_step(
+    decider: ModuleType, shared_dir: Path
+) -> None:
+    d = Driver(
+        decider,
+        workflow_defs=[load(shared_dir, "workflows/do_while_integration_test.json")],
+        workers={"*": lambda t: {"ref": t.reference_task_name}},
+        reload=True,
+    )
+    wid = d.start("Do_While_Workflow", {"loop": 3})
+    d.run()
+    wf = d.workflows[wid]
+    assert wf.status is WorkflowStatus.COMPLETED, wf.reason_for_incompletion
+    assert d.task(wid, "loopTask").output_data["iteration"] == 3
+    assert len(wf.tasks) == 1 + 3 * 5

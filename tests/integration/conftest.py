@@ -28,6 +28,16 @@ import httpx
 import pytest
 
 STARTUP_TIMEOUT_S = 30.0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Every test here starts or talks to server processes: `-m "not slow"` skips them.
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.slow)
+
+
 _LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+) ")
 
 

@@ -140,6 +140,8 @@ def test_execute_start_and_wait(api: httpx.Client) -> None:
     assert run["output"] == {"y": 42}
     assert run["requestId"] == "r-1"
     assert run["targetWorkflowId"] == run["workflowId"]
+    latest = api.post("/api/workflow/execute/it_ep_exec", json={"input": {"x": 1}}).json()
+    assert latest["output"] == {"y": 2}
     started = time.monotonic()
     parked = api.post(
         "/api/workflow/execute/it_ep_wait/1?waitUntilTaskRef=park&waitForSeconds=5",
@@ -209,3 +211,47 @@ def test_event_handler_crud(api: httpx.Client) -> None:
     assert resp.json()["validationErrors"][0]["path"] == "actions[0].action"
     assert api.delete("/api/event/it_ep_handler").status_code == 200
     assert api.put("/api/event", json=handler).status_code == 404
+
+
+def test_task_search(api: httpx.Client) -> None:
+    _register(
+        api,
+        {
+            "name": "it_ep_tsearch",
+            "tasks": [
+                {
+                    "name": "it_ep_ts",
+                    "taskReferenceName": "ts",
+                    "inputParameters": {"k": "${workflow.input.k}"},
+                }
+            ],
+        },
+    )
+    ids = [_start(api, "it_ep_tsearch", {"k": f"key-{i}"}) for i in range(3)]
+    found = api.get(
+        "/api/tasks/search",
+        params={
+            "query": "taskType = 'it_ep_ts' AND status IN (SCHEDULED)",
+            "sort": "workflowId:ASC",
+        },
+    ).json()
+    assert found["totalHits"] == 3
+    assert [s["workflowId"] for s in found["results"]] == sorted(ids)
+    summary = found["results"][0]
+    assert summary["taskType"] == "it_ep_ts"
+    assert summary["workflowType"] == "it_ep_tsearch"
+    assert summary["scheduledTime"].endswith("Z")
+    one = api.get(
+        "/api/tasks/search-v2", params={"freeText": "key-1", "query": "taskDefName = 'it_ep_*'"}
+    ).json()
+    assert one["totalHits"] == 1
+    assert one["results"][0]["workflowInstanceId"] == ids[1]
+    assert one["results"][0]["inputData"] == {"k": "key-1"}
+    paged = api.get("/api/tasks/search-v2?query=taskType%20%3D%20it_ep_ts&start=1&size=1").json()
+    assert paged["totalHits"] == 3
+    assert len(paged["results"]) == 1
+    bad = api.get("/api/tasks/search", params={"query": "taskType = 'x' OR status = 'y'"})
+    assert bad.status_code == 400
+    assert "AND only" in bad.json()["message"]
+    for workflow_id in ids:
+        api.delete(f"/api/workflow/{workflow_id}/terminate-remove")

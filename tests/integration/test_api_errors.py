@@ -178,3 +178,50 @@ def test_wrong_method_is_405(api: httpx.Client) -> None:
     resp = api.patch("/api/metadata/taskdefs", json={})
     _error(resp, 405)
     assert "GET" in resp.headers["allow"]
+
+
+def test_numbers_too_large_for_the_store_are_400(api: httpx.Client) -> None:
+    huge = 10**20
+    for path in (
+        f"/api/workflow/search?start={huge}",
+        f"/api/workflow/search?query=startTime%20%3E%20{huge}",
+        f"/api/tasks/search?query=startTime%20%3E%20{huge}",
+        f"/api/workflow/running/x?version={huge}",
+        f"/api/metadata/workflow/x?version={huge}",
+    ):
+        _error(api.get(path), 400)
+    _error(api.delete(f"/api/metadata/workflow/x/{huge}"), 400)
+    body = _error(api.post("/api/workflow", json={"name": "x", "version": huge}), 400)
+    assert body["validationErrors"][0]["path"] == "version"
+    # A definition whose timing fields overflow the store: starting it is a 400, and no
+    # execution is left behind.
+    td = {"name": "it_err_huge", "retryDelaySeconds": huge, "timeoutSeconds": huge}
+    assert api.post("/api/metadata/taskdefs", json=[td]).status_code == 200
+    wf = {
+        "name": "it_err_huge_wf",
+        "timeoutSeconds": huge,
+        "tasks": [{"name": "it_err_huge", "taskReferenceName": "h"}],
+    }
+    assert api.put("/api/metadata/workflow", json=[wf]).status_code == 200
+    _error(api.post("/api/workflow/it_err_huge_wf", json={}), 400)
+    found = api.get("/api/workflow/search", params={"query": "workflowType = 'it_err_huge_wf'"})
+    assert found.json()["totalHits"] == 0
+
+
+def test_callback_after_seconds_out_of_range(api: httpx.Client, registered: None) -> None:
+    api.put(
+        "/api/metadata/workflow",
+        json=[{"name": "it_err_cb", "tasks": [{"name": "it_err_cb_t", "taskReferenceName": "c"}]}],
+    )
+    workflow_id = api.post("/api/workflow/it_err_cb", json={}).text
+    task = api.get("/api/tasks/poll/it_err_cb_t").json()
+    result = {
+        "taskId": task["taskId"],
+        "workflowInstanceId": workflow_id,
+        "status": "IN_PROGRESS",
+        "callbackAfterSeconds": 10**12,
+    }
+    body = _error(api.post("/api/tasks", json=result), 400)
+    assert body["validationErrors"][0]["path"] == "callbackAfterSeconds"
+    assert api.get(f"/api/tasks/{task['taskId']}").json()["status"] == "IN_PROGRESS"
+    api.delete(f"/api/workflow/{workflow_id}/terminate-remove")

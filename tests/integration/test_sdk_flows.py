@@ -307,3 +307,42 @@ def test_inline_definition_start(sdk: Sdk) -> None:
     assert done.status == "COMPLETED"
     assert done.output == {"v": 10}
     assert done.workflow_definition.name == "it_ephemeral_never_registered"
+
+
+def test_noop_passes_through(sdk: Sdk) -> None:
+    from conductor.client.http.models.workflow_def import WorkflowDef
+    from conductor.client.http.models.workflow_task import WorkflowTask
+
+    definition = WorkflowDef(
+        name="it_noop",
+        version=1,
+        schema_version=2,
+        owner_email="it@example.com",
+        tasks=[
+            WorkflowTask(name="nothing", task_reference_name="nothing", type="NOOP"),
+            WorkflowTask(
+                name="it_add",
+                task_reference_name="after",
+                type="SIMPLE",
+                input_parameters={"a": "${workflow.input.a}", "b": 1},
+            ),
+        ],
+        output_parameters={"sum": "${after.output.sum}"},
+    )
+    sdk.metadata.register_workflow_def(definition, overwrite=True)
+    done = wait_for(sdk, _start(sdk, "it_noop", {"a": 1}))
+    assert done.status == "COMPLETED"
+    assert task_by_ref(done, "nothing").status == "COMPLETED"
+    assert done.output == {"sum": 2}
+
+
+def test_execute_synchronously(sdk: Sdk) -> None:
+    # ConductorWorkflow.execute: POST /api/workflow/execute/{name}/{version}, inline def.
+    wf = _workflow(sdk, "it_execute")
+    wf.add(_add("only", "${workflow.input.a}", "${workflow.input.b}"))
+    wf.output_parameters({"sum": "${only.output.sum}"})
+    run = wf.execute(workflow_input={"a": 20, "b": 22}, wait_for_seconds=15, request_id="r-9")
+    assert run.status == "COMPLETED"
+    assert run.output == {"sum": 42}
+    assert run.request_id == "r-9"
+    assert [t.reference_task_name for t in run.tasks] == ["only"]

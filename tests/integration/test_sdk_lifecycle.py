@@ -220,3 +220,28 @@ def test_task_logs_search_and_queue_sizes(sdk: Sdk) -> None:
     for workflow_id in ids[1:]:
         sdk.workflows.terminate_workflow(workflow_id, reason="cleanup")
     assert sdk.tasks.get_queue_size_for_task("it_add") == 0
+
+
+def test_correlation_batch_search(sdk: Sdk) -> None:
+    from conductor.client.http.models.correlation_ids_search_request import (
+        CorrelationIdsSearchRequest,
+    )
+
+    wf = _workflow(sdk, "it_corr_batch")
+    wf.add(WaitTask("parked"))
+    wf.register(overwrite=True)
+    first = _start(sdk, "it_corr_batch", correlation_id="it-cb-1")
+    second = _start(sdk, "it_corr_batch", correlation_id="it-cb-2")
+    found = sdk.workflows.get_by_correlation_ids_in_batch(
+        CorrelationIdsSearchRequest(
+            correlation_ids=["it-cb-1", "it-cb-2", "it-cb-none"],
+            workflow_names=["it_corr_batch"],
+        ),
+        include_tasks=True,
+    )
+    assert [w.workflow_id for w in found["it-cb-1"]] == [first]
+    assert [w.workflow_id for w in found["it-cb-2"]] == [second]
+    assert found["it-cb-none"] == []
+    assert found["it-cb-1"][0].tasks[0].reference_task_name == "parked"
+    for workflow_id in (first, second):
+        sdk.workflows.terminate_workflow(workflow_id, reason="cleanup")

@@ -8,8 +8,9 @@ import trio
 
 from core.enums import TaskResultStatus, TaskStatus, WorkflowStatus
 from core.errors import BadRequest, Conflict, DefinitionError, NotFound
-from core.models import StartWorkflowRequest, TaskResult
+from core.models import StartWorkflowRequest, TaskExecLogEntry, TaskResult
 from core.store import DECIDER_QUEUE
+from server.engine import EngineConfig
 from tests.server.engine_helpers import (
     register,
     result,
@@ -101,8 +102,14 @@ async def test_update_to_terminal_task_is_ignored(autojump_clock: trio.abc.Clock
         assert workflow.tasks[0].output_data == {"first": True}
         with pytest.raises(NotFound, match="no-such-task"):
             await engine.update_task(
-                TaskResult(workflow_instance_id=wf_id, task_id="no-such-task", status=DONE)
+                TaskResult(
+                    workflow_instance_id=wf_id,
+                    task_id="no-such-task",
+                    status=DONE,
+                    logs=[TaskExecLogEntry(log="lost")],
+                )
             )
+        assert await engine.get_task_logs("no-such-task") == []  # a 404 writes nothing
         with pytest.raises(BadRequest, match="taskId"):
             await engine.update_task(
                 TaskResult(workflow_instance_id=wf_id, task_id="", status=DONE)
@@ -156,8 +163,11 @@ async def test_response_timeout_retried_by_sweeper(autojump_clock: trio.abc.Cloc
         assert again.task_id != task.task_id
 
 
-async def test_system_task_chain_completes_in_one_call(autojump_clock: trio.abc.Clock) -> None:
-    async with running_engine() as engine:
+@pytest.mark.parametrize("in_thread", [False, True], ids=["inline", "thread"])
+async def test_system_task_chain_completes_in_one_call(
+    autojump_clock: trio.abc.Clock, in_thread: bool
+) -> None:
+    async with running_engine(config=EngineConfig(scripts_in_thread=in_thread)) as engine:
         tasks = [
             {
                 "name": "inline",
@@ -510,3 +520,58 @@ async def test_sub_workflow_missing_definition_and_inline_definition(
         done = await engine.get_workflow(await start(engine, "inline_parent"))
         assert done.status is WorkflowStatus.COMPLETED
         assert done.output == {"seen": 3}
+
+
+async def test_do_while_of_scripts_runs_in_one_commit(autojump_clock: trio.abc.Clock) -> None:
+    async with running_engine() as engine:
+        loop = {
+            "name": "loop",
+            "taskReferenceName": "loop",
+            "type": "DO_WHILE",
+            "loopCondition": "if ($.loop['iteration'] < 50) { true; } else { false; }",
+            "loopOver": [
+                {
+                    "name": "inc",
+                    "taskReferenceName": "inc",
+                    "type": "INLINE",
+                    "inputParameters": {"evaluatorType": "javascript", "expression": "1 + 1"},
+                }
+            ],
+        }
+        await register(engine, wf_def("loop50", [loop]))
+        wf_id = await start(engine, "loop50")
+        workflow = await engine.get_workflow(wf_id)
+        assert workflow.status is WorkflowStatus.COMPLETED
+        assert len(workflow.tasks) == 51  # the loop row + 50 iterations
+        record = await engine.store.load(wf_id)
+        assert record is not None
+        assert record.version == 1  # 100 script evaluations, one commit
+
+
+async def test_runaway_chain_is_cut_and_resumed_by_the_sweeper(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    async with running_engine(config=EngineConfig(max_chain=10)) as engine:
+        loop = {
+            "name": "loop",
+            "taskReferenceName": "loop",
+            "type": "DO_WHILE",
+            "loopCondition": "if ($.loop['iteration'] < 30) { true; } else { false; }",
+            "loopOver": [
+                {
+                    "name": "inc",
+                    "taskReferenceName": "inc",
+                    "type": "INLINE",
+                    "inputParameters": {"evaluatorType": "javascript", "expression": "1"},
+                }
+            ],
+        }
+        await register(engine, wf_def("loop30", [loop]))
+        wf_id = await start(engine, "loop30")
+        assert (await engine.get_workflow(wf_id)).status is WorkflowStatus.RUNNING  # cut
+        started = trio.current_time()
+        await trio.testing.wait_all_tasks_blocked()
+        workflow = await engine.get_workflow(wf_id)
+        assert workflow.status is WorkflowStatus.COMPLETED
+        assert len(workflow.tasks) == 31
+        assert trio.current_time() == started  # resumed at once, not after a sleep

@@ -230,3 +230,34 @@ async def test_tasks_claimed_for_a_cancelled_poll_are_given_back(
         assert workflow.tasks[0].status is TaskStatus.SCHEDULED
         [task] = await engine.poll("give_back", worker_id="next")
         assert task.worker_id == "next"
+
+
+class FlakyPopStore(MemoryStore):
+    """The decider queue's first pops fail, like a store connection dropping."""
+
+    failures = 2
+
+    async def pop(self, queue: str, count: int, *, unack_ms: int, now_ms: int) -> list[str]:
+        if queue == "_deciderQueue" and self.failures > 0:
+            self.failures -= 1
+            raise ConnectionError("store unreachable")
+        return await super().pop(queue, count, unack_ms=unack_ms, now_ms=now_ms)
+
+
+async def test_sweeper_survives_store_errors(
+    autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = FlakyPopStore()
+    async with running_engine(store) as engine:
+        wait = {
+            "name": "w",
+            "taskReferenceName": "w",
+            "type": "WAIT",
+            "inputParameters": {"duration": "5 seconds"},
+        }
+        await register(engine, wf_def("waits_on_flaky", [wait]))
+        wf_id = await start(engine, "waits_on_flaky")
+        await trio.sleep(10)
+        assert (await engine.get_workflow(wf_id)).status is WorkflowStatus.COMPLETED
+    assert store.failures == 0
+    assert "popping the decider queue failed" in caplog.text

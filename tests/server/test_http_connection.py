@@ -147,6 +147,15 @@ async def test_http_1_0_closes_unless_keep_alive(server: HttpServer) -> None:
     await client.aclose()
 
 
+async def test_http_1_0_keep_alive_is_announced(raw: RawClient) -> None:
+    for _ in range(2):
+        await raw.send(b"GET /api/workflow/w HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        resp = await raw.response()
+        assert resp.status == 200
+        assert resp.headers["connection"] == "keep-alive"
+    assert not raw.eof
+
+
 async def test_upgrade_request_is_answered_then_closed(raw: RawClient) -> None:
     await raw.send(
         get("/api/workflow/first") + get("/api/workflow/w", "Connection: Upgrade", "Upgrade: h2c")
@@ -245,3 +254,32 @@ async def test_graceful_shutdown_cancels_after_deadline(
         await state.gate_finished.wait()
     assert not state.gate_release.is_set()
     await client.aclose()
+
+
+async def test_rejected_upload_is_closed_without_a_reset(raw: RawClient) -> None:
+    # The server answers 413 from the headers alone; the client keeps uploading. The
+    # server must drain before closing: a close with unread input sends a TCP reset,
+    # which would fail this client's send or read with ECONNRESET.
+    await raw.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\n\r\n")
+    resp = await raw.response()
+    assert resp.status == 413
+    chunk = b"z" * 65536
+    for _ in range(30):
+        await raw.send(chunk)
+    await raw.stream.send_eof()
+    assert await raw.read_to_eof() == b""
+
+
+async def test_absolute_form_target_is_routed(raw: RawClient) -> None:
+    await raw.send(
+        b"GET http://test/api/workflow/abs?includeTasks=false HTTP/1.1\r\nHost: t\r\n\r\n"
+    )
+    resp = await raw.response()
+    assert resp.status == 200
+    assert b'"id":"abs","include_tasks":false' in resp.body
+
+
+async def test_unsupported_expectation_is_417(raw: RawClient) -> None:
+    await raw.send(get("/echo", "Expect: something-else", method="POST", body=b"x"))
+    resp = await raw.response()
+    assert resp.status == 417

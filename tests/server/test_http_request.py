@@ -91,3 +91,23 @@ def test_query_matches_parse_qsl(raw: str) -> None:
     for key, value in parse_qsl(raw, keep_blank_values=True):
         expected.setdefault(key, []).append(value)
     assert req(raw).query == expected
+
+
+def test_error_inside_a_single_exception_group_keeps_its_status() -> None:
+    import json
+
+    from core.errors import NotFound
+    from server.http.errors import error_response
+
+    wrapped = ExceptionGroup("nursery", [ExceptionGroup("inner", [NotFound("no wf x")])])
+    response = error_response(wrapped, instance="h")
+    assert response.status == 404
+    assert json.loads(response.body)["message"] == "no wf x"
+
+
+def test_invalid_utf8_in_a_string_is_a_400() -> None:
+    # msgspec raises UnicodeDecodeError here, not DecodeError (found by test_http_fuzz).
+    with pytest.raises(DefinitionError) as info:
+        req(body=b'{"workflowInstanceId":"\x80w","taskId":"t"}').json(TaskResult)
+    assert info.value.http_status == 400
+    assert info.value.errors[0].message == "malformed JSON: invalid UTF-8 (invalid start byte)"
