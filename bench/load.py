@@ -147,7 +147,7 @@ async def _start_all(
     body = json.dumps(workload.input).encode()
     headers = {"content-type": "application/json", "accept": "text/plain"}
     counter = iter(range(state.total))
-    begin = time.monotonic()
+    begin = trio.current_time()  # trio's clock, not time.monotonic (another epoch)
 
     async def starter() -> None:
         for n in counter:
