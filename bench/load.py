@@ -15,6 +15,7 @@ Rules:
   minus the task's scheduledTime; server CPU (% of one core over the run) and RSS from
   /proc. `--hold N` instead starts N workflows that wait on a WAIT task, reports server
   RSS and store memory per held workflow, then completes them all.
+- `--compare-sdk` runs Podium's client, the SDK's, then Podium's again on one server.
 - A progress line goes to stderr; `--json` prints one JSON object as the last stdout line.
 """
 
@@ -104,6 +105,8 @@ def start_workers(
     workers = []
     for i in range(count):
         stats = folder / f"worker-{i}.json"
+        stats.unlink(missing_ok=True)  # a previous run's files (--compare-sdk)
+        stats.with_suffix(".ready").unlink(missing_ok=True)
         cmd = [sys.executable, "-m", "bench.load_worker", api, str(stats)]
         cmd += ["--concurrency", str(concurrency), "--worker-id", f"load-{i}"]
         if sdk:
@@ -262,6 +265,31 @@ def run_load(args: argparse.Namespace, api: str, pid: int | None, folder: Path) 
 _QS = (("p50", 50), ("p95", 95), ("p99", 99))
 
 
+def compare_clients(
+    args: argparse.Namespace, api: str, pid: int | None, folder: Path
+) -> dict[str, Any]:
+    """Podium's client, then conductor-python's, then Podium's again, on one server.
+
+    The report is the Podium runs' better one, with the SDK run under "sdk" and
+    "sdk_ratio" = Podium workflows/s over the SDK's; running Podium's client on both
+    sides of the SDK run shows how much the machine drifted meanwhile.
+    """
+    runs = []
+    for sdk in (False, True, False):
+        args.sdk = sdk
+        runs.append(run_load(args, api, pid, folder))
+    args.sdk = False
+    podium = max(runs[0], runs[2], key=lambda r: float(r["workflows_per_s"]))
+    sdk_rate = float(runs[1]["workflows_per_s"])
+    return {
+        **podium,
+        "failed": runs[0]["failed"] + runs[1]["failed"] + runs[2]["failed"],
+        "podium_runs_workflows_per_s": [runs[0]["workflows_per_s"], runs[2]["workflows_per_s"]],
+        "sdk": runs[1],
+        "sdk_ratio": round(float(podium["workflows_per_s"]) / sdk_rate, 2) if sdk_rate else None,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     from bench.load_hold import run_hold
 
@@ -290,6 +318,8 @@ def run(args: argparse.Namespace, run_hold: Any) -> int:
         try:
             if args.hold:
                 report = run_hold(args, f"{base}/api", pid, store)
+            elif args.compare_sdk:
+                report = compare_clients(args, f"{base}/api", pid, folder)
             else:
                 report = run_load(args, f"{base}/api", pid, folder)
         finally:

@@ -49,6 +49,11 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server-pid", type=int, help="the --server's pid, for CPU and RSS")
     parser.add_argument("--store", help="store URL for the self-started server")
     parser.add_argument("--sdk", action="store_true", help="conductor-python workers instead")
+    parser.add_argument(
+        "--compare-sdk",
+        action="store_true",
+        help="run Podium's client, conductor-python's, then Podium's again; report both",
+    )
     parser.add_argument("--hold", type=int, metavar="N", help="hold N workflows on a WAIT task")
     parser.add_argument("--timeout", type=float, default=600, help="seconds before giving up")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
