@@ -7,7 +7,15 @@ Rules:
   * pop_commit_us: a worker poll then the completion commit: `pop(queue, 1)` plus the
     `commit()` that acks the task, schedules the next one and bumps the version;
   * concurrent_commits_per_s: 32 trio tasks, each driving its own workflow through
-    transitions (commit with expected version, task-queue push and ack), all at once.
+    transitions (commit with expected version, task-queue push and ack), all at once;
+    PostgreSQL also reports how many commits its group committer put in each transaction.
+- redis and postgres use PODIUM_BENCH_REDIS_URL / PODIUM_BENCH_POSTGRES_DSN (defaults:
+  the local test services) under a private prefix / schema removed afterwards. When one
+  of them runs, `bridge` reports a no-op coroutine awaited directly vs through the
+  asyncio sidecar (server.stores.bridge), sequential (wall and process CPU time) and from
+  32 concurrent trio tasks.
+  `pg-1tx` is PostgreSQL with group commit off (one transaction per commit, up to 32 at
+  once): the baseline the grouped `postgres` row is compared with.
 - Adding a backend is one BACKENDS entry: an async context manager factory taking a
   scratch directory and yielding an opened, empty Store. A factory may raise
   `BackendUnavailable(reason)`; the backend is then reported as skipped.
@@ -20,19 +28,25 @@ Rules:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
+import os
+import socket
 import statistics
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlparse
 
 import trio
 
 from core.store import DECIDER_QUEUE, Commit, QueueOp, Store, WorkflowRecord
 from server.stores import open_store
+from server.stores.bridge import AsyncioBridge
 
 T0 = 1_700_000_000_000
 BODY = (
@@ -64,10 +78,68 @@ def _sqlite(scratch: Path) -> AbstractAsyncContextManager[Store]:
     return _opened(f"sqlite:///{scratch / 'bench.db'}")
 
 
+REDIS_URL = os.environ.get("PODIUM_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+POSTGRES_DSN = os.environ.get(
+    "PODIUM_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def _reachable(url: str, default_port: int) -> None:
+    parsed = urlparse(url)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or default_port
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except OSError as exc:
+        raise BackendUnavailable(f"{host}:{port} is not reachable ({exc})") from exc
+
+
+@asynccontextmanager
+async def _redis(scratch: Path) -> AsyncIterator[Store]:
+    # A private key prefix, deleted afterwards: the database may be shared.
+    from tests.server.remote_stores import drop_redis_prefix, with_query
+
+    _reachable(REDIS_URL, 6379)
+    prefix = f"podium-bench-{uuid.uuid4().hex[:12]}"
+    try:
+        async with _opened(with_query(REDIS_URL, prefix=prefix)) as store:
+            yield store
+    finally:
+        await drop_redis_prefix(REDIS_URL, prefix)
+
+
+@asynccontextmanager
+async def _postgres_with(**params: str) -> AsyncIterator[Store]:
+    # A private schema, dropped afterwards.
+    from tests.server.remote_stores import drop_postgres_schema, with_query
+
+    _reachable(POSTGRES_DSN, 5432)
+    schema = f"podium_bench_{uuid.uuid4().hex[:12]}"
+    try:
+        async with _opened(with_query(POSTGRES_DSN, schema=schema, **params)) as store:
+            yield store
+    finally:
+        await drop_postgres_schema(POSTGRES_DSN, schema)
+
+
+def _postgres(scratch: Path) -> AbstractAsyncContextManager[Store]:
+    return _postgres_with()
+
+
+def _postgres_one_tx(scratch: Path) -> AbstractAsyncContextManager[Store]:
+    # Group commit off: one transaction per commit (32 at once on 32 connections), the
+    # baseline group commit must beat.
+    return _postgres_with(commit_batch="1", commit_in_flight="32", pool_size="32")
+
+
 BACKENDS: dict[str, Callable[[Path], AbstractAsyncContextManager[Store]]] = {
     "memory": _memory,
     "sqlite": _sqlite,
+    "redis": _redis,
+    "postgres": _postgres,
+    "pg-1tx": _postgres_one_tx,
 }
+# Backends reached through the asyncio sidecar (server.stores.bridge).
+BRIDGED = frozenset({"redis", "postgres", "pg-1tx"})
 
 
 def _record(wf_id: str, step: int) -> WorkflowRecord:
@@ -154,15 +226,17 @@ async def bench_concurrent(store: Store, tasks: int, steps: int) -> float:
     return tasks * (steps + 1) / (time.perf_counter() - start)
 
 
-async def run_once(name: str, n: int, tasks: int) -> tuple[float, float, float]:
+async def run_once(name: str, n: int, tasks: int) -> tuple[float, float, float, float]:
     """One sample of the three figures on a fresh, empty store."""
     steps = max(1, math.ceil(n / tasks))
     with tempfile.TemporaryDirectory(prefix=f"podium-bench-{name}-") as scratch:
         async with BACKENDS[name](Path(scratch)) as store:
             create_us = await bench_commit_create(store, n)
             pop_us = await bench_pop_commit(store, n)
+            before = _group_commit_stats(store)
             per_s = await bench_concurrent(store, tasks, steps)
-    return create_us, pop_us, per_s
+            per_tx = _commits_per_transaction(before, _group_commit_stats(store))
+    return create_us, pop_us, per_s, per_tx
 
 
 async def run_backend(name: str, n: int, tasks: int, repeat: int) -> dict[str, object]:
@@ -171,7 +245,10 @@ async def run_backend(name: str, n: int, tasks: int, repeat: int) -> dict[str, o
         samples = [await run_once(name, n, tasks) for _ in range(repeat)]
     except BackendUnavailable as exc:
         return {"skipped": str(exc)}
-    create_us, pop_us, per_s = (statistics.median(column) for column in zip(*samples, strict=True))
+    create_us, pop_us, per_s, per_tx = (
+        statistics.median(column) for column in zip(*samples, strict=True)
+    )
+    extra = {} if per_tx == 0 else {"concurrent_commits_per_transaction": round(per_tx, 1)}
     return {
         "commit_create_us": round(create_us, 1),
         "pop_commit_us": round(pop_us, 1),
@@ -179,6 +256,62 @@ async def run_backend(name: str, n: int, tasks: int, repeat: int) -> dict[str, o
         "concurrent_tasks": tasks,
         "n": n,
         "repeat": repeat,
+        **extra,
+    }
+
+
+def _group_commit_stats(store: Store) -> tuple[int, int] | None:
+    """(transactions, commits) so far from PostgreSQL's group committer, if the store has one."""
+    stats = getattr(getattr(store, "committer", None), "stats", None)
+    return None if stats is None else (stats.transactions, stats.commits)
+
+
+def _commits_per_transaction(
+    before: tuple[int, int] | None, after: tuple[int, int] | None
+) -> float:
+    """How many commits shared each transaction during the concurrent phase (0 = n/a)."""
+    if before is None or after is None or after[0] == before[0]:
+        return 0.0
+    return (after[1] - before[1]) / (after[0] - before[0])
+
+
+async def bench_bridge(n: int, tasks: int) -> dict[str, float]:
+    """A no-op coroutine awaited directly vs through the sidecar bridge."""
+
+    async def noop() -> None:
+        return None
+
+    start = time.perf_counter()
+    for _ in range(n):
+        await trio.lowlevel.checkpoint()
+    direct_us = (time.perf_counter() - start) / n * 1e6
+
+    bridge = AsyncioBridge.acquire()
+    try:
+        start, cpu_start = time.perf_counter(), time.process_time()
+        for _ in range(n):
+            await bridge.run(noop)
+        bridged_us = (time.perf_counter() - start) / n * 1e6
+        # CPU of both threads: steadier than wall time on a busy machine.
+        bridged_cpu_us = (time.process_time() - cpu_start) / n * 1e6
+
+        async def caller() -> None:
+            for _ in range(n // tasks):
+                await bridge.run(lambda: asyncio.sleep(0))
+
+        start = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            for _ in range(tasks):
+                nursery.start_soon(caller)
+        concurrent_per_s = (n // tasks) * tasks / (time.perf_counter() - start)
+    finally:
+        bridge.release()
+    return {
+        "noop_direct_us": round(direct_us, 2),
+        "noop_bridge_us": round(bridged_us, 1),
+        "bridge_overhead_us": round(bridged_us - direct_us, 1),
+        "noop_bridge_cpu_us": round(bridged_cpu_us, 1),
+        "noop_bridge_concurrent_per_s": round(concurrent_per_s),
     }
 
 
@@ -213,10 +346,25 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [b for b in names if b not in BACKENDS]
     if unknown:
         parser.error(f"unknown backend(s) {', '.join(unknown)}: choose from {', '.join(BACKENDS)}")
-    results = {
+    results: dict[str, dict[str, object]] = {
         name: trio.run(run_backend, name, args.n, args.tasks, max(1, args.repeat)) for name in names
     }
     print(_table(results))
+    if BRIDGED & set(names):
+        samples = [
+            trio.run(bench_bridge, max(args.n, 5000), args.tasks)
+            for _ in range(max(1, args.repeat))
+        ]
+        bridge: dict[str, object] = {
+            k: round(statistics.median(x[k] for x in samples), 2) for k in samples[0]
+        }
+        bridge["concurrent_tasks"] = args.tasks
+        print(
+            f"\nasyncio bridge: no-op awaited directly {bridge['noop_direct_us']} µs, "
+            f"through the bridge {bridge['noop_bridge_us']} µs "
+            f"({bridge['noop_bridge_concurrent_per_s']}/s with {args.tasks} trio tasks)"
+        )
+        results["bridge"] = bridge
     if args.json:
         print(json.dumps(results, sort_keys=True))
 

@@ -43,4 +43,9 @@ def _register_builtin_commands() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Subcommand modules register into `server.cli.COMMANDS`; under `python -m server.cli`
+    # this file runs as `__main__`, a different module object, so dispatch through the
+    # imported one.
+    from server.cli import main as _main
+
+    sys.exit(_main())

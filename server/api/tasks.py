@@ -257,6 +257,12 @@ def register(router: Router, ctx: ApiContext) -> None:
         summary=search_doc,
     )
     worker_q = (QueryParam("workerid", str, None), QueryParam("domain", str, None))
+
+    def _may_wait(request: Request) -> bool:
+        # Only a poll that can wait needs the disconnect watcher; `timeout=0` (or a
+        # malformed value, answered 400 by the handler) returns at once.
+        return request.query_str("timeout", "100") not in ("0", "")
+
     add(
         "GET",
         f"{base}/poll/{{tasktype}}",
@@ -271,7 +277,7 @@ def register(router: Router, ctx: ApiContext) -> None:
         "GET",
         f"{base}/poll/batch/{{tasktype}}",
         batch_poll,
-        long_poll=True,
+        long_poll=_may_wait,
         response=list[Task],
         tags=TAGS,
         query=(

@@ -218,7 +218,8 @@ class HttpConnection:
         else:
             template = route.template
             request.path_params = params
-            if route.long_poll:
+            long_poll = route.long_poll
+            if long_poll is True or (long_poll and long_poll(request)):
                 watched = await self._call_watched(route, request)
                 if watched is None:
                     return False

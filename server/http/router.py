@@ -48,7 +48,9 @@ class Route:
         method: upper-case HTTP method.
         template: the path template as registered.
         handler: `async def handler(request) -> Response`.
-        long_poll: watch the client while the handler runs; cancel it on disconnect.
+        long_poll: watch the client while the handler runs; cancel it on disconnect. A
+            callable decides per request (a poll with `timeout=0` cannot wait, so it
+            skips the watcher task and its nursery).
         body: the request body type (for OpenAPI), or None.
         response: the 2xx response body type (`str` means text/plain), or None.
         status: the documented success status.
@@ -61,7 +63,7 @@ class Route:
     method: str
     template: str
     handler: Handler
-    long_poll: bool = False
+    long_poll: bool | Callable[[Request], bool] = False
     body: Any = None
     response: Any = None
     status: int = 200
@@ -103,7 +105,7 @@ class Router:
         template: str,
         handler: Handler,
         *,
-        long_poll: bool = False,
+        long_poll: bool | Callable[[Request], bool] = False,
         body: Any = None,
         response: Any = None,
         status: int = 200,

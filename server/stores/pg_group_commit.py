@@ -8,8 +8,12 @@ Rules:
   commit goes out alone at once, so grouping never adds latency; under load, one round
   trip and one WAL flush serve many workflows.
 - A batch is one `SELECT commit_batch(...)` statement (server.stores.pg_migrations): one
-  round trip, one transaction. Items are checked one by one inside it, so a version
-  conflict fails only its own slot.
+  round trip, one transaction, set-based writes. Items are checked one by one inside it,
+  so a version conflict fails only its own slot.
+- Set-based writes equal sequential ones only without overlaps, so a batch is cut before
+  the first commit that touches a workflow, task id or queue message an earlier commit of
+  the batch touches (it leads the next batch: order is kept), and each commit's own ops
+  are reduced to the final operation per task id and per queue message.
 - A batch that fails as a whole is retried when the failure is transient (deadlock or
   serialization failure between concurrent transactions); for any other error (say, a
   NUL character in a text field) each item is retried alone, so the bad one fails and
@@ -29,7 +33,7 @@ from typing import Any
 import asyncpg
 
 from core.errors import BadRequest, VersionConflict
-from core.store import Commit
+from core.store import Commit, QueueOp
 
 # SQLSTATEs worth retrying a whole batch for: deadlock_detected, serialization_failure.
 _TRANSIENT = frozenset({"40P01", "40001"})
@@ -84,16 +88,18 @@ def batch_args(slots: list[_Slot]) -> list[Any]:
         parents.append(r.parent_workflow_id)
         texts.append(r.search_text)
         bodies.append(r.body)
-        # Removals first, then additions (a task id both removed and added ends up added).
-        for task_id in c.removed_task_ids:
-            t_owner.append(owner)
-            t_id.append(task_id)
-            t_add.append(False)
-        for task_id in c.added_task_ids:
+        # Removals apply before additions: a task id in both ends up added.
+        added = dict.fromkeys(c.added_task_ids)
+        for task_id in dict.fromkeys(c.removed_task_ids):
+            if task_id not in added:
+                t_owner.append(owner)
+                t_id.append(task_id)
+                t_add.append(False)
+        for task_id in added:
             t_owner.append(owner)
             t_id.append(task_id)
             t_add.append(True)
-        for op in c.queue_ops:
+        for op in _final_queue_ops(c):
             q_owner.append(owner)
             q_push.append(op.kind == "push")
             q_queue.append(op.queue)
@@ -105,6 +111,40 @@ def batch_args(slots: list[_Slot]) -> list[Any]:
         texts, bodies, t_owner, t_id, t_add,
         q_owner, q_push, q_queue, q_id, q_prio, q_deliver,
     ]  # fmt: skip
+
+
+def _final_queue_ops(commit: Commit) -> list[QueueOp]:
+    """The last op per (queue, message) in `commit`, ordered by when that op came."""
+    final: dict[tuple[str, str], QueueOp] = {}
+    for op in commit.queue_ops:
+        key = (op.queue, op.message_id)
+        final.pop(key, None)  # re-insert so the position is the op's own
+        final[key] = op
+    return list(final.values())
+
+
+def _keys(commit: Commit) -> set[tuple[str, str, str]]:
+    """What `commit` writes besides queues' neighbours: its workflow, tasks, messages."""
+    keys = {("wf", "", commit.record.workflow_id)}
+    keys.update(("task", "", t) for t in commit.added_task_ids)
+    keys.update(("task", "", t) for t in commit.removed_task_ids)
+    keys.update(("msg", op.queue, op.message_id) for op in commit.queue_ops)
+    return keys
+
+
+def take_batch(pending: list[_Slot], max_batch: int) -> list[_Slot]:
+    """Remove and return the longest prefix of `pending` (<= max_batch) without overlaps."""
+    seen: set[tuple[str, str, str]] = set()
+    cut = 0
+    for slot in pending[:max_batch]:
+        keys = _keys(slot.commit)
+        if cut and not seen.isdisjoint(keys):
+            break
+        seen |= keys
+        cut += 1
+    batch = pending[:cut]
+    del pending[:cut]
+    return batch
 
 
 _CALL = "SELECT commit_batch(" + ", ".join(f"${i}" for i in range(1, 22)) + ")"
@@ -136,13 +176,12 @@ class GroupCommitter:
         try:
             await asyncio.wait([s.future for s in slots])
         except asyncio.CancelledError:
-            # Withdraw what has not gone out yet; the rest completes on its own.
-            withdrawn = {id(s) for s in slots}
-            self._pending = [s for s in self._pending if id(s) not in withdrawn]
+            # Withdraw what has not gone out yet; what has goes on, unobserved.
+            mine = {id(s) for s in slots}
+            self._pending = [s for s in self._pending if id(s) not in mine]
             for slot in slots:  # nobody will read these outcomes: mark them retrieved
                 slot.future.add_done_callback(_consume)
-                if id(slot) in withdrawn:
-                    slot.future.cancel()
+                slot.future.cancel()
             raise
         results: list[int | Exception] = []
         for slot in slots:
@@ -153,9 +192,7 @@ class GroupCommitter:
     async def _drain(self) -> None:
         try:
             while self._pending:
-                batch = self._pending[: self.max_batch]
-                del self._pending[: self.max_batch]
-                await self._run(batch)
+                await self._run(take_batch(self._pending, self.max_batch))
         finally:
             self._in_flight -= 1
 

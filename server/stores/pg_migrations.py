@@ -99,12 +99,14 @@ CREATE TABLE task_log (
 CREATE INDEX task_log_task_idx ON task_log (task_id, id);
 """
 
-# The group-commit entry point: N commits in one statement (= one transaction). Each item
-# is checked on its own (UPDATE ... WHERE version = expected / INSERT ... ON CONFLICT DO
-# NOTHING); a conflicting item writes nothing and the others go ahead. Result per item:
-# the new version (> 0), or -1 - current version (so -1 = absent) on a conflict.
-# Task-index and queue ops carry the 1-based index of their commit ("owner") and apply in
-# the order given, only for owners that succeeded.
+# The group-commit entry point: N commits in one statement (= one transaction), set-based.
+# Each item is checked on its own (UPDATE ... WHERE version = expected / INSERT ... ON
+# CONFLICT DO NOTHING); a conflicting item writes nothing and the others go ahead. Result
+# per item: the new version (> 0), or -1 - current version (so -1 = absent) on a conflict.
+# Task-index and queue ops carry the 1-based index of their commit ("owner") and apply only
+# for owners that succeeded. The caller guarantees what makes set-based writes equal to
+# sequential ones: no workflow id, task id or queue message appears in two items of one
+# batch, and within an item each task id / message appears once (its final operation).
 _COMMIT_BATCH = """
 CREATE FUNCTION commit_batch(
     ids text[], expected integer[], names text[], wvers integer[], statuses text[],
@@ -115,65 +117,108 @@ CREATE FUNCTION commit_batch(
     q_deliver bigint[]
 ) RETURNS integer[] LANGUAGE plpgsql AS $fn$
 DECLARE
-    n integer := coalesce(array_length(ids, 1), 0);
-    results integer[] := array_fill(0, ARRAY[n]);
-    newv integer;
+    results integer[];
 BEGIN
-    FOR i IN 1 .. n LOOP
-        newv := NULL;
-        IF expected[i] = 0 THEN
-            INSERT INTO workflow AS w VALUES (
-                ids[i], names[i], wvers[i], statuses[i], ctimes[i], utimes[i], etimes[i],
-                corrs[i], parents[i], texts[i], bodies[i], 1)
-            ON CONFLICT (workflow_id) DO NOTHING
-            RETURNING w.version INTO newv;
-        ELSE
-            UPDATE workflow AS w SET
-                workflow_name = names[i], workflow_version = wvers[i], status = statuses[i],
-                create_time = ctimes[i], update_time = utimes[i], end_time = etimes[i],
-                correlation_id = corrs[i], parent_workflow_id = parents[i],
-                search_text = texts[i], body = bodies[i], version = w.version + 1
-            WHERE w.workflow_id = ids[i] AND w.version = expected[i]
-            RETURNING w.version INTO newv;
-        END IF;
-        IF newv IS NULL THEN
-            SELECT -1 - w.version INTO newv FROM workflow AS w WHERE w.workflow_id = ids[i];
-            results[i] := coalesce(newv, -1);
-        ELSE
-            results[i] := newv;
-        END IF;
-    END LOOP;
+    WITH input AS (
+        SELECT * FROM unnest(ids, expected, names, wvers, statuses, ctimes, utimes, etimes,
+                             corrs, parents, texts, bodies)
+            WITH ORDINALITY AS t(id, exp, name, wver, status, ct, ut, et, corr, parent,
+                                 txt, body, ord)
+    ), upd AS (
+        UPDATE workflow AS w SET
+            workflow_name = i.name, workflow_version = i.wver, status = i.status,
+            create_time = i.ct, update_time = i.ut, end_time = i.et, correlation_id = i.corr,
+            parent_workflow_id = i.parent, search_text = i.txt, body = i.body,
+            version = w.version + 1
+        FROM input AS i
+        WHERE i.exp > 0 AND w.workflow_id = i.id AND w.version = i.exp
+        RETURNING i.ord, w.version
+    ), ins AS (
+        INSERT INTO workflow AS w
+        SELECT id, name, wver, status, ct, ut, et, corr, parent, txt, body, 1
+        FROM input WHERE exp = 0
+        ON CONFLICT (workflow_id) DO NOTHING
+        RETURNING w.workflow_id, w.version
+    )
+    -- `cur` reads the snapshot from before this statement: the version a loser met.
+    SELECT coalesce(array_agg(
+               coalesce(u.version, x.version, -1 - coalesce(cur.version, 0)) ORDER BY i.ord),
+           '{}')
+    INTO results
+    FROM input AS i
+    LEFT JOIN upd AS u ON u.ord = i.ord
+    LEFT JOIN ins AS x ON x.workflow_id = i.id AND i.exp = 0
+    LEFT JOIN workflow AS cur ON cur.workflow_id = i.id;
 
-    FOR j IN 1 .. coalesce(array_length(t_owner, 1), 0) LOOP
-        CONTINUE WHEN results[t_owner[j]] <= 0;
-        IF t_add[j] THEN
-            INSERT INTO task_index VALUES (t_id[j], ids[t_owner[j]])
-            ON CONFLICT (task_id) DO UPDATE SET workflow_id = EXCLUDED.workflow_id;
-        ELSE
-            DELETE FROM task_index WHERE task_id = t_id[j] AND workflow_id = ids[t_owner[j]];
-        END IF;
-    END LOOP;
+    DELETE FROM task_index AS t
+    USING unnest(t_owner, t_id, t_add) AS x(owner, tid, add)
+    WHERE NOT x.add AND results[x.owner] > 0
+      AND t.task_id = x.tid AND t.workflow_id = ids[x.owner];
+    INSERT INTO task_index
+    SELECT x.tid, ids[x.owner] FROM unnest(t_owner, t_id, t_add) AS x(owner, tid, add)
+    WHERE x.add AND results[x.owner] > 0
+    ON CONFLICT (task_id) DO UPDATE SET workflow_id = EXCLUDED.workflow_id;
 
-    FOR j IN 1 .. coalesce(array_length(q_owner, 1), 0) LOOP
-        CONTINUE WHEN results[q_owner[j]] <= 0;
-        IF q_push[j] THEN
-            INSERT INTO queue_message (queue, message_id, priority, deliver_at)
-            VALUES (q_queue[j], q_id[j], q_prio[j], q_deliver[j])
-            ON CONFLICT (queue, message_id) DO UPDATE SET
-                priority = EXCLUDED.priority, deliver_at = EXCLUDED.deliver_at,
-                seq = EXCLUDED.seq;
-        ELSE
-            DELETE FROM queue_message WHERE queue = q_queue[j] AND message_id = q_id[j];
-        END IF;
-    END LOOP;
+    DELETE FROM queue_message AS m
+    USING unnest(q_owner, q_push, q_queue, q_id) AS x(owner, push, q, mid)
+    WHERE NOT x.push AND results[x.owner] > 0 AND m.queue = x.q AND m.message_id = x.mid;
+    INSERT INTO queue_message (queue, message_id, priority, deliver_at)
+    SELECT x.q, x.mid, x.prio, x.deliver
+    FROM unnest(q_owner, q_push, q_queue, q_id, q_prio, q_deliver)
+        WITH ORDINALITY AS x(owner, push, q, mid, prio, deliver, ord)
+    WHERE x.push AND results[x.owner] > 0
+    ORDER BY x.ord  -- sequence numbers follow the order of the pushes
+    ON CONFLICT (queue, message_id) DO UPDATE SET
+        priority = EXCLUDED.priority, deliver_at = EXCLUDED.deliver_at, seq = EXCLUDED.seq;
     RETURN results;
 END
 $fn$;
 """
 
+# Pop up to n due messages of queue q, hiding each until `deadline`, in one statement.
+# A pop lost in a crash only makes its messages visible again, which at-least-once
+# delivery allows anyway, so its commit does not wait for the WAL flush
+# (synchronous_commit off for this transaction only): a poll costs no fsync.
+_POP_MESSAGES = """
+CREATE FUNCTION pop_messages(q text, now_ms bigint, n integer, deadline bigint)
+RETURNS TABLE (message_id text, deliver_at bigint, priority integer, seq bigint)
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    RETURN QUERY
+    UPDATE queue_message AS m SET deliver_at = pop_messages.deadline
+    FROM (
+        SELECT x.message_id, x.deliver_at, x.priority, x.seq FROM queue_message AS x
+        WHERE x.queue = pop_messages.q AND x.deliver_at <= pop_messages.now_ms
+        ORDER BY x.deliver_at, x.priority DESC, x.seq
+        LIMIT pop_messages.n
+        FOR UPDATE SKIP LOCKED
+    ) AS due
+    WHERE m.queue = pop_messages.q AND m.message_id = due.message_id
+    RETURNING due.message_id, due.deliver_at, due.priority, due.seq;
+END
+$fn$;
+"""
+
+# PL/pgSQL re-plans a statement for every call while it judges custom plans cheaper; for
+# commit_batch's CTE that planning is most of the cost (measured: ~1 ms -> ~0.45 ms per
+# one-commit call). The arrays change size, not shape, so one generic plan serves all.
+_GENERIC_PLANS = """
+ALTER FUNCTION commit_batch(
+    text[], integer[], text[], integer[], text[], bigint[], bigint[], bigint[], text[],
+    text[], text[], bytea[], integer[], text[], boolean[], integer[], boolean[], text[],
+    text[], integer[], bigint[]
+) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION pop_messages(text, bigint, integer, bigint)
+    SET plan_cache_mode = force_generic_plan;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables", _TABLES),
     Migration(2, "commit_batch function", _COMMIT_BATCH),
+    Migration(3, "pop_messages function (no WAL flush wait for pops)", _POP_MESSAGES),
+    Migration(4, "generic plans for commit_batch and pop_messages", _GENERIC_PLANS),
 )
 
 

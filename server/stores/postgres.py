@@ -3,15 +3,19 @@
 Rules:
 - URL: a libpq-style DSN plus Podium's own parameters, removed before asyncpg sees it:
   `schema` (default "podium"; every table lives there, so tests and tenants isolate by
-  schema) and `pool_size` (default 10). Example:
+  schema), `pool_size` (default 10), `commit_batch` (most commits per group-commit
+  transaction, default 128; 1 turns grouping off) and `commit_in_flight` (group-commit
+  transactions at once, default 1). Other parameters go to asyncpg, which passes unknown
+  ones to the server as settings (e.g. `synchronous_commit=off`). Example:
   `postgresql://podium@db:5432/podium?schema=podium&pool_size=20`.
 - `open()` creates and migrates the schema itself (server.stores.pg_migrations; safe with
   concurrent openers); nobody runs SQL by hand.
 - Every call crosses to the sidecar loop once and is one statement, so one round trip and
   (outside explicit batches) one implicit transaction: commits go through the group
   committer (server.stores.pg_group_commit: concurrent commits share a transaction);
-  `pop` is one `UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)` so concurrent
-  poppers, in this process or others, never get the same message.
+  `pop` is one `UPDATE ... FROM (SELECT ... FOR UPDATE SKIP LOCKED)` (the pop_messages
+  function) so concurrent poppers, in this process or others, never get the same
+  message; it commits without waiting for the WAL flush (a lost pop only redelivers).
 - Queue rows keep (deliver_at, priority, seq); pop order is deliver_at, then priority
   descending, then seq. A pop moves deliver_at to now + unack_ms: an unacknowledged
   message comes back by itself. ack and remove both delete the row.
@@ -22,8 +26,8 @@ Rules:
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
@@ -48,18 +52,7 @@ _encoder = msgspec.msgpack.Encoder()
 _poll_decoder = msgspec.msgpack.Decoder(PollRecord)
 _CONNECTION_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
 
-_POP = """
-UPDATE queue_message AS m SET deliver_at = $4
-FROM (
-    SELECT message_id, deliver_at, priority, seq FROM queue_message
-    WHERE queue = $1 AND deliver_at <= $2
-    ORDER BY deliver_at, priority DESC, seq
-    LIMIT $3
-    FOR UPDATE SKIP LOCKED
-) AS due
-WHERE m.queue = $1 AND m.message_id = due.message_id
-RETURNING due.message_id, due.deliver_at, due.priority, due.seq
-"""
+_POP = "SELECT message_id, deliver_at, priority, seq FROM pop_messages($1, $2, $3, $4)"
 _PUSH = """
 INSERT INTO queue_message (queue, message_id, priority, deliver_at) VALUES ($1, $2, $3, $4)
 ON CONFLICT (queue, message_id) DO UPDATE SET
@@ -74,26 +67,45 @@ SELECT count(*) FROM w
 """
 
 
-def split_dsn(url: str) -> tuple[str, str, int]:
-    """Split Podium's parameters off a PostgreSQL URL: (dsn for asyncpg, schema, pool size).
+@dataclass(frozen=True, slots=True)
+class PgOptions:
+    """Podium's own URL parameters (everything else goes to asyncpg / the server)."""
+
+    dsn: str
+    schema: str = "podium"
+    pool_size: int = 10
+    commit_batch: int = 128  # most commits per group-commit transaction; 1 = no grouping
+    commit_in_flight: int = 1  # group-commit transactions running at once
+
+
+_INT_OPTIONS = {"pool_size": (1, 1000), "commit_batch": (1, 10_000), "commit_in_flight": (1, 64)}
+
+
+def parse_url(url: str) -> PgOptions:
+    """Split Podium's parameters (`schema`, `pool_size`, `commit_batch`,
+    `commit_in_flight`) off a PostgreSQL URL.
 
     Raises:
-        BadRequest: a bad schema name or pool size.
+        BadRequest: a bad schema name or an integer parameter out of range.
     """
     parsed = urlparse(url)
-    schema, pool_size = "podium", "10"
+    schema = "podium"
+    ints: dict[str, int] = {}
     rest = []
     for key, value in parse_qsl(parsed.query, keep_blank_values=True):
         if key == "schema":
             schema = value
-        elif key == "pool_size":
-            pool_size = value
+        elif key in _INT_OPTIONS:
+            low, high = _INT_OPTIONS[key]
+            if not value.isdigit() or not low <= int(value) <= high:
+                raise BadRequest(
+                    f"store URL: {key} must be an integer {low}..{high}, got {value!r}"
+                )
+            ints[key] = int(value)
         else:
             rest.append((key, value))
-    if not pool_size.isdigit() or not 1 <= int(pool_size) <= 1000:
-        raise BadRequest(f"store URL: pool_size must be an integer 1..1000, got {pool_size!r}")
     dsn = urlunparse(parsed._replace(scheme="postgresql", query=urlencode(rest)))
-    return dsn, check_schema_name(schema), int(pool_size)
+    return PgOptions(dsn=dsn, schema=check_schema_name(schema), **ints)
 
 
 def _record(row: Any, body: bytes = b"") -> WorkflowRecord:
@@ -113,17 +125,14 @@ def _record(row: Any, body: bytes = b"") -> WorkflowRecord:
     )
 
 
-def _unavailable(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-    """Turn a lost connection into Unavailable (503) for the caller."""
+async def _keep_session(conn: Any) -> None:
+    """Pool reset hook: nothing to undo.
 
-    @functools.wraps(method)
-    async def wrapper(*args: Any, **kwargs: Any) -> T:
-        try:
-            return await method(*args, **kwargs)
-        except _CONNECTION_ERRORS as exc:
-            raise Unavailable(f"PostgreSQL is unavailable: {exc}") from exc
-
-    return wrapper
+    asyncpg's default reset sends `RESET ALL; UNLISTEN *; CLOSE ALL; ...` after every
+    release, one extra round trip per call. Podium leaves no session state behind (no
+    LISTEN, no session SET or advisory lock, no open cursor; settings are transaction-
+    local), and an open transaction is still rolled back by asyncpg itself.
+    """
 
 
 class PostgresStore:
@@ -131,7 +140,8 @@ class PostgresStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._dsn, self.schema, self._pool_size = split_dsn(url)
+        self.options = options = parse_url(url)
+        self._dsn, self.schema, self._pool_size = options.dsn, options.schema, options.pool_size
         self._bridge: AsyncioBridge | None = None
         self._pool: Any = None
         self.committer: GroupCommitter | None = None
@@ -142,7 +152,10 @@ class PostgresStore:
         bridge, pool = self._bridge, self._pool
         if bridge is None or pool is None:
             raise BadRequest("PostgresStore is not open: call `await store.open()` first")
-        return await bridge.run(lambda: factory(pool))
+        try:
+            return await bridge.run(lambda: factory(pool))
+        except _CONNECTION_ERRORS as exc:
+            raise Unavailable(f"PostgreSQL is unavailable: {exc}") from exc
 
     async def open(self) -> None:
         """Connect, create or migrate the schema, start the pool."""
@@ -155,7 +168,11 @@ class PostgresStore:
             bridge.release()
             raise
         self._bridge = bridge
-        self.committer = GroupCommitter(self._pool)
+        self.committer = GroupCommitter(
+            self._pool,
+            max_batch=self.options.commit_batch,
+            max_in_flight=self.options.commit_in_flight,
+        )
 
     async def _connect(self) -> Any:
         try:
@@ -169,6 +186,7 @@ class PostgresStore:
                 min_size=min(2, self._pool_size),
                 max_size=self._pool_size,
                 server_settings={"search_path": self.schema},
+                reset=_keep_session,
             )
         except _CONNECTION_ERRORS as exc:
             raise Unavailable(f"PostgreSQL is unavailable: {exc}") from exc
@@ -183,16 +201,13 @@ class PostgresStore:
         finally:
             bridge.release()
 
-    @_unavailable
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
         rows: list[Any] = await self._run(lambda p: p.fetch(sql, *args))
         return rows
 
-    @_unavailable
     async def _fetchval(self, sql: str, *args: Any) -> Any:
         return await self._run(lambda p: p.fetchval(sql, *args))
 
-    @_unavailable
     async def _execute(self, sql: str, *args: Any) -> str:
         status: str = await self._run(lambda p: p.execute(sql, *args))
         return status
@@ -280,7 +295,6 @@ class PostgresStore:
             raise result
         return result
 
-    @_unavailable
     async def commit_many(self, commits: list[Commit], now_ms: int) -> list[int | Exception]:
         if not commits:
             return []
@@ -338,7 +352,6 @@ class PostgresStore:
         )
         return sorted(r["workflow_id"] for r in rows)
 
-    @_unavailable
     async def search(self, request: SearchRequest) -> tuple[int, list[WorkflowRecord]]:
         node = query_lang.parse_query(request.query)
         terms = query_lang.parse_free_text(request.free_text)

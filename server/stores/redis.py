@@ -9,12 +9,14 @@ Rules:
   loaded again if the server lost them), reads are single commands or pipelines.
 - `commit` = one script that checks the version, writes the record and its indexes and
   applies the queue ops atomically. `commit_many` = those scripts pipelined in one round
-  trip; each is atomic on its own, so a conflict fails only its slot.
+  trip; each is atomic on its own, so a conflict fails only its slot. Concurrent commits
+  are pipelined together too (server.stores.redis_batch).
 - Search filters through the status / workflow-name sets when the query's top-level AND
   pins one of them (`status = X`, `status IN (...)`, `workflowType = 'x'`); otherwise it
   reads the index fields of *every* workflow (newest first, pipelined in chunks of
   SEARCH_CHUNK). Either way core.search evaluates the query in Python, so a search costs
   O(candidates) transfer and CPU: fine for admin use, not for a hot path.
+- Connection failures surface as core.errors.Unavailable (503, retryable).
 - Bodies, texts and ids are bytes in Redis and str/bytes here; nothing is decoded in Lua.
 """
 
@@ -26,13 +28,16 @@ from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
 import msgspec
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core import search
-from core.errors import BadRequest, VersionConflict
+from core.errors import BadRequest, Unavailable, VersionConflict
 from core.search import And, Cond, Node
 from core.store import DECIDER_QUEUE, Commit, LogLine, PollRecord, SearchRequest, WorkflowRecord
 from server.stores.bridge import AsyncioBridge
+from server.stores.redis_batch import ScriptPipeliner
 from server.stores.redis_lua import SCRIPTS
 
 T = TypeVar("T")
@@ -48,7 +53,7 @@ def split_url(url: str) -> tuple[str, str]:
     """Split Podium's `prefix` parameter off a redis URL: (url for redis-py, prefix).
 
     Raises:
-        BadRequest: the prefix is empty or contains a space or a colon-free wildcard.
+        BadRequest: the prefix is empty or holds a space or a glob character (* ? [ ] { }).
     """
     parsed = urlparse(url)
     params = parse_qsl(parsed.query, keep_blank_values=True)
@@ -147,6 +152,8 @@ class RedisStore:
         self._bridge: AsyncioBridge | None = None
         self._redis: aioredis.Redis | None = None
         self._sha: dict[str, str] = {}
+        # Concurrent commits share pipelines (server.stores.redis_batch).
+        self.pipeliner: ScriptPipeliner | None = None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -157,7 +164,10 @@ class RedisStore:
         bridge, client = self._bridge, self._redis
         if bridge is None or client is None:
             raise BadRequest("RedisStore is not open: call `await store.open()` first")
-        return await bridge.run(lambda: factory(client))
+        try:
+            return await bridge.run(lambda: factory(client))
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise Unavailable(f"Redis is unavailable: {exc}") from exc
 
     async def open(self) -> None:
         """Connect (on the bridge) and load the Lua scripts."""
@@ -171,9 +181,18 @@ class RedisStore:
                 await client.ping()
                 return client
 
-            self._redis = await bridge.run(connect)
+            try:
+                self._redis = client = await bridge.run(connect)
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                raise Unavailable(f"Redis is unavailable at {self._client_url}: {exc}") from exc
             self._bridge = bridge
             await self._load_scripts()
+            self.pipeliner = ScriptPipeliner(
+                client,
+                SCRIPTS["commit"],
+                lambda: self._sha["commit"],
+                lambda sha: self._sha.__setitem__("commit", sha),
+            )
         except BaseException:
             self._redis = None
             self._bridge = None
@@ -185,6 +204,7 @@ class RedisStore:
         if bridge is None or client is None:
             return
         self._bridge = self._redis = None
+        self.pipeliner = None
         try:
             await bridge.run(client.aclose)
         finally:
@@ -286,34 +306,19 @@ class RedisStore:
     # ------------------------------------------------------------------ executions
 
     async def commit(self, commit: Commit, now_ms: int) -> int:
-        reply = await self._eval("commit", *_commit_args(self.prefix, commit, now_ms)[1:])
-        return _commit_result(commit, reply)
+        result = (await self.commit_many([commit], now_ms))[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     async def commit_many(self, commits: list[Commit], now_ms: int) -> list[int | Exception]:
         if not commits:
             return []
+        pipeliner = self.pipeliner
+        if pipeliner is None:
+            raise BadRequest("RedisStore is not open: call `await store.open()` first")
         arg_lists = [_commit_args(self.prefix, c, now_ms) for c in commits]
-
-        async def run_all(r: aioredis.Redis) -> list[Any]:
-            replies: list[Any] = [None] * len(arg_lists)
-            pending = list(range(len(arg_lists)))
-            for _attempt in range(2):
-                async with r.pipeline(transaction=False) as pipe:
-                    for i in pending:
-                        pipe.evalsha(self._sha["commit"], 0, *arg_lists[i])
-                    got = await pipe.execute(raise_on_error=False)
-                retry = []
-                for i, reply in zip(pending, got, strict=True):
-                    if isinstance(reply, NoScriptError):
-                        retry.append(i)  # never ran: safe to run again
-                    replies[i] = reply
-                if not retry:
-                    break
-                self._sha["commit"] = await r.script_load(SCRIPTS["commit"])
-                pending = retry
-            return replies
-
-        replies = await self._run(run_all)
+        replies = await self._run(lambda _: pipeliner.submit(arg_lists))
         results: list[int | Exception] = []
         for commit, reply in zip(commits, replies, strict=True):
             if isinstance(reply, Exception):

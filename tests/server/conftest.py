@@ -23,27 +23,3 @@ def postgres_test_schema(postgres_dsn: str) -> Iterator[str]:
     schema = f"podium_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     yield schema
     trio.run(drop_postgres_schema, postgres_dsn, schema)
-
-
-# The contract suite's version of this test assumes both writers have loaded before either
-# commits because of one trio checkpoint; with a networked store the first writer's load
-# reply can arrive, and its commit land, before the second writer's load has run (for
-# Redis, always: the second load opens a new pooled connection). The second writer then
-# legitimately commits version 3 and the test's count of losers is 0. The same property is
-# tested deterministically (a barrier after both loads) in test_store_redis.py and
-# test_store_postgres.py: `test_concurrent_commits_on_one_workflow_exactly_one_wins`.
-_RACY_FOR_NETWORKED_STORES = {
-    "test_store_contract.py::test_concurrent_commits_on_one_workflow_exactly_one_wins[redis]",
-    "test_store_contract.py::test_concurrent_commits_on_one_workflow_exactly_one_wins[postgres]",
-}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if any(item.nodeid.endswith(racy) for racy in _RACY_FOR_NETWORKED_STORES):
-            item.add_marker(
-                pytest.mark.skip(
-                    reason="timing-dependent with a networked store; the barrier version in "
-                    "test_store_redis.py / test_store_postgres.py covers it"
-                )
-            )

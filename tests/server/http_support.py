@@ -198,6 +198,10 @@ def build_router(state: AppState) -> Router:
     router.add("GET", "/boom", boom)
     router.add("GET", "/missing/{workflowId}", missing)
     router.add("GET", "/poll", long_poll, long_poll=True)
+    # Watched only when the request asks to wait (like a batch poll's `timeout`).
+    router.add(
+        "GET", "/maybe-poll", long_poll, long_poll=lambda request: request.query_str("wait") == "1"
+    )
     router.add("GET", "/gate", gate)
     return router
 

@@ -139,3 +139,36 @@ async def test_redis_blpop_cancelled_quickly(bridge: AsyncioBridge, redis_url: s
         assert await bridge.run(lambda: client.ping()) is True
     finally:
         await bridge.run(client.aclose)
+
+
+def test_two_trio_runs_in_two_threads_each_get_their_own_results() -> None:
+    # Wake-ups are batched per trio run: results must go to the run that asked.
+    bridge = AsyncioBridge.acquire()
+    outcomes: dict[str, list[int]] = {}
+
+    def run_in_thread(name: str, base: int) -> None:
+        async def main() -> None:
+            got: list[int] = []
+
+            async def one(i: int) -> None:
+                got.append(await bridge.run(lambda: asyncio.sleep(0, base + i)))
+
+            async with trio.open_nursery() as nursery:
+                for i in range(100):
+                    nursery.start_soon(one, i)
+            outcomes[name] = sorted(got)
+
+        trio.run(main)
+
+    try:
+        threads = [
+            threading.Thread(target=run_in_thread, args=("a", 0)),
+            threading.Thread(target=run_in_thread, args=("b", 1000)),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    finally:
+        bridge.release()
+    assert outcomes == {"a": list(range(100)), "b": list(range(1000, 1100))}

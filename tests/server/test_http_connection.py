@@ -185,6 +185,36 @@ async def test_long_poll_cancelled_when_client_disconnects(
     assert not state.poll_release.is_set()
 
 
+async def test_conditional_long_poll_watches_only_when_asked(
+    server: HttpServer, state: AppState
+) -> None:
+    # wait=0: no watcher, so a disconnect does not cancel the handler; it runs to the end.
+    client = await RawClient.connect(server.port)
+    await client.send(get("/maybe-poll?wait=0"))
+    await state.poll_started.wait()
+    await client.aclose()
+    await trio.testing.wait_all_tasks_blocked()
+    assert not state.poll_finished.is_set()
+    assert state.poll_request is not None
+    assert not state.poll_request.disconnected.is_set()
+    state.poll_release.set()
+    with trio.fail_after(5):
+        await state.poll_finished.wait()
+
+    # wait=1: watched, so the disconnect cancels the handler.
+    state.poll_started = trio.Event()
+    state.poll_finished = trio.Event()
+    state.poll_release = trio.Event()
+    client = await RawClient.connect(server.port)
+    await client.send(get("/maybe-poll?wait=1"))
+    await state.poll_started.wait()
+    await client.aclose()
+    with trio.fail_after(5):
+        await state.poll_finished.wait()
+    assert state.poll_request.disconnected.is_set()
+    assert not state.poll_release.is_set()
+
+
 async def test_long_poll_buffers_pipelined_request(raw: RawClient, state: AppState) -> None:
     await raw.send(get("/poll"))
     await state.poll_started.wait()

@@ -23,7 +23,7 @@ from core.errors import BadRequest, Unavailable, VersionConflict
 from core.store import Commit, QueueOp, WorkflowRecord
 from server.stores.bridge import AsyncioBridge
 from server.stores.pg_migrations import MIGRATIONS
-from server.stores.postgres import PostgresStore
+from server.stores.postgres import PgOptions, PostgresStore, parse_url
 from tests.server.remote_stores import REPO, drop_postgres_schema, with_query
 
 pytestmark = pytest.mark.postgres
@@ -151,12 +151,25 @@ async def test_a_schema_from_a_newer_podium_is_refused(
     [
         ("?schema=Bad-Name", "must be a lower-case identifier"),
         ("?schema=x;drop", "must be a lower-case identifier"),
-        ("?pool_size=0", "pool_size must be an integer"),
+        ("?pool_size=0", "pool_size must be an integer 1..1000"),
+        ("?commit_batch=x", "commit_batch must be an integer"),
     ],
 )
 def test_bad_url_parameters_are_rejected(url_tail: str, message: str) -> None:
     with pytest.raises(BadRequest, match=message):
         PostgresStore("postgresql://postgres@127.0.0.1:5432/test" + url_tail)
+
+
+def test_podium_parameters_are_split_off_the_dsn() -> None:
+    options = parse_url(
+        "postgres://u@h:5/db?schema=s1&sslmode=disable&commit_batch=1&commit_in_flight=2"
+    )
+    assert options == PgOptions(
+        dsn="postgresql://u@h:5/db?sslmode=disable",
+        schema="s1",
+        commit_batch=1,
+        commit_in_flight=2,
+    )
 
 
 async def test_schemas_isolate_stores(postgres_dsn: str, store: PostgresStore) -> None:
@@ -191,7 +204,7 @@ async def test_another_process_sees_committed_state(store: PostgresStore) -> Non
 def _read_in_subprocess(url: str) -> dict[str, Any]:
     script = f"""
 import json, trio
-from server.stores.postgres import PostgresStore
+from server.stores.postgres import PgOptions, PostgresStore, parse_url
 async def main():
     s = PostgresStore({url!r})
     await s.open()
@@ -378,3 +391,107 @@ async def test_concurrent_commits_on_one_workflow_exactly_one_wins(
     final = await store.load("w1")
     assert final is not None
     assert final.body == winners[0].encode()
+
+
+async def test_commit_many_on_one_workflow_applies_in_order_across_transactions(
+    store: PostgresStore,
+) -> None:
+    committer = store.committer
+    assert committer is not None
+    await store.commit(Commit(record=rec("w1"), expected_version=0), T0)
+    before = committer.stats.transactions
+    results = await store.commit_many(
+        [
+            Commit(record=rec("w1", body=b"2"), expected_version=1),
+            Commit(record=rec("w2"), expected_version=0),
+            Commit(record=rec("w1", body=b"3"), expected_version=2),  # needs the first
+        ],
+        T0,
+    )
+    assert results == [2, 1, 3]
+    # Set-based writes cannot touch one row twice: the batch is cut before the repeat.
+    assert committer.stats.transactions - before == 2
+    loaded = await store.load("w1")
+    assert loaded is not None
+    assert loaded.body == b"3"
+
+
+def test_take_batch_cuts_before_the_first_overlap_and_keeps_order() -> None:
+    from server.stores.pg_group_commit import _Slot, take_batch
+
+    def slot(wf_id: str, *, task: str | None = None, message: str | None = None) -> _Slot:
+        ops = [] if message is None else [QueueOp(kind="push", queue="q", message_id=message)]
+        commit = Commit(
+            record=rec(wf_id),
+            expected_version=1,
+            added_task_ids=[] if task is None else [task],
+            queue_ops=ops,
+        )
+        return _Slot(commit, T0, None)  # type: ignore[arg-type]
+
+    pending = [
+        slot("a", task="t1"),
+        slot("b", message="m1"),
+        slot("c", task="t1"),  # same task id as "a": starts the next batch
+        slot("d"),
+    ]
+    first = take_batch(pending, 10)
+    assert [s.commit.record.workflow_id for s in first] == ["a", "b"]
+    assert [s.commit.record.workflow_id for s in pending] == ["c", "d"]
+    assert [s.commit.record.workflow_id for s in take_batch(pending, 1)] == ["c"]
+    assert [s.commit.record.workflow_id for s in take_batch([slot("x"), slot("x")], 10)] == ["x"]
+
+
+def test_each_commit_keeps_only_its_final_queue_op_per_message() -> None:
+    from server.stores.pg_group_commit import _Slot, batch_args
+
+    commit = Commit(
+        record=rec("w"),
+        expected_version=1,
+        added_task_ids=["t2"],
+        removed_task_ids=["t1", "t2"],
+        queue_ops=[
+            QueueOp(kind="push", queue="q", message_id="m1", priority=1),
+            QueueOp(kind="push", queue="q", message_id="m2"),
+            QueueOp(kind="remove", queue="q", message_id="m2"),
+            QueueOp(kind="push", queue="q", message_id="m1", priority=9),
+        ],
+    )
+    args = batch_args([_Slot(commit, T0, None)])  # type: ignore[arg-type]
+    t_id, t_add = args[13], args[14]
+    q_push, q_id, q_prio = args[16], args[18], args[19]
+    assert list(zip(t_id, t_add, strict=True)) == [("t1", False), ("t2", True)]
+    assert list(zip(q_id, q_push, q_prio, strict=True)) == [("m2", False, 0), ("m1", True, 9)]
+
+
+async def test_an_unreachable_server_is_unavailable_not_a_crash() -> None:
+    store = PostgresStore("postgresql://postgres@127.0.0.1:1/test?schema=nowhere")
+    with pytest.raises(Unavailable, match="PostgreSQL is unavailable"):
+        await store.open()
+    with pytest.raises(BadRequest, match="not open"):
+        await store.load("w1")
+
+
+async def test_a_pop_skips_the_flush_wait_only_for_its_own_transaction(
+    postgres_dsn: str, schema: str
+) -> None:
+    # One pooled connection, so the pop and the checks below share a session.
+    store = PostgresStore(with_query(postgres_dsn, schema=schema, pool_size="1"))
+    await store.open()
+    try:
+        await store.push("q", "m", now_ms=T0)
+        before = await store._run(lambda p: p.fetchval("SHOW synchronous_commit"))
+        inside = await store._run(
+            lambda p: p.fetchval(
+                "SELECT current_setting('synchronous_commit') "
+                "FROM pop_messages('q', $1, 1, $2) LIMIT 1",
+                T0,
+                T0 + 1000,
+            )
+        )
+        after = await store._run(lambda p: p.fetchval("SHOW synchronous_commit"))
+        assert inside == "off"
+        assert after == before
+        assert await store.pop("q", 1, unack_ms=10, now_ms=T0 + 1000) == ["m"]
+    finally:
+        await store.close()

@@ -7,6 +7,7 @@ as it was found.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import pytest
 import redis.asyncio as aioredis
 import trio
 
-from core.errors import BadRequest, VersionConflict
+from core.errors import BadRequest, Unavailable, VersionConflict
 from core.store import Commit, QueueOp, WorkflowRecord
 from server.stores.bridge import AsyncioBridge
 from server.stores.redis import RedisStore, split_url
@@ -123,8 +124,15 @@ async def test_scripts_are_reloaded_after_the_server_forgets_them(store: RedisSt
     # As after a restart, but only for this store (SCRIPT FLUSH would hit every user).
     store._sha = {name: "0" * 40 for name in store._sha}
     assert await store.commit(Commit(record=rec("w1"), expected_version=0), T0) == 1
-    results = await store.commit_many([Commit(record=rec("w1", body=b"2"), expected_version=1)], T0)
-    assert results == [2]
+    store._sha = {name: "0" * 40 for name in store._sha}  # again, for the pipelined path
+    results = await store.commit_many(
+        [
+            Commit(record=rec("w1", body=b"2"), expected_version=1),
+            Commit(record=rec("w2"), expected_version=0),
+        ],
+        T0,
+    )
+    assert results == [2, 1]
     await store.push("q", "m", now_ms=T0)
     assert await store.pop("q", 1, unack_ms=10, now_ms=T0) == ["m"]
 
@@ -149,6 +157,26 @@ async def test_commit_many_is_one_crossing_with_per_slot_results(store: RedisSto
     loaded = await store.load("w1")
     assert loaded is not None
     assert loaded.body == b"a"
+
+
+async def test_commits_from_concurrent_callers_share_one_pipeline(store: RedisStore) -> None:
+    from server.stores.redis import _commit_args
+
+    pipeliner = store.pipeliner
+    assert pipeliner is not None
+    commits = [Commit(record=rec(f"w{i}"), expected_version=0) for i in range(20)]
+    commits.append(Commit(record=rec("w3"), expected_version=0))  # loses: w3 exists by then
+    arg_lists = [_commit_args(store.prefix, c, T0) for c in commits]
+    before = (pipeliner.round_trips, pipeliner.scripts)
+
+    async def together() -> list[Any]:
+        # 21 callers submit in one loop iteration, before the first pipeline leaves.
+        return await asyncio.gather(*(pipeliner.submit([a]) for a in arg_lists))
+
+    replies = await store._run(lambda _: together())
+    assert (pipeliner.round_trips - before[0], pipeliner.scripts - before[1]) == (1, 21)
+    assert [r[0] for r in replies] == [[1, 1]] * 20 + [[0, 1]]
+    assert len(await store.running_ids("order", None)) == 20
 
 
 async def test_priority_outside_0_999_is_clamped(store: RedisStore) -> None:
@@ -259,3 +287,11 @@ async def test_concurrent_commits_on_one_workflow_exactly_one_wins(store: RedisS
     assert final is not None
     assert final.body == winners[0].encode()
     assert await store.peek("q", 10) == winners  # the loser's queue op never applied
+
+
+async def test_an_unreachable_server_is_unavailable_not_a_crash() -> None:
+    store = RedisStore("redis://127.0.0.1:1/0?prefix=nowhere")
+    with pytest.raises(Unavailable, match="Redis is unavailable"):
+        await store.open()
+    with pytest.raises(BadRequest, match="not open"):
+        await store.load("w1")
