@@ -42,7 +42,7 @@ test-pure: build
 	PODIUM_PURE_PYTHON=1 $(VENV)/bin/pytest -q tests/core tests/hotpath -p no:cacheprovider
 
 bench: build
-	$(PY) -m bench.decider
+	$(VENV)/bin/pytest bench --benchmark-only --benchmark-disable-gc --benchmark-group-by=group --benchmark-columns=min,median,mean,rounds
 
 bench-check: build
 	$(PY) -m bench.check

@@ -1,0 +1,343 @@
+"""Load harness: `python -m bench.load` (or `podium load`) drives a server end to end.
+
+Rules:
+- Without `--server` it starts its own `podium server` on a free port (SQLite in a
+  temporary folder, or `--store URL`) and stops it at the end; with `--server URL` it
+  targets a running one (pass `--server-pid` to get its CPU and RSS).
+- It registers the workload (bench/load_workloads.py), starts K worker processes
+  (bench/load_worker.py: Podium's client, or conductor-python's with `--sdk`) and waits
+  until each polls, then starts W workflows at `--rate` per second (0 = as fast as
+  `--starters` concurrent requests go) and watches them finish through bulk fetches of
+  the oldest unfinished ids (no tasks), so watching adds little load.
+- Figures: start-to-complete latency = the workflow's endTime (server clock) minus when
+  the harness sent the start (same machine, one clock); workflows/s and tasks/s = runs
+  completed over first start sent .. last endTime; dispatch latency = worker receipt
+  minus the task's scheduledTime; server CPU (% of one core over the run) and RSS from
+  /proc. `--hold N` instead starts N workflows that wait on a WAIT task, reports server
+  RSS and store memory per held workflow, then completes them all.
+- `--compare-sdk` runs Podium's client, the SDK's, then Podium's again on one server.
+- A progress line goes to stderr; `--json` prints one JSON object as the last stdout line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+
+from bench import load_server
+from bench.load_workloads import WORKLOADS, Workload, task_defs
+from server.cli_load import add_args
+
+REPO = Path(__file__).resolve().parent.parent
+TERMINAL = {"COMPLETED", "FAILED", "TIMED_OUT", "TERMINATED"}
+WATCH_BATCH = 1000
+
+
+@dataclass
+class RunState:
+    """What the generator and the watcher share."""
+
+    total: int
+    sent_ms: dict[str, float] = field(default_factory=dict)
+    pending: dict[str, None] = field(default_factory=dict)  # insertion-ordered set
+    latencies_ms: list[float] = field(default_factory=list)
+    end_ms: float = 0.0
+    completed: int = 0
+    failed: int = 0
+    start_errors: int = 0
+    first_sent_ms: float = 0.0
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile (nearest rank) of `values`, or None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return round(ordered[rank - 1], 2)
+
+
+def _progress(state: RunState, started: float, label: str, final: bool = False) -> None:
+    done = state.completed + state.failed
+    width = 30
+    filled = int(width * done / state.total) if state.total else width
+    rate = done / max(1e-9, time.monotonic() - started)
+    line = (
+        f"\r{label} [{'#' * filled}{'.' * (width - filled)}] started {len(state.sent_ms)}"
+        f"/{state.total} done {done} ({rate:,.0f}/s)"
+    )
+    sys.stderr.write(line + ("\n" if final or not sys.stderr.isatty() else ""))
+    sys.stderr.flush()
+
+
+# --------------------------------------------------------------------------- setup
+
+
+def register(api: str, workload: Workload) -> None:
+    """Registers the load task type and the workload's workflow definitions."""
+    with httpx.Client(timeout=30) as http:
+        http.post(f"{api}/metadata/taskdefs", json=task_defs()).raise_for_status()
+        defs = [*workload.helpers, workload.workflow]
+        http.put(f"{api}/metadata/workflow", json=defs).raise_for_status()
+
+
+def start_workers(
+    api: str, folder: Path, count: int, concurrency: int, sdk: bool
+) -> list[tuple[subprocess.Popen[bytes], Path]]:
+    """K worker processes; returns once each has created its ready file."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    workers = []
+    for i in range(count):
+        stats = folder / f"worker-{i}.json"
+        stats.unlink(missing_ok=True)  # a previous run's files (--compare-sdk)
+        stats.with_suffix(".ready").unlink(missing_ok=True)
+        cmd = [sys.executable, "-m", "bench.load_worker", api, str(stats)]
+        cmd += ["--concurrency", str(concurrency), "--worker-id", f"load-{i}"]
+        if sdk:
+            cmd.append("--sdk")
+        log = (folder / f"worker-{i}.log").open("wb")
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        workers.append((proc, stats))
+    deadline = time.monotonic() + 60
+    for proc, stats in workers:
+        while not stats.with_suffix(".ready").exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log_text = stats.with_name(stats.stem + ".log").read_text(errors="replace")
+                raise RuntimeError(f"a worker process did not start:\n{log_text}")
+            time.sleep(0.05)
+    return workers
+
+
+def stop_workers(workers: list[tuple[subprocess.Popen[bytes], Path]]) -> list[float]:
+    """SIGTERM every worker, wait, and gather their dispatch latencies."""
+    for proc, _ in workers:
+        proc.terminate()
+    latencies: list[float] = []
+    for proc, stats in workers:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if stats.exists():
+            latencies.extend(json.loads(stats.read_text())["dispatch_ms"])
+    return latencies
+
+
+# --------------------------------------------------------------------------- the run
+
+
+async def _start_all(
+    http: httpx.AsyncClient, workload: Workload, state: RunState, rate: float, starters: int
+) -> None:
+    url = f"/workflow/{workload.workflow_name}"
+    body = json.dumps(workload.input).encode()
+    headers = {"content-type": "application/json", "accept": "text/plain"}
+    counter = iter(range(state.total))
+    begin = trio.current_time()  # trio's clock, not time.monotonic (another epoch)
+
+    async def starter() -> None:
+        for n in counter:
+            if rate > 0:
+                await trio.sleep_until(begin + n / rate)
+            sent = time.time() * 1000
+            response = await http.post(url, content=body, headers=headers)
+            if response.status_code != 200:
+                state.start_errors += 1
+                state.failed += 1
+                continue
+            workflow_id = response.text.strip()
+            state.sent_ms[workflow_id] = sent
+            state.pending[workflow_id] = None
+
+    state.first_sent_ms = time.time() * 1000
+    async with trio.open_nursery() as nursery:
+        for _ in range(starters):
+            nursery.start_soon(starter)
+
+
+async def _watch(http: httpx.AsyncClient, state: RunState, deadline: float) -> None:
+    while state.completed + state.failed < state.total:
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"{state.total - state.completed - state.failed} workflows unfinished at timeout"
+            )
+        # While starts are still going, look at a few of the oldest (they finish first)
+        # once a second so watching costs the server little (measured: at 300 fetches/s
+        # it took ~12% of the server's busy time); afterwards, at everything left.
+        still_starting = len(state.sent_ms) + state.start_errors < state.total
+        await trio.sleep(1.0 if still_starting else 0.3)
+        batch = list(itertools.islice(state.pending, 100 if still_starting else WATCH_BATCH))
+        if not batch:
+            continue
+        response = await http.post("/workflow/bulk/search?includeTasks=false", json=batch)
+        response.raise_for_status()
+        for wf in response.json().get("bulkSuccessfulResults", []):
+            status = wf.get("status")
+            if status not in TERMINAL:
+                continue
+            wid = wf["workflowId"]
+            state.pending.pop(wid, None)
+            end = float(wf.get("endTime") or wf.get("updateTime") or time.time() * 1000)
+            state.end_ms = max(state.end_ms, end)
+            if status == "COMPLETED":
+                state.completed += 1
+                state.latencies_ms.append(end - state.sent_ms[wid])
+            else:
+                state.failed += 1
+
+
+async def _progress_loop(state: RunState, label: str, enabled: bool) -> None:
+    started = time.monotonic()
+    while enabled:
+        _progress(state, started, label)
+        await trio.sleep(0.5)
+
+
+async def drive(api: str, workload: Workload, args: argparse.Namespace) -> RunState:
+    """Starts the workflows and waits until every one has ended."""
+    state = RunState(total=args.workflows)
+    began = time.monotonic()
+    limits = httpx.Limits(max_connections=args.starters + 2)
+    deadline = time.monotonic() + args.timeout
+    async with (
+        httpx.AsyncClient(base_url=api, timeout=60, limits=limits) as http,
+        trio.open_nursery() as nursery,
+    ):
+        nursery.start_soon(_progress_loop, state, workload.name, not args.no_progress)
+        async with trio.open_nursery() as inner:
+            inner.start_soon(_start_all, http, workload, state, args.rate, args.starters)
+            inner.start_soon(_watch, http, state, deadline)
+        nursery.cancel_scope.cancel()
+    if not args.no_progress:
+        _progress(state, began, workload.name, final=True)
+    return state
+
+
+def run_load(args: argparse.Namespace, api: str, pid: int | None, folder: Path) -> dict[str, Any]:
+    """One throughput run; returns the report."""
+    workload = WORKLOADS[args.workload]
+    register(api, workload)
+    workers = start_workers(api, folder, args.workers, args.concurrency, args.sdk)
+    try:
+        cpu0, wall0 = load_server.cpu_seconds(pid), time.monotonic()
+        state = trio.run(drive, api, workload, args)
+        cpu1, wall1 = load_server.cpu_seconds(pid), time.monotonic()
+        rss = load_server.rss_mb(pid)
+    finally:
+        dispatch = stop_workers(workers)
+    seconds = max(1e-9, (state.end_ms - state.first_sent_ms) / 1000)
+    cpu_pct = None if cpu0 is None or cpu1 is None else round(100 * (cpu1 - cpu0) / (wall1 - wall0))
+    return {
+        "workload": workload.name,
+        "workflows": state.completed,
+        "failed": state.failed,
+        "workflows_per_s": round(state.completed / seconds, 1),
+        "tasks_per_s": round(state.completed * workload.worker_tasks / seconds, 1),
+        "latency_ms": {q: percentile(state.latencies_ms, n) for q, n in _QS},
+        "dispatch_ms": {q: percentile(dispatch, n) for q, n in _QS},
+        "worker_tasks": len(dispatch),
+        "server_cpu_pct": cpu_pct,
+        "server_rss_mb": None if rss is None else round(rss, 1),
+        "workers": args.workers,
+        "client": "conductor-python" if args.sdk else "podium",
+        "rate": args.rate or "max",
+        "seconds": round(seconds, 2),
+    }
+
+
+_QS = (("p50", 50), ("p95", 95), ("p99", 99))
+
+
+def compare_clients(
+    args: argparse.Namespace, api: str, pid: int | None, folder: Path
+) -> dict[str, Any]:
+    """Podium's client, then conductor-python's, then Podium's again, on one server.
+
+    The report is the Podium runs' better one, with the SDK run under "sdk" and
+    "sdk_ratio" = Podium workflows/s over the SDK's; running Podium's client on both
+    sides of the SDK run shows how much the machine drifted meanwhile.
+    """
+    runs = []
+    for sdk in (False, True, False):
+        args.sdk = sdk
+        runs.append(run_load(args, api, pid, folder))
+    args.sdk = False
+    podium = max(runs[0], runs[2], key=lambda r: float(r["workflows_per_s"]))
+    sdk_rate = float(runs[1]["workflows_per_s"])
+    return {
+        **podium,
+        "failed": runs[0]["failed"] + runs[1]["failed"] + runs[2]["failed"],
+        "podium_runs_workflows_per_s": [runs[0]["workflows_per_s"], runs[2]["workflows_per_s"]],
+        "sdk": runs[1],
+        "sdk_ratio": round(float(podium["workflows_per_s"]) / sdk_rate, 2) if sdk_rate else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.load_hold import run_hold
+
+    parser = argparse.ArgumentParser(prog="podium load", description=(__doc__ or "").split("\n")[0])
+    add_args(parser)
+    args = parser.parse_args(argv)
+    return run(args, run_hold)
+
+
+def run(args: argparse.Namespace, run_hold: Any) -> int:
+    """Runs the harness for parsed arguments; 0 when every workflow completed."""
+    for name in ("workflows", "workers", "concurrency", "starters"):
+        if getattr(args, name) < 1:
+            print(f"podium load: --{name} must be >= 1", file=sys.stderr)
+            return 2
+    with tempfile.TemporaryDirectory(prefix="podium-load-") as tmp:
+        folder = Path(tmp)
+        server = None
+        if args.server:
+            base, pid = args.server.rstrip("/").removesuffix("/api"), args.server_pid
+            store = args.store or "external"
+        else:
+            store = args.store or f"sqlite:///{folder / 'podium.db'}"
+            server = load_server.start_server(store, folder)
+            base, pid = server.base_url, server.process.pid
+        try:
+            if args.hold:
+                report = run_hold(args, f"{base}/api", pid, store)
+            elif args.compare_sdk:
+                report = compare_clients(args, f"{base}/api", pid, folder)
+            else:
+                report = run_load(args, f"{base}/api", pid, folder)
+        finally:
+            if server is not None:
+                status = server.stop()
+                if status != 0:
+                    print(f"podium load: the server exited {status}", file=sys.stderr)
+    report["store"] = store.split("://")[0] if "://" in store else store
+    _print_report(report)
+    if args.json:
+        print(json.dumps(report))
+    return 0 if report.get("failed", 0) == 0 else 1
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    for key, value in report.items():
+        print(f"{key:<22}{value}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
