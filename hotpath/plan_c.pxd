@@ -3,6 +3,11 @@
 # signature. Node, TaskCfg and Plan become extension types with typed attributes, which
 # hotpath/decider_c.pxd cimports, so the compiled decider reads them at C level.
 
+cimport cython
+
+from hotpath.structs cimport Task as TaskRec, Workflow as WorkflowRec, WorkflowTask as WorkflowTaskRec
+
+
 cdef class TaskCfg:
     cdef public long long retry_count
     cdef public int retry_logic
@@ -22,11 +27,11 @@ cdef class TaskCfg:
     cdef public dict defaults
     cdef public object template
 
-    cpdef object poll_deadline(self, object t)
+    cpdef object poll_deadline(self, TaskRec t)
 
 
 cdef class Node:
-    cdef public object wt
+    cdef public WorkflowTaskRec wt
     cdef public str ref
     cdef public str name
     cdef public str type
@@ -70,10 +75,11 @@ cdef long long INT32_MAX
 cpdef Plan plan_for(object defn)
 
 
+@cython.locals(wt=WorkflowTaskRec)
 cpdef TaskCfg node_cfg(Node node, object task_defs)
 
 
-cpdef TaskCfg row_cfg(Plan plan, object t, Node node, object task_defs)
+cpdef TaskCfg row_cfg(Plan plan, TaskRec t, Node node, object task_defs)
 
 
 cpdef TaskCfg dynamic_cfg(Plan plan, Node node, str name, object task_defs)
@@ -82,25 +88,27 @@ cpdef TaskCfg dynamic_cfg(Plan plan, Node node, str name, object task_defs)
 cdef object _opt(object value)
 
 
-cpdef dict workflow_ctx(object wf)
+cpdef dict workflow_ctx(WorkflowRec wf)
 
 
-cpdef dict task_ctx(object t)
+cpdef dict task_ctx(TaskRec t)
 
 
-cpdef dict build_ctx(object wf, object template, str task_id)
+@cython.locals(tasks=list, t=TaskRec, i=Py_ssize_t)
+cpdef dict build_ctx(WorkflowRec wf, object template, str task_id)
 
 
-cpdef dict full_ctx(object wf, str task_id)
+@cython.locals(t=TaskRec)
+cpdef dict full_ctx(WorkflowRec wf, str task_id)
 
 
 cpdef str queue_name(str task_type, str domain, str namespace, str group)
 
 
-cpdef str task_queue(object t)
+cpdef str task_queue(TaskRec t)
 
 
 cpdef object resolve_domain(object ttd, object active_domains, str task_name)
 
 
-cpdef long long retry_delay_s(TaskCfg cfg, object t) except? -1
+cpdef long long retry_delay_s(TaskCfg cfg, TaskRec t) except? -1

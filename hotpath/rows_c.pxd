@@ -17,13 +17,14 @@ from hotpath.plan_c cimport (
     row_cfg,
     task_queue,
 )
+from hotpath.structs cimport Task as TaskRec, Workflow as WorkflowRec, WorkflowTask as WorkflowTaskRec
 
 cdef int K_WORKER, K_DYNAMIC
 cdef object SCHEDULED, IN_PROGRESS, WF_RUNNING, P_ALERT_ONLY, QUEUE_TASK
 
 
 cdef class Run:
-    cdef public object wf
+    cdef public WorkflowRec wf
     cdef public object env
     cdef public long long now
     cdef public Plan plan
@@ -42,27 +43,28 @@ cdef class Scope:
     cdef public str suffix
     cdef public long long iteration
     cdef public str loop_scope
-    cdef public object prev
+    cdef public TaskRec prev
     cdef public long long delay_s
 
 
-cpdef Node row_node(Run run, object t)
+@cython.locals(wt=WorkflowTaskRec)
+cpdef Node row_node(Run run, TaskRec t)
 
 
 cpdef object latest_row(Run run, str ref)
 
 
-@cython.locals(seq=Py_ssize_t, n=Py_ssize_t)
-cpdef object find_task(object wf, str task_id)
+@cython.locals(seq=Py_ssize_t, n=Py_ssize_t, tasks=list, t=TaskRec)
+cpdef object find_task(WorkflowRec wf, str task_id)
 
 
 cpdef object _opt(object value)
 
 
-cpdef str task_id_for(object wf, object seq)
+cpdef str task_id_for(WorkflowRec wf, object seq)
 
 
-cpdef Scope row_scope(object t, Node node)
+cpdef Scope row_scope(TaskRec t, Node node)
 
 
 cpdef object render_template(Run run, object template, str task_id)
@@ -71,23 +73,24 @@ cpdef object render_template(Run run, object template, str task_id)
 cpdef dict render_task_input(Run run, Node node, str task_id)
 
 
-@cython.locals(seq=Py_ssize_t)
+@cython.locals(seq=Py_ssize_t, wf=WorkflowRec, tasks=list, t=TaskRec, prev=TaskRec)
 cpdef object append_row(Run run, Node node, str ref, str task_type, object status,
                         Scope scope, dict input_data)
 
 
-@cython.locals(seq=Py_ssize_t, delay=Py_ssize_t)
+@cython.locals(seq=Py_ssize_t, delay=Py_ssize_t, wf=WorkflowRec, tasks=list, t=TaskRec,
+               proto=TaskRec)
 cpdef object worker_row(Run run, Node node, TaskCfg cfg, str task_type, str def_name,
-                        str ref, object iteration, str loop_scope, object prev,
+                        str ref, object iteration, str loop_scope, TaskRec prev,
                         object delay_s)
 
 
 @cython.locals(kind=int, cfg=TaskCfg, enforced=bint)
-cpdef object arm_timer(Run run, object t, Node node)
+cpdef object arm_timer(Run run, TaskRec t, Node node)
 
 
 cdef object _min_time(object best, object when)
 
 
-@cython.locals(j=Py_ssize_t, tasks=list)
+@cython.locals(j=Py_ssize_t, tasks=list, wf=WorkflowRec, t=TaskRec)
 cpdef object next_wake(Run run)

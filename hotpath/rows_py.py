@@ -38,6 +38,12 @@ if not cython.compiled:
         row_cfg,
         task_queue,
     )
+else:
+    # The compiled twins read and write msgspec records as C structs (hotpath/structs.pxd):
+    # prove the layout they assume before any of their code runs.
+    from hotpath import struct_layout
+
+    struct_layout.verify()
 
 K_WORKER = 0
 K_DYNAMIC = 9
