@@ -5,7 +5,11 @@
 
 cimport cython
 
-from hotpath.structs cimport Task as TaskRec, Workflow as WorkflowRec, WorkflowTask as WorkflowTaskRec
+from hotpath.structs cimport (
+    Task as TaskRec,
+    Workflow as WorkflowRec,
+    WorkflowTask as WorkflowTaskRec,
+)
 
 
 cdef class TaskCfg:

@@ -17,7 +17,11 @@ from hotpath.plan_c cimport (
     row_cfg,
     task_queue,
 )
-from hotpath.structs cimport Task as TaskRec, Workflow as WorkflowRec, WorkflowTask as WorkflowTaskRec
+from hotpath.structs cimport (
+    Task as TaskRec,
+    Workflow as WorkflowRec,
+    WorkflowTask as WorkflowTaskRec,
+)
 
 cdef int K_WORKER, K_DYNAMIC
 cdef object SCHEDULED, IN_PROGRESS, WF_RUNNING, P_ALERT_ONLY, QUEUE_TASK

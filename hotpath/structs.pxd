@@ -1,5 +1,5 @@
-# Cython declarations of msgspec record types read and written at C level by the compiled
-# hot-path twins (cimported by plan_c.pxd, rows_c.pxd and decider_c.pxd, as TaskRec etc.).
+# Cython declarations of the msgspec records the compiled hot-path twins read and
+# write at C level (cimported by plan_c.pxd, rows_c.pxd, decider_c.pxd as TaskRec...).
 # Rules: declarations only, no logic and no module of its own. A msgspec Struct stores
 # its fields as object slots right after the object header, in the sorted order of the
 # field names (msgspec sorts `__slots__`); each C struct below lists every field of its
@@ -9,7 +9,8 @@
 # memory layout, and hotpath.struct_layout.verify() checks the layout again when the
 # compiled twin is imported. Writes through these structs bypass msgspec's __setattr__,
 # which only adds GC tracking: Task and Workflow always hold dicts, so they are always
-# tracked already. Keep in step with core/models/*: the test names what to change.
+# tracked already. WorkflowTask is frozen: never assign its fields. Keep in step with
+# core/models/*: the test names what to change.
 
 cdef extern from *:
     """
@@ -64,7 +65,7 @@ cdef extern from *:
         PyObject *workflow_priority;
         PyObject *workflow_task;
         PyObject *workflow_type;
-    } PodiumTaskObject;
+    } PodiumTask;
     typedef struct {
         PyObject_HEAD
         PyObject *correlation_id;
@@ -102,7 +103,7 @@ cdef extern from *:
         PyObject *workflow_id;
         PyObject *workflow_name;
         PyObject *workflow_version;
-    } PodiumWorkflowObject;
+    } PodiumWorkflow;
     typedef struct {
         PyObject_HEAD
         PyObject *async_complete;
@@ -141,10 +142,10 @@ cdef extern from *:
         PyObject *task_definition;
         PyObject *task_reference_name;
         PyObject *type;
-    } PodiumWorkflowTaskObject;
+    } PodiumWfTask;
     """
 
-    ctypedef class core.models.execution.Task [object PodiumTaskObject, check_size error]:
+    ctypedef class core.models.Task [object PodiumTask, check_size error]:
         cdef object callback_after_seconds
         cdef object callback_from_worker
         cdef object correlation_id
@@ -195,7 +196,7 @@ cdef extern from *:
         cdef object workflow_task
         cdef object workflow_type
 
-    ctypedef class core.models.execution.Workflow [object PodiumWorkflowObject, check_size error]:
+    ctypedef class core.models.Workflow [object PodiumWorkflow, check_size error]:
         cdef object correlation_id
         cdef object create_time
         cdef object created_by
@@ -232,7 +233,7 @@ cdef extern from *:
         cdef object workflow_name
         cdef object workflow_version
 
-    ctypedef class core.models.definitions.WorkflowTask [object PodiumWorkflowTaskObject, check_size error]:
+    ctypedef class core.models.WorkflowTask [object PodiumWfTask, check_size error]:
         cdef object async_complete
         cdef object cache_config
         cdef object case_expression
