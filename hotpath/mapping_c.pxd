@@ -63,6 +63,9 @@ cdef class Template:
     cdef readonly frozenset roots
     cdef readonly bint dynamic_roots
     cdef readonly bint is_constant
+    cdef readonly dict root_fields
+
+    cpdef object render(self, object ctx)
 
 
 @cython.locals(size=Py_ssize_t, index=Py_ssize_t, mapping=dict, items=list)

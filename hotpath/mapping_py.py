@@ -214,15 +214,27 @@ class Template:
             every root a render could name.
         is_constant: True if the template holds no expression and no escape, so every
             render equals the input value (a caller may then skip rendering).
+        root_fields: per root in `roots`, the names of the first path steps read below
+            it (`${t1.output.x}` reads "output" of t1), or None when the root may be read
+            whole or by a step only known at render time (`${t1}`, `${t1[0]}`, JSONPath,
+            nested expressions). A context entry for a root needs only those keys.
     """
 
     def __init__(
-        self, node: Node, roots: frozenset[str], dynamic_roots: bool, is_constant: bool
+        self,
+        node: Node,
+        roots: frozenset[str],
+        dynamic_roots: bool,
+        is_constant: bool,
+        root_fields: dict[str, frozenset[str] | None] | None = None,
     ) -> None:
         self.node = node
         self.roots = roots
         self.dynamic_roots = dynamic_roots
         self.is_constant = is_constant
+        if root_fields is None:
+            root_fields = dict.fromkeys(roots)
+        self.root_fields = root_fields
 
     def render(self, ctx: Mapping[str, Any]) -> Any:
         """Render against a context.
@@ -369,6 +381,8 @@ class _Compiler:
 
     def __init__(self) -> None:
         self.roots: set[str] = set()
+        # root -> first path steps read below it; None once the root may be read whole.
+        self.fields: dict[str, set[str] | None] = {}
         self.dynamic_roots = False
         # False once anything renders differently from the input: an expression, an
         # escape (`$${` loses a `$`) or a tuple (rendered as a list).
@@ -434,6 +448,9 @@ class _Compiler:
             self.dynamic_roots = True
         else:
             self.roots.add(path.root)
+            steps = path.steps
+            first = steps[0] if steps else None
+            self._note_field(path.root, first if type(first) is str else None)
         try:
             return _path_node(path)
         except jsonpath_fallback.QuerySyntaxError as exc:
@@ -451,9 +468,20 @@ class _Compiler:
                 if char in ".[":
                     if end > 0 and prefix[0] not in "$[":
                         self.roots.add(prefix[:end])
+                        self._note_field(prefix[:end], None)
                         return
                     break
         self.dynamic_roots = True
+
+    def _note_field(self, root: str, field: str | None) -> None:
+        # `field` None: the root is read whole (or by a step unknown until render time).
+        if field is None:
+            self.fields[root] = None
+            return
+        known = self.fields.get(root, set())
+        if known is not None:
+            known.add(field)
+            self.fields[root] = known
 
 
 def _path_node(path: Path) -> Node:
@@ -513,7 +541,14 @@ def compile_template(value: Any) -> Template:
     """
     compiler = _Compiler()
     node = compiler.value(value, ())
-    return Template(node, frozenset(compiler.roots), compiler.dynamic_roots, compiler.constant)
+    fields = {
+        root: None if names is None else frozenset(names) for root, names in compiler.fields.items()
+    }
+    for root in compiler.roots:
+        fields.setdefault(root, None)
+    return Template(
+        node, frozenset(compiler.roots), compiler.dynamic_roots, compiler.constant, fields
+    )
 
 
 def render(value: Any, ctx: Mapping[str, Any]) -> Any:

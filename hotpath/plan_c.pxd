@@ -5,6 +5,7 @@
 
 cimport cython
 
+from hotpath.mapping_c cimport Template
 from hotpath.structs cimport (
     Task as TaskRec,
     Workflow as WorkflowRec,
@@ -29,7 +30,7 @@ cdef class TaskCfg:
     cdef public object isolation_group
     cdef public object namespace
     cdef public dict defaults
-    cdef public object template
+    cdef public Template template
 
     cpdef object poll_deadline(self, TaskRec t)
 
@@ -43,7 +44,7 @@ cdef class Node:
     cdef public Node parent
     cdef public Node loop
     cdef public Node next
-    cdef public object template
+    cdef public Template template
     cdef public bint optional
     cdef public bint permissive
     cdef public long long start_delay
@@ -64,7 +65,7 @@ cdef class Plan:
     cdef public object defn
     cdef public dict nodes
     cdef public Node first
-    cdef public object output_template
+    cdef public Template output_template
     cdef public dict dynamic_cfgs
 
     cpdef Node compile_list(self, list tasks, Node parent, Node loop)
@@ -73,6 +74,7 @@ cdef class Plan:
 
 
 cdef int K_WORKER, K_SWITCH, K_FORK, K_DO_WHILE, K_DYNAMIC
+cdef frozenset IO_FIELDS
 cdef long long INT32_MAX
 
 
@@ -98,8 +100,11 @@ cpdef dict workflow_ctx(WorkflowRec wf)
 cpdef dict task_ctx(TaskRec t)
 
 
-@cython.locals(tasks=list, t=TaskRec, i=Py_ssize_t)
-cpdef dict build_ctx(WorkflowRec wf, object template, str task_id)
+@cython.locals(tasks=list, t=TaskRec, i=Py_ssize_t, root_fields=dict, fields=frozenset)
+cpdef dict build_ctx(WorkflowRec wf, Template template, str task_id)
+
+
+cpdef dict _io_entry(frozenset fields, object input_data, object output_data)
 
 
 @cython.locals(t=TaskRec)

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """Compiled plans of workflow definitions, task settings, and the mapping context.
 
 Rules:
@@ -9,7 +10,8 @@ Rules:
   then by (name, version) with an equality check.
 - The mapping context holds only the roots a template names: `workflow`, task
   reference names (latest row, loop rows keyed without their `__N` suffix) and
-  `CPEWF_TASK_ID`.
+  `CPEWF_TASK_ID`; a root whose expressions only read `input` / `output` gets an entry
+  with just those keys (Template.root_fields says which).
 - Pure: no IO, no clock; everything here is a function of its arguments.
 """
 
@@ -30,7 +32,7 @@ from hotpath.plan_nodes import KIND_BY_TYPE, NEVER_RETRIED
 if cython.compiled:
     from hotpath.mapping_c import compile_template
 else:
-    from hotpath.mapping_py import compile_template
+    from hotpath.mapping_py import Template, compile_template
 
 K_WORKER = 0
 K_SWITCH = 1
@@ -44,6 +46,8 @@ INT32_MAX = 2147483647
 DEFAULT_TASK_DEF = TaskDef(name="default")
 SYSTEM_TASK_DEF = TaskDef(name="system", retry_count=0, response_timeout_seconds=0)
 _NO_SRC = object()
+# The entries of a workflow / task context that build_ctx can fill on their own.
+IO_FIELDS = frozenset({"input", "output"})
 
 
 class TaskCfg:
@@ -286,15 +290,20 @@ def _opt(value: Any) -> Any:
     return None if value is UNSET else value
 
 
-def build_ctx(wf: Workflow, template: Any, task_id: str | None) -> dict[str, Any]:
-    """The mapping context with only the roots a template reads (latest row per ref)."""
-    ctx: dict[str, Any] = {}
+def build_ctx(wf: Workflow, template: Template, task_id: str | None) -> dict[str, Any]:
+    """The mapping context with only the roots a template reads (latest row per ref),
+    and of each root only the input/output entries when those are all it reads."""
     if template.dynamic_roots:
         return full_ctx(wf, task_id)
+    ctx: dict[str, Any] = {}
     tasks = wf.tasks
-    for root in template.roots:
+    root_fields = template.root_fields
+    for root, fields in root_fields.items():
         if root == "workflow":
-            ctx["workflow"] = workflow_ctx(wf)
+            if fields is not None and fields <= IO_FIELDS:
+                ctx["workflow"] = _io_entry(fields, wf.input, wf.output)
+            else:
+                ctx["workflow"] = workflow_ctx(wf)
         elif root == "CPEWF_TASK_ID":
             ctx["CPEWF_TASK_ID"] = task_id
         else:
@@ -302,10 +311,23 @@ def build_ctx(wf: Workflow, template: Any, task_id: str | None) -> dict[str, Any
             while i >= 0:
                 t = tasks[i]
                 if t.reference_task_name == root or t.workflow_task.task_reference_name == root:  # type: ignore[union-attr]
-                    ctx[root] = task_ctx(t)
+                    if fields is not None and fields <= IO_FIELDS:
+                        ctx[root] = _io_entry(fields, t.input_data, t.output_data)
+                    else:
+                        ctx[root] = task_ctx(t)
                     break
                 i -= 1
     return ctx
+
+
+def _io_entry(fields: frozenset[str], input_data: Any, output_data: Any) -> dict[str, Any]:
+    # A context entry with only the input/output keys a template reads (the renderer
+    # looks nothing else up in it), instead of all of workflow_ctx / task_ctx.
+    if len(fields) == 1:
+        if "output" in fields:
+            return {"output": output_data}
+        return {"input": input_data}
+    return {"input": input_data, "output": output_data}
 
 
 def full_ctx(wf: Workflow, task_id: str | None) -> dict[str, Any]:

@@ -5,6 +5,7 @@
 
 cimport cython
 
+from hotpath.mapping_c cimport Template
 from hotpath.plan_c cimport (
     Node,
     Plan,
@@ -71,9 +72,10 @@ cpdef str task_id_for(WorkflowRec wf, object seq)
 cpdef Scope row_scope(TaskRec t, Node node)
 
 
-cpdef object render_template(Run run, object template, str task_id)
+cpdef object render_template(Run run, Template template, str task_id)
 
 
+@cython.locals(cfg=TaskCfg, template=Template, out=dict, defaults=dict)
 cpdef dict render_task_input(Run run, Node node, str task_id)
 
 
