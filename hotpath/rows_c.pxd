@@ -56,7 +56,23 @@ cdef class Scope:
 cpdef Node row_node(Run run, TaskRec t)
 
 
+@cython.locals(index=dict)
 cpdef object latest_row(Run run, str ref)
+
+
+@cython.final
+cdef class RefIndex:
+    cdef list tasks
+    cdef Py_ssize_t size
+    cdef dict rows
+
+
+cdef dict _REF_INDEXES
+cdef Py_ssize_t _REF_INDEX_MAX
+
+
+@cython.locals(entry=RefIndex, rows=dict, n=Py_ssize_t, j=Py_ssize_t, t=TaskRec)
+cpdef dict ref_index(list tasks)
 
 
 @cython.locals(seq=Py_ssize_t, n=Py_ssize_t, tasks=list, t=TaskRec)

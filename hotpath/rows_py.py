@@ -159,14 +159,46 @@ def row_node(run: Run, t: Task) -> Node:
 
 
 def latest_row(run: Run, ref: str) -> Task | None:
-    """The latest row with this full reference name (index built once per decision)."""
+    """The latest row with this full reference name."""
     index = run.ref_index
     if index is None:
-        index = {}
-        for t in run.wf.tasks:
-            index[t.reference_task_name] = t
+        index = ref_index(run.wf.tasks)
         run.ref_index = index
     return index.get(ref)
+
+
+class RefIndex:
+    """Reference name -> latest row of one task list, covering its first `size` rows."""
+
+    def __init__(self, tasks: list[Task]) -> None:
+        self.tasks = tasks
+        self.size = 0
+        self.rows: dict[str, Task] = {}
+
+
+# Task lists are only ever appended to in place (every removal assigns a new list), so
+# the index of a list seen before is brought up to date by indexing its new rows: a
+# JOIN over many branches then costs a few lookups per decision, not a rebuild. The
+# entries hold their lists, so an id is not reused while cached; bounded, then cleared.
+_REF_INDEXES: dict[int, RefIndex] = {}
+_REF_INDEX_MAX = 256
+
+
+def ref_index(tasks: list[Task]) -> dict[str, Task]:
+    """The up-to-date reference index of a task list (shared: callers add their rows)."""
+    entry = _REF_INDEXES.get(id(tasks))
+    if entry is None or entry.tasks is not tasks or entry.size > len(tasks):
+        if len(_REF_INDEXES) >= _REF_INDEX_MAX:
+            _REF_INDEXES.clear()
+        entry = RefIndex(tasks)
+        _REF_INDEXES[id(tasks)] = entry
+    rows = entry.rows
+    n = len(tasks)
+    for j in range(entry.size, n):
+        t = tasks[j]
+        rows[t.reference_task_name] = t
+    entry.size = n
+    return rows
 
 
 def find_task(wf: Workflow, task_id: str) -> Task:
