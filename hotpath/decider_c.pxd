@@ -29,7 +29,12 @@ from hotpath.rows_c cimport (
     row_scope,
     worker_row,
 )
-from hotpath.structs cimport Task as TaskRec, Workflow as WorkflowRec
+from hotpath.structs cimport (
+    Task as TaskRec,
+    TaskPolled as TaskPolledEvent,
+    TaskUpdate as TaskUpdateEvent,
+    Workflow as WorkflowRec,
+)
 
 cdef int K_WORKER, K_SWITCH, K_FORK, K_JOIN, K_DYN_FORK, K_EXCL_JOIN, K_DO_WHILE
 cdef int K_DYNAMIC
@@ -109,11 +114,11 @@ cdef object handle_failure(Run run, TaskRec t, Node node)
 
 
 @cython.locals(t=TaskRec)
-cdef bint on_task_polled(Run run, object event) except -1
+cdef bint on_task_polled(Run run, TaskPolledEvent event) except -1
 
 
 @cython.locals(node=Node, t=TaskRec, wf=WorkflowRec)
-cdef bint on_task_update(Run run, object event) except -1
+cdef bint on_task_update(Run run, TaskUpdateEvent event) except -1
 
 
 @cython.locals(run=Run, go=bint, workflow=WorkflowRec)

@@ -78,10 +78,17 @@ cdef frozenset IO_FIELDS
 cdef long long INT32_MAX
 
 
+cdef list _LAST
+
+
+@cython.locals(last=list)
 cpdef Plan plan_for(object defn)
 
 
-@cython.locals(wt=WorkflowTaskRec)
+cpdef Plan _plan_for(object defn)
+
+
+@cython.locals(wt=WorkflowTaskRec, defs=dict)
 cpdef TaskCfg node_cfg(Node node, object task_defs)
 
 

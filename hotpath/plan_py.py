@@ -190,8 +190,21 @@ _PLANS_BY_NAME: dict[tuple[str, int], tuple[WorkflowDef, Plan]] = {}
 _PLAN_CACHE_MAX = 2048
 
 
+_LAST: list[Any] = [None, None]  # the last (definition, plan) returned
+
+
 def plan_for(defn: WorkflowDef) -> Plan:
     """The compiled plan of a definition: by identity, else by equal (name, version)."""
+    last = _LAST
+    if last[0] is defn:
+        return last[1]  # type: ignore[no-any-return]
+    plan = _plan_for(defn)
+    last[0] = defn
+    last[1] = plan
+    return plan
+
+
+def _plan_for(defn: WorkflowDef) -> Plan:
     hit = _PLANS.get(id(defn))
     if hit is not None and hit[0] is defn:
         return hit[1]
@@ -215,7 +228,11 @@ def node_cfg(node: Node, task_defs: Mapping[str, TaskDef]) -> TaskCfg:
     wt = node.wt
     td = wt.task_definition
     if td is None or td is UNSET:
-        td = task_defs.get(node.name)
+        if type(task_defs) is dict:
+            defs = task_defs  # typed `dict` in the pxd: a C-level lookup
+            td = defs.get(node.name)
+        else:
+            td = task_defs.get(node.name)
     if node.cfg_src is td and node.cfg is not None:
         return node.cfg
     src = td

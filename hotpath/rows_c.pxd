@@ -79,10 +79,17 @@ cpdef dict ref_index(list tasks)
 cpdef object find_task(WorkflowRec wf, str task_id)
 
 
+@cython.locals(n=Py_ssize_t, seq=Py_ssize_t, k=Py_ssize_t, ch=Py_UCS4)
+cdef Py_ssize_t _seq_of(str task_id) except -1
+
+
 cpdef object _opt(object value)
 
 
-cpdef str task_id_for(WorkflowRec wf, object seq)
+cdef tuple _SUFFIXES
+
+
+cpdef str task_id_for(WorkflowRec wf, Py_ssize_t seq)
 
 
 cpdef Scope row_scope(TaskRec t, Node node)

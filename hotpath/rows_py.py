@@ -204,10 +204,7 @@ def ref_index(tasks: list[Task]) -> dict[str, Task]:
 def find_task(wf: Workflow, task_id: str) -> Task:
     """A row by id: O(1) through the sequence number the id ends with, else a scan."""
     tasks = wf.tasks
-    try:
-        seq = int(task_id[-8:], 16)
-    except ValueError:
-        seq = 0
+    seq = _seq_of(task_id)
     if 0 < seq <= len(tasks):
         t = tasks[seq - 1]
         if t.task_id == task_id:
@@ -218,11 +215,43 @@ def find_task(wf: Workflow, task_id: str) -> Task:
     raise NotFound(f"No such task found by id: {task_id} in workflow {wf.workflow_id}")
 
 
+def _seq_of(task_id: str) -> int:
+    """The sequence number in the last 8 hex digits of a task id (0 if none); a wrong
+    guess only costs find_task a scan, which checks the id."""
+    if cython.compiled:
+        # A C loop over the characters: no slice, no int() parse.
+        n = len(task_id)
+        if n < 8:
+            return 0
+        seq = 0
+        for k in range(n - 8, n):
+            ch = task_id[k]
+            if "0" <= ch <= "9":
+                seq = seq * 16 + (ord(ch) - 48)
+            elif "a" <= ch <= "f":
+                seq = seq * 16 + (ord(ch) - 87)
+            elif "A" <= ch <= "F":
+                seq = seq * 16 + (ord(ch) - 55)
+            else:
+                return 0
+        return seq
+    try:
+        return int(task_id[-8:], 16)
+    except ValueError:
+        return 0
+
+
 def _opt(value: Any) -> Any:
     return None if value is UNSET else value
 
 
+# The 12-hex-digit id suffixes of the first rows of a first run, formatted once.
+_SUFFIXES = tuple([f"{seq:012x}" for seq in range(1024)])
+
+
 def task_id_for(wf: Workflow, seq: int) -> str:
+    if wf.restart_generation == 0 and 0 <= seq < 1024:
+        return wf.workflow_id[:24] + _SUFFIXES[seq]
     return f"{wf.workflow_id[:24]}{(wf.restart_generation << 32) | seq:012x}"
 
 

@@ -1,12 +1,12 @@
 """Checks the memory layout the compiled twins assume for msgspec records.
 
-Rules: hotpath/structs.pxd declares Task, Workflow and WorkflowTask as C structs whose
-object slots follow the object header in the sorted order of the field names (how
-msgspec lays them out); the compiled twins then read and write those fields with one
-load or store. `verify()` proves that assumption on live objects before any compiled
-code touches one: the compiled rows twin calls it when imported, and it raises
-ImportError, naming the fix, if a msgspec upgrade or a model change broke it. Pure: it
-only reads the memory of objects it creates.
+Rules: hotpath/structs.pxd declares Task, Workflow, WorkflowTask and the TaskUpdate and
+TaskPolled events as C structs whose object slots follow the object header in the
+sorted order of the field names (how msgspec lays them out); the compiled twins then
+read and write those fields with one load or store. `verify()` proves that assumption
+on live objects before any compiled code touches one: the compiled rows twin calls it
+when imported, and it raises ImportError, naming the fix, if a msgspec upgrade or a
+model change broke it. Pure: it only reads the memory of objects it creates.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from collections.abc import Callable
 
 import msgspec
 
-from core.enums import TaskStatus
+from core.decisions import TaskPolled, TaskUpdate
+from core.enums import TaskResultStatus, TaskStatus
 from core.models import Task, Workflow, WorkflowTask
 
 # The record types structs.pxd declares, by the name Cython imports them under.
-DECLARED: tuple[type[msgspec.Struct], ...] = (Task, Workflow, WorkflowTask)
+DECLARED: tuple[type[msgspec.Struct], ...] = (Task, Workflow, WorkflowTask, TaskUpdate, TaskPolled)
 _SAMPLES: dict[type[msgspec.Struct], Callable[[], msgspec.Struct]] = {
     Task: lambda: Task(
         task_type="",
@@ -31,6 +32,8 @@ _SAMPLES: dict[type[msgspec.Struct], Callable[[], msgspec.Struct]] = {
     ),
     Workflow: lambda: Workflow(workflow_id="", workflow_name="", workflow_version=1),
     WorkflowTask: lambda: WorkflowTask(name="", task_reference_name=""),
+    TaskUpdate: lambda: TaskUpdate(task_id="", status=TaskResultStatus.COMPLETED),
+    TaskPolled: lambda: TaskPolled(task_id=""),
 }
 _HEADER = object.__basicsize__
 _SLOT = ctypes.sizeof(ctypes.c_void_p)

@@ -9,8 +9,9 @@
 # memory layout, and hotpath.struct_layout.verify() checks the layout again when the
 # compiled twin is imported. Writes through these structs bypass msgspec's __setattr__,
 # which only adds GC tracking: Task and Workflow always hold dicts, so they are always
-# tracked already. WorkflowTask is frozen: never assign its fields. Keep in step with
-# core/models/*: the test names what to change.
+# tracked already. WorkflowTask is frozen and events are inputs: never assign their
+# fields. Keep in step with core/models/* and core/decisions.py: the test names what
+# to change.
 
 cdef extern from *:
     """
@@ -143,6 +144,22 @@ cdef extern from *:
         PyObject *task_reference_name;
         PyObject *type;
     } PodiumWfTask;
+    typedef struct {
+        PyObject_HEAD
+        PyObject *callback_after_seconds;
+        PyObject *extend_lease;
+        PyObject *output_data;
+        PyObject *reason_for_incompletion;
+        PyObject *status;
+        PyObject *sub_workflow_id;
+        PyObject *task_id;
+        PyObject *worker_id;
+    } PodiumUpdate;
+    typedef struct {
+        PyObject_HEAD
+        PyObject *task_id;
+        PyObject *worker_id;
+    } PodiumPolled;
     """
 
     ctypedef class core.models.Task [object PodiumTask, check_size error]:
@@ -270,3 +287,17 @@ cdef extern from *:
         cdef object task_definition
         cdef object task_reference_name
         cdef object type
+
+    ctypedef class core.decisions.TaskUpdate [object PodiumUpdate, check_size error]:
+        cdef object callback_after_seconds
+        cdef object extend_lease
+        cdef object output_data
+        cdef object reason_for_incompletion
+        cdef object status
+        cdef object sub_workflow_id
+        cdef object task_id
+        cdef object worker_id
+
+    ctypedef class core.decisions.TaskPolled [object PodiumPolled, check_size error]:
+        cdef object task_id
+        cdef object worker_id

@@ -1,8 +1,9 @@
 """The msgspec record layout that hotpath/structs.pxd declares for the compiled twins.
 
-Rules: structs.pxd lists every field of Task, Workflow and WorkflowTask in slot order
-(sorted names); a model change or a msgspec upgrade that moves a slot must fail here,
-naming the file to regenerate, rather than corrupt memory in the compiled decider.
+Rules: structs.pxd lists every field of Task, Workflow, WorkflowTask and the TaskUpdate /
+TaskPolled events in slot order (sorted names); a model change or a msgspec upgrade
+that moves a slot must fail here, naming the file to regenerate, rather than corrupt
+memory in the compiled decider.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from core.decisions import TaskPolled, TaskUpdate
 from core.models import Task, Workflow, WorkflowTask
 from hotpath import struct_layout
 
@@ -45,6 +47,8 @@ def c_struct_fields(source: str, c_name: str) -> list[str]:
         (Task, "PodiumTask"),
         (Workflow, "PodiumWorkflow"),
         (WorkflowTask, "PodiumWfTask"),
+        (TaskUpdate, "PodiumUpdate"),
+        (TaskPolled, "PodiumPolled"),
     ],
 )
 def test_pxd_declares_every_field_in_slot_order(cls: type[msgspec.Struct], c_name: str) -> None:
