@@ -369,9 +369,11 @@ def stale_operators(run: Run, operators: list[Task]) -> bool:
 
 def after_success(run: Run, t: Task, node: Node) -> None:
     kind = node.kind
-    if kind in (K_WORKER, K_JOIN):
+    # `==` chains, not `in (...)`: the compiled twin compares C ints instead of building
+    # a tuple of the kind constants on every call.
+    if kind == K_WORKER or kind == K_JOIN:  # noqa: SIM109
         schedule_successor(run, t, node)
-    elif kind in (K_FORK, K_DYN_FORK):
+    elif kind == K_FORK or kind == K_DYN_FORK:  # noqa: SIM109
         if t.task_type != "FORK":
             schedule_successor(run, t, node)
     elif kind == K_SWITCH:

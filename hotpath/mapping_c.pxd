@@ -58,12 +58,14 @@ cdef class ListNode(Node):
     cdef object render(self, dict ctx)
 
 
+@cython.final
 cdef class Template:
     cdef readonly Node node
     cdef readonly frozenset roots
     cdef readonly bint dynamic_roots
     cdef readonly bint is_constant
     cdef readonly dict root_fields
+    cdef readonly dict root_io
 
     cpdef object render(self, object ctx)
 

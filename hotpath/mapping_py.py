@@ -218,6 +218,8 @@ class Template:
             it (`${t1.output.x}` reads "output" of t1), or None when the root may be read
             whole or by a step only known at render time (`${t1}`, `${t1[0]}`, JSONPath,
             nested expressions). A context entry for a root needs only those keys.
+        root_io: per root, 1 | 2 when root_fields holds only "input" (1) and/or
+            "output" (2), else 0.
     """
 
     def __init__(
@@ -235,6 +237,9 @@ class Template:
         if root_fields is None:
             root_fields = dict.fromkeys(roots)
         self.root_fields = root_fields
+        # The same as bits for the decider's context builder: 1 = "input", 2 = "output",
+        # 0 = anything else (the root's whole context entry is needed).
+        self.root_io = {root: _io_bits(fields) for root, fields in root_fields.items()}
 
     def render(self, ctx: Mapping[str, Any]) -> Any:
         """Render against a context.
@@ -254,6 +259,12 @@ class Template:
 
     def __repr__(self) -> str:
         return f"Template(roots={sorted(self.roots)!r}, is_constant={self.is_constant!r})"
+
+
+def _io_bits(fields: frozenset[str] | None) -> int:
+    if not fields or not fields <= {"input", "output"}:
+        return 0
+    return (1 if "input" in fields else 0) | (2 if "output" in fields else 0)
 
 
 def _walk(value: Any, steps: tuple[Any, ...]) -> Any:

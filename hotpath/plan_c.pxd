@@ -13,6 +13,7 @@ from hotpath.structs cimport (
 )
 
 
+@cython.final
 cdef class TaskCfg:
     cdef public long long retry_count
     cdef public int retry_logic
@@ -35,6 +36,7 @@ cdef class TaskCfg:
     cpdef object poll_deadline(self, TaskRec t)
 
 
+@cython.final
 cdef class Node:
     cdef public WorkflowTaskRec wt
     cdef public str ref
@@ -61,6 +63,7 @@ cdef class Node:
     cdef public bint generated
 
 
+@cython.final
 cdef class Plan:
     cdef public object defn
     cdef public dict nodes
@@ -74,7 +77,6 @@ cdef class Plan:
 
 
 cdef int K_WORKER, K_SWITCH, K_FORK, K_DO_WHILE, K_DYNAMIC
-cdef frozenset IO_FIELDS
 cdef long long INT32_MAX
 
 
@@ -107,11 +109,12 @@ cpdef dict workflow_ctx(WorkflowRec wf)
 cpdef dict task_ctx(TaskRec t)
 
 
-@cython.locals(tasks=list, t=TaskRec, i=Py_ssize_t, root_fields=dict, fields=frozenset)
+@cython.locals(tasks=list, t=TaskRec, i=Py_ssize_t, io=int, root=str, ref=str,
+               wt=WorkflowTaskRec)
 cpdef dict build_ctx(WorkflowRec wf, Template template, str task_id)
 
 
-cpdef dict _io_entry(frozenset fields, object input_data, object output_data)
+cdef dict _io_entry(int io, object input_data, object output_data)
 
 
 @cython.locals(t=TaskRec)

@@ -11,7 +11,7 @@ Rules:
 - The mapping context holds only the roots a template names: `workflow`, task
   reference names (latest row, loop rows keyed without their `__N` suffix) and
   `CPEWF_TASK_ID`; a root whose expressions only read `input` / `output` gets an entry
-  with just those keys (Template.root_fields says which).
+  with just those keys (Template.root_io says which).
 - Pure: no IO, no clock; everything here is a function of its arguments.
 """
 
@@ -46,8 +46,6 @@ INT32_MAX = 2147483647
 DEFAULT_TASK_DEF = TaskDef(name="default")
 SYSTEM_TASK_DEF = TaskDef(name="system", retry_count=0, response_timeout_seconds=0)
 _NO_SRC = object()
-# The entries of a workflow / task context that build_ctx can fill on their own.
-IO_FIELDS = frozenset({"input", "output"})
 
 
 class TaskCfg:
@@ -314,11 +312,10 @@ def build_ctx(wf: Workflow, template: Template, task_id: str | None) -> dict[str
         return full_ctx(wf, task_id)
     ctx: dict[str, Any] = {}
     tasks = wf.tasks
-    root_fields = template.root_fields
-    for root, fields in root_fields.items():
+    for root, io in template.root_io.items():
         if root == "workflow":
-            if fields is not None and fields <= IO_FIELDS:
-                ctx["workflow"] = _io_entry(fields, wf.input, wf.output)
+            if io:
+                ctx["workflow"] = _io_entry(io, wf.input, wf.output)
             else:
                 ctx["workflow"] = workflow_ctx(wf)
         elif root == "CPEWF_TASK_ID":
@@ -327,9 +324,13 @@ def build_ctx(wf: Workflow, template: Template, task_id: str | None) -> dict[str
             i = len(tasks) - 1
             while i >= 0:
                 t = tasks[i]
-                if t.reference_task_name == root or t.workflow_task.task_reference_name == root:  # type: ignore[union-attr]
-                    if fields is not None and fields <= IO_FIELDS:
-                        ctx[root] = _io_entry(fields, t.input_data, t.output_data)
+                ref = t.reference_task_name
+                if ref != root:
+                    wt = t.workflow_task
+                    ref = wt.task_reference_name  # type: ignore[union-attr]
+                if ref == root:
+                    if io:
+                        ctx[root] = _io_entry(io, t.input_data, t.output_data)
                     else:
                         ctx[root] = task_ctx(t)
                     break
@@ -337,12 +338,12 @@ def build_ctx(wf: Workflow, template: Template, task_id: str | None) -> dict[str
     return ctx
 
 
-def _io_entry(fields: frozenset[str], input_data: Any, output_data: Any) -> dict[str, Any]:
+def _io_entry(io: int, input_data: Any, output_data: Any) -> dict[str, Any]:
     # A context entry with only the input/output keys a template reads (the renderer
     # looks nothing else up in it), instead of all of workflow_ctx / task_ctx.
-    if len(fields) == 1:
-        if "output" in fields:
-            return {"output": output_data}
+    if io == 2:
+        return {"output": output_data}
+    if io == 1:
         return {"input": input_data}
     return {"input": input_data, "output": output_data}
 

@@ -433,7 +433,7 @@ def arm_timer(run: Run, t: Task, node: Node) -> None:
     kind = node.kind
     st = t.status
     at = 0
-    if kind in (K_WORKER, K_DYNAMIC):
+    if kind == K_WORKER or kind == K_DYNAMIC:  # noqa: SIM109 (C int compares when compiled)
         cfg = row_cfg(run.plan, t, node, run.env.task_defs)
         enforced = cfg.timeout_policy is not P_ALERT_ONLY
         if enforced and cfg.total_timeout_s > 0:
