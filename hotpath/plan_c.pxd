@@ -66,13 +66,14 @@ cdef class Node:
 @cython.final
 cdef class Plan:
     cdef public object defn
+    cdef public long long timeout_s
     cdef public dict nodes
     cdef public Node first
     cdef public Template output_template
     cdef public dict dynamic_cfgs
 
     cpdef Node compile_list(self, list tasks, Node parent, Node loop)
-    cpdef object workflow_deadline(self, object wf)
+    cpdef object workflow_deadline(self, WorkflowRec wf)
     cpdef Node node_for(self, object wt, Node parent)
 
 

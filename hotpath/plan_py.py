@@ -134,6 +134,12 @@ class Plan:
 
     def __init__(self, defn: WorkflowDef) -> None:
         self.defn = defn
+        # timeoutSeconds when it times the workflow out (TIME_OUT_WF), else 0.
+        self.timeout_s = (
+            defn.timeout_seconds
+            if defn.timeout_seconds > 0 and defn.timeout_policy._value_ == "TIME_OUT_WF"
+            else 0
+        )
         self.nodes: dict[str, Node] = {}
         self.first = self.compile_list(defn.tasks, None, None)
         self.output_template = (
@@ -167,11 +173,10 @@ class Plan:
 
     def workflow_deadline(self, wf: Workflow) -> int:
         """When the workflow times out (timeoutSeconds with TIME_OUT_WF), 0 = never."""
-        defn = self.defn
-        if defn.timeout_seconds <= 0 or defn.timeout_policy._value_ != "TIME_OUT_WF":
+        if self.timeout_s <= 0:
             return 0
         base = wf.last_retried_time if wf.last_retried_time > 0 else wf.create_time
-        return int(base + defn.timeout_seconds * 1000)
+        return int(base + self.timeout_s * 1000)
 
     def node_for(self, wt: WorkflowTask, parent: Node | None) -> Node:
         """The node of a task generated at run time (dynamic fork), compiled on first use."""

@@ -19,6 +19,7 @@ from hotpath.plan_c cimport (
     task_queue,
 )
 from hotpath.structs cimport (
+    DeciderEnv as DeciderEnvRec,
     Task as TaskRec,
     Workflow as WorkflowRec,
     WorkflowTask as WorkflowTaskRec,
@@ -30,7 +31,7 @@ cdef object SCHEDULED, IN_PROGRESS, WF_RUNNING, P_ALERT_ONLY, QUEUE_TASK
 
 cdef class Run:
     cdef public WorkflowRec wf
-    cdef public object env
+    cdef public DeciderEnvRec env
     cdef public long long now
     cdef public Plan plan
     cdef public list actions

@@ -1,7 +1,7 @@
 """Checks the memory layout the compiled twins assume for msgspec records.
 
 Rules: hotpath/structs.pxd declares Task, Workflow, WorkflowTask and the TaskUpdate and
-TaskPolled events as C structs whose object slots follow the object header in the
+TaskPolled events and DeciderEnv as C structs whose object slots follow the object header in the
 sorted order of the field names (how msgspec lays them out); the compiled twins then
 read and write those fields with one load or store. `verify()` proves that assumption
 on live objects before any compiled code touches one: the compiled rows twin calls it
@@ -16,12 +16,19 @@ from collections.abc import Callable
 
 import msgspec
 
-from core.decisions import TaskPolled, TaskUpdate
+from core.decisions import DeciderEnv, TaskPolled, TaskUpdate
 from core.enums import TaskResultStatus, TaskStatus
 from core.models import Task, Workflow, WorkflowTask
 
 # The record types structs.pxd declares, by the name Cython imports them under.
-DECLARED: tuple[type[msgspec.Struct], ...] = (Task, Workflow, WorkflowTask, TaskUpdate, TaskPolled)
+DECLARED: tuple[type[msgspec.Struct], ...] = (
+    Task,
+    Workflow,
+    WorkflowTask,
+    TaskUpdate,
+    TaskPolled,
+    DeciderEnv,
+)
 _SAMPLES: dict[type[msgspec.Struct], Callable[[], msgspec.Struct]] = {
     Task: lambda: Task(
         task_type="",
@@ -34,6 +41,7 @@ _SAMPLES: dict[type[msgspec.Struct], Callable[[], msgspec.Struct]] = {
     WorkflowTask: lambda: WorkflowTask(name="", task_reference_name=""),
     TaskUpdate: lambda: TaskUpdate(task_id="", status=TaskResultStatus.COMPLETED),
     TaskPolled: lambda: TaskPolled(task_id=""),
+    DeciderEnv: lambda: DeciderEnv(),
 }
 _HEADER = object.__basicsize__
 _SLOT = ctypes.sizeof(ctypes.c_void_p)

@@ -9,9 +9,9 @@
 # memory layout, and hotpath.struct_layout.verify() checks the layout again when the
 # compiled twin is imported. Writes through these structs bypass msgspec's __setattr__,
 # which only adds GC tracking: Task and Workflow always hold dicts, so they are always
-# tracked already. WorkflowTask is frozen and events are inputs: never assign their
-# fields. Keep in step with core/models/* and core/decisions.py: the test names what
-# to change.
+# tracked already. WorkflowTask is frozen, events and DeciderEnv are inputs: never
+# assign their fields. Keep in step with core/models/* and core/decisions.py: the
+# test names what to change.
 
 cdef extern from *:
     """
@@ -160,6 +160,11 @@ cdef extern from *:
         PyObject *task_id;
         PyObject *worker_id;
     } PodiumPolled;
+    typedef struct {
+        PyObject_HEAD
+        PyObject *active_domains;
+        PyObject *task_defs;
+    } PodiumEnv;
     """
 
     ctypedef class core.models.Task [object PodiumTask, check_size error]:
@@ -301,3 +306,7 @@ cdef extern from *:
     ctypedef class core.decisions.TaskPolled [object PodiumPolled, check_size error]:
         cdef object task_id
         cdef object worker_id
+
+    ctypedef class core.decisions.DeciderEnv [object PodiumEnv, check_size error]:
+        cdef object active_domains
+        cdef object task_defs

@@ -14,7 +14,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from core.decisions import TaskPolled, TaskUpdate
+from core.decisions import DeciderEnv, TaskPolled, TaskUpdate
 from core.models import Task, Workflow, WorkflowTask
 from hotpath import struct_layout
 
@@ -49,6 +49,7 @@ def c_struct_fields(source: str, c_name: str) -> list[str]:
         (WorkflowTask, "PodiumWfTask"),
         (TaskUpdate, "PodiumUpdate"),
         (TaskPolled, "PodiumPolled"),
+        (DeciderEnv, "PodiumEnv"),
     ],
 )
 def test_pxd_declares_every_field_in_slot_order(cls: type[msgspec.Struct], c_name: str) -> None:
