@@ -27,6 +27,7 @@ from hotpath.rows_c cimport (
     render_template,
     row_node,
     row_scope,
+    start_run,
     worker_row,
 )
 from hotpath.structs cimport (

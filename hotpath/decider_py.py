@@ -51,6 +51,7 @@ if not cython.compiled:
         render_template,
         row_node,
         row_scope,
+        start_run,
         worker_row,
     )
 
@@ -609,7 +610,13 @@ def decide(workflow: Workflow, event: Any, env: ev.DeciderEnv, now_ms: int) -> e
         NotFound: an event names a task the workflow does not have.
         IllegalTransition: an API operation the workflow's status does not allow.
     """
-    run = DecisionRun(workflow, env, now_ms)
+    if cython.compiled:
+        # Allocated directly and set up by a C call: no generic type call, no argument
+        # tuple to unpack.
+        run = DecisionRun.__new__(DecisionRun)
+        start_run(run, workflow, env, now_ms)
+    else:
+        run = DecisionRun(workflow, env, now_ms)
     cls = type(event)
     if cls is TASK_UPDATE:
         go = on_task_update(run, event)

@@ -45,6 +45,9 @@ cdef class Run:
     cdef public list prunes
 
 
+cpdef object start_run(Run run, WorkflowRec wf, DeciderEnvRec env, long long now)
+
+
 cdef class Scope:
     cdef public str suffix
     cdef public long long iteration

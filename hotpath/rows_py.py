@@ -29,6 +29,7 @@ from hotpath import system_tasks
 if not cython.compiled:
     from hotpath.plan_py import (
         Node,
+        Plan,
         TaskCfg,
         build_ctx,
         node_cfg,
@@ -57,26 +58,23 @@ QUEUE_TASK = ev.QueueTask
 class Run:
     """The state of one decide() call; the handler modules act through its methods."""
 
+    wf: Workflow
+    env: ev.DeciderEnv
+    now: int
+    plan: Plan
+    actions: list[Any]
+    added: list[str]
+    removed: list[str]
+    changed: bool
+    ref_index: dict[str, Task] | None
+    skipped: dict[str, Task] | None
+    epoch: int
+    eval_epochs: dict[str, int] | None
+    # DO_WHILE rows whose keepLastN pruning is due once the settle loop is done.
+    prunes: list[Task] | None
+
     def __init__(self, wf: Workflow, env: ev.DeciderEnv, now: int) -> None:
-        defn = wf.workflow_definition
-        if defn is None or defn is UNSET:
-            raise NotFound(
-                f"workflow {wf.workflow_id} carries no workflowDefinition to decide with"
-            )
-        self.wf = wf
-        self.env = env
-        self.now = now
-        self.plan = plan_for(defn)
-        self.actions: list[Any] = []
-        self.added: list[str] = []
-        self.removed: list[str] = []
-        self.changed = False
-        self.ref_index: dict[str, Task] | None = None
-        self.skipped: dict[str, Task] | None = None
-        self.epoch = 0
-        self.eval_epochs: dict[str, int] | None = None
-        # DO_WHILE rows whose keepLastN pruning is due once the settle loop is done.
-        self.prunes: list[Task] | None = None
+        start_run(self, wf, env, now)
 
     # -- lookups
     def node_of(self, t: Task) -> Node:
@@ -130,6 +128,26 @@ class Run:
     def touch(self) -> None:
         self.epoch += 1
         self.changed = True
+
+
+def start_run(run: Run, wf: Workflow, env: ev.DeciderEnv, now: int) -> None:
+    """Set up a new Run (the compiled decider allocates it without the __init__ call)."""
+    defn = wf.workflow_definition
+    if defn is None or defn is UNSET:
+        raise NotFound(f"workflow {wf.workflow_id} carries no workflowDefinition to decide with")
+    run.wf = wf
+    run.env = env
+    run.now = now
+    run.plan = plan_for(defn)
+    run.actions = []
+    run.added = []
+    run.removed = []
+    run.changed = False
+    run.ref_index = None
+    run.skipped = None
+    run.epoch = 0
+    run.eval_epochs = None
+    run.prunes = None
 
 
 class Scope:
