@@ -46,6 +46,7 @@ cdef object R_IN_PROGRESS, R_COMPLETED, R_FAILED, R_FWTE, R_CANCELED
 cdef object P_RETRY, P_TIME_OUT_WF, P_ALERT_ONLY
 cdef object TASK_UPDATE, TASK_POLLED, QUEUE_TASK, DECISION
 cdef frozenset OPERATOR_TYPES
+cdef dict NO_ROWS
 
 
 cdef class DecisionRun(Run):

@@ -92,6 +92,7 @@ INT32_MAX = 2147483647
 # Event and action classes as module constants: one C global read instead of a module
 # attribute lookup on every decision.
 OPERATOR_TYPES = frozenset({"JOIN", "DO_WHILE", "EXCLUSIVE_JOIN"})
+NO_ROWS: dict[str, Task] = {}  # never written to
 TASK_UPDATE = ev.TaskUpdate
 TASK_POLLED = ev.TaskPolled
 QUEUE_TASK = ev.QueueTask
@@ -189,11 +190,14 @@ def skipped_rows(run: Run) -> dict[str, Task]:
     skipped = run.skipped
     if skipped is None:
         # An unexecuted SKIPPED row is never settled, so it sits at or after scan_from.
-        skipped = {}
+        # Usually there is none: then the shared empty dict (read only) stands for it.
+        skipped = NO_ROWS
         tasks = run.wf.tasks
         for j in range(run.wf.scan_from, len(tasks)):
             t = tasks[j]
             if t.status is SKIPPED and not t.executed:
+                if skipped is NO_ROWS:
+                    skipped = {}
                 skipped[t.reference_task_name] = t
         run.skipped = skipped
     return skipped
@@ -640,7 +644,7 @@ def decide(workflow: Workflow, event: Any, env: ev.DeciderEnv, now_ms: int) -> e
     else:
         go = operations.apply(run, event)
     if go and workflow.status is WF_RUNNING:
-        if run.plan.defn.timeout_seconds > 0:
+        if run.plan.defn_timeout_s > 0:
             timers.check_workflow_timeout(run)
         run_loop(run)
     if run.prunes is not None:

@@ -21,6 +21,7 @@ cdef class TaskCfg:
     cdef public long long backoff_scale
     cdef public long long max_retry_delay_s
     cdef public long long jitter_ms
+    cdef public long long defn_timeout_s
     cdef public long long timeout_s
     cdef public object timeout_policy
     cdef public long long response_timeout_s
@@ -66,6 +67,7 @@ cdef class Node:
 @cython.final
 cdef class Plan:
     cdef public object defn
+    cdef public long long defn_timeout_s
     cdef public long long timeout_s
     cdef public dict nodes
     cdef public Node first

@@ -134,6 +134,7 @@ class Plan:
 
     def __init__(self, defn: WorkflowDef) -> None:
         self.defn = defn
+        self.defn_timeout_s = defn.timeout_seconds
         # timeoutSeconds when it times the workflow out (TIME_OUT_WF), else 0.
         self.timeout_s = (
             defn.timeout_seconds

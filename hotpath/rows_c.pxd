@@ -56,7 +56,7 @@ cdef class Scope:
     cdef public long long delay_s
 
 
-@cython.locals(wt=WorkflowTaskRec)
+@cython.locals(wt=WorkflowTaskRec, node=Node)
 cpdef Node row_node(Run run, TaskRec t)
 
 
@@ -93,6 +93,11 @@ cpdef object _opt(object value)
 cdef tuple _SUFFIXES
 
 
+@cython.locals(last=TaskRec)
+cdef Py_ssize_t next_seq(list tasks) except -1
+
+
+@cython.locals(prefix=str)
 cpdef str task_id_for(WorkflowRec wf, Py_ssize_t seq)
 
 
@@ -125,5 +130,6 @@ cpdef object arm_timer(Run run, TaskRec t, Node node)
 cdef object _min_time(object best, object when)
 
 
-@cython.locals(j=Py_ssize_t, tasks=list, wf=WorkflowRec, t=TaskRec)
+@cython.locals(j=Py_ssize_t, tasks=list, wf=WorkflowRec, t=TaskRec, at=cython.longlong,
+               best=cython.longlong, now=cython.longlong)
 cpdef object next_wake(Run run)

@@ -267,9 +267,17 @@ def _opt(value: Any) -> Any:
 _SUFFIXES = tuple([f"{seq:012x}" for seq in range(1024)])
 
 
+def next_seq(tasks: list[Task]) -> int:
+    if not tasks:
+        return 1
+    last = tasks[len(tasks) - 1]
+    return int(last.seq) + 1
+
+
 def task_id_for(wf: Workflow, seq: int) -> str:
     if wf.restart_generation == 0 and 0 <= seq < 1024:
-        return wf.workflow_id[:24] + _SUFFIXES[seq]
+        prefix = wf.workflow_id[:24]
+        return prefix + _SUFFIXES[seq]
     return f"{wf.workflow_id[:24]}{(wf.restart_generation << 32) | seq:012x}"
 
 
@@ -309,7 +317,7 @@ def append_row(
     """Append a row for `node`; a retry (scope.prev) carries the failed row's history."""
     wf = run.wf
     tasks = wf.tasks
-    seq = tasks[-1].seq + 1 if tasks else 1
+    seq = next_seq(tasks)
     task_id = task_id_for(wf, seq)
     now = run.now
     prev = scope.prev
@@ -366,7 +374,7 @@ def worker_row(
     """Append a SCHEDULED worker row and queue it (after startDelay or the retry delay)."""
     wf = run.wf
     tasks = wf.tasks
-    seq = tasks[-1].seq + 1 if tasks else 1
+    seq = next_seq(tasks)
     task_id = task_id_for(wf, seq)
     input_data = render_task_input(run, node, task_id)
     now = run.now
