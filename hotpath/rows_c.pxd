@@ -123,8 +123,12 @@ cpdef object worker_row(Run run, Node node, TaskCfg cfg, str task_type, str def_
                         object delay_s)
 
 
-@cython.locals(kind=int, cfg=TaskCfg, enforced=bint)
+@cython.locals(kind=int)
 cpdef object arm_timer(Run run, TaskRec t, Node node)
+
+
+@cython.locals(enforced=bint)
+cdef object worker_timer(TaskRec t, TaskCfg cfg)
 
 
 cdef object _min_time(object best, object when)

@@ -441,7 +441,9 @@ def worker_row(
         run.ref_index[ref] = t
     run.epoch += 1
     run.changed = True
-    arm_timer(run, t, node)
+    # `cfg` is this row's row_cfg (its node's, or the resolved DYNAMIC one): arm_timer
+    # without looking it up again.
+    t.timer_at = worker_timer(t, cfg)
     run.actions.append(
         QUEUE_TASK(
             task_id=task_id,
@@ -457,28 +459,32 @@ def arm_timer(run: Run, t: Task, node: Node) -> None:
     Called whenever a row is created or changes state; check_timeouts uses the same
     thresholds, so a Sweep at `timer_at` always settles what armed it."""
     kind = node.kind
+    if kind == K_WORKER or kind == K_DYNAMIC:  # noqa: SIM109 (C int compares when compiled)
+        t.timer_at = worker_timer(t, row_cfg(run.plan, t, node, run.env.task_defs))
+    else:
+        t.timer_at = system_tasks.wake_at(run, t, node)
+
+
+def worker_timer(t: Task, cfg: TaskCfg) -> int:
+    """arm_timer's instant for a worker (or DYNAMIC) row whose row_cfg is `cfg`."""
     st = t.status
     at = 0
-    if kind == K_WORKER or kind == K_DYNAMIC:  # noqa: SIM109 (C int compares when compiled)
-        cfg = row_cfg(run.plan, t, node, run.env.task_defs)
-        enforced = cfg.timeout_policy is not P_ALERT_ONLY
-        if enforced and cfg.total_timeout_s > 0:
-            at = t.first_scheduled_time + cfg.total_timeout_s * 1000
-        if st is SCHEDULED:
-            if enforced and cfg.poll_timeout_s > 0:
-                at = _min_time(at, cfg.poll_deadline(t))
-        elif st is IN_PROGRESS:
-            if enforced and cfg.timeout_s > 0 and t.start_time > 0:
-                at = _min_time(
-                    at, t.start_time + t.start_delay_in_seconds * 1000 + cfg.timeout_s * 1000
-                )
-            if cfg.response_timeout_s > 0:
-                at = _min_time(
-                    at, t.update_time + (cfg.response_timeout_s + t.callback_after_seconds) * 1000
-                )
-    else:
-        at = system_tasks.wake_at(run, t, node)
-    t.timer_at = at
+    enforced = cfg.timeout_policy is not P_ALERT_ONLY
+    if enforced and cfg.total_timeout_s > 0:
+        at = t.first_scheduled_time + cfg.total_timeout_s * 1000
+    if st is SCHEDULED:
+        if enforced and cfg.poll_timeout_s > 0:
+            at = _min_time(at, cfg.poll_deadline(t))
+    elif st is IN_PROGRESS:
+        if enforced and cfg.timeout_s > 0 and t.start_time > 0:
+            at = _min_time(
+                at, t.start_time + t.start_delay_in_seconds * 1000 + cfg.timeout_s * 1000
+            )
+        if cfg.response_timeout_s > 0:
+            at = _min_time(
+                at, t.update_time + (cfg.response_timeout_s + t.callback_after_seconds) * 1000
+            )
+    return at
 
 
 def _min_time(best: int, when: int) -> int:
