@@ -97,7 +97,7 @@ cdef tuple _SUFFIXES
 cdef Py_ssize_t next_seq(list tasks) except -1
 
 
-@cython.locals(prefix=str)
+@cython.locals(workflow_id=str, suffix=str)
 cpdef str task_id_for(WorkflowRec wf, Py_ssize_t seq)
 
 

@@ -271,13 +271,14 @@ def next_seq(tasks: list[Task]) -> int:
     if not tasks:
         return 1
     last = tasks[len(tasks) - 1]
-    return int(last.seq) + 1
+    return last.seq + 1
 
 
 def task_id_for(wf: Workflow, seq: int) -> str:
     if wf.restart_generation == 0 and 0 <= seq < 1024:
-        prefix = wf.workflow_id[:24]
-        return prefix + _SUFFIXES[seq]
+        workflow_id = wf.workflow_id
+        suffix = _SUFFIXES[seq]
+        return workflow_id[:24] + suffix
     return f"{wf.workflow_id[:24]}{(wf.restart_generation << 32) | seq:012x}"
 
 
