@@ -66,6 +66,7 @@ cdef class Template:
     cdef readonly bint is_constant
     cdef readonly dict root_fields
     cdef readonly dict root_io
+    cdef readonly tuple ctx_roots
 
     cpdef object render(self, object ctx)
 

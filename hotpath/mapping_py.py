@@ -220,6 +220,8 @@ class Template:
             nested expressions). A context entry for a root needs only those keys.
         root_io: per root, 1 | 2 when root_fields holds only "input" (1) and/or
             "output" (2), else 0.
+        ctx_roots: the same as (root, io bits, kind) triples, kind 0 for "workflow", 1
+            for "CPEWF_TASK_ID", 2 for a task reference name.
     """
 
     def __init__(
@@ -240,6 +242,14 @@ class Template:
         # The same as bits for the decider's context builder: 1 = "input", 2 = "output",
         # 0 = anything else (the root's whole context entry is needed).
         self.root_io = {root: _io_bits(fields) for root, fields in root_fields.items()}
+        # (root, io bits, 0 = "workflow" / 1 = "CPEWF_TASK_ID" / 2 = a task reference)
+        # for context builders that dispatch on the kind of root without comparing names.
+        self.ctx_roots = tuple(
+            [
+                (root, io, 0 if root == "workflow" else 1 if root == "CPEWF_TASK_ID" else 2)
+                for root, io in self.root_io.items()
+            ]
+        )
 
     def render(self, ctx: Mapping[str, Any]) -> Any:
         """Render against a context.

@@ -112,7 +112,7 @@ cpdef dict workflow_ctx(WorkflowRec wf)
 cpdef dict task_ctx(TaskRec t)
 
 
-@cython.locals(tasks=list, t=TaskRec, i=Py_ssize_t, io=int, root=str, ref=str,
+@cython.locals(tasks=list, t=TaskRec, i=Py_ssize_t, io=int, kind=int, root=str, ref=str,
                wt=WorkflowTaskRec)
 cpdef dict build_ctx(WorkflowRec wf, Template template, str task_id)
 

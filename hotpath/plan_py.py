@@ -17,6 +17,7 @@ Rules:
 
 from __future__ import annotations
 
+import sys
 import zlib
 from collections.abc import Mapping
 from typing import Any
@@ -101,7 +102,9 @@ class Node:
 
     def __init__(self, wt: WorkflowTask, parent: Node | None, loop: Node | None) -> None:
         self.wt = wt
-        self.ref = wt.task_reference_name
+        # Interned, as the mapping engine interns template roots: rows made from this
+        # node then match a template's root by identity.
+        self.ref = sys.intern(wt.task_reference_name)
         self.name = wt.name
         self.type = wt.type
         self.kind = KIND_BY_TYPE.get(wt.type, K_WORKER)
@@ -318,23 +321,24 @@ def build_ctx(wf: Workflow, template: Template, task_id: str | None) -> dict[str
         return full_ctx(wf, task_id)
     ctx: dict[str, Any] = {}
     tasks = wf.tasks
-    for root, io in template.root_io.items():
-        if root == "workflow":
+    for root, io, kind in template.ctx_roots:
+        if kind == 0:
             if io:
                 ctx["workflow"] = _io_entry(io, wf.input, wf.output)
             else:
                 ctx["workflow"] = workflow_ctx(wf)
-        elif root == "CPEWF_TASK_ID":
+        elif kind == 1:
             ctx["CPEWF_TASK_ID"] = task_id
         else:
             i = len(tasks) - 1
             while i >= 0:
                 t = tasks[i]
+                # Identity first: node references are interned like template roots.
                 ref = t.reference_task_name
-                if ref != root:
+                if ref is not root and ref != root:
                     wt = t.workflow_task
                     ref = wt.task_reference_name  # type: ignore[union-attr]
-                if ref == root:
+                if ref is root or ref == root:
                     if io:
                         ctx[root] = _io_entry(io, t.input_data, t.output_data)
                     else:

@@ -103,3 +103,14 @@ def test_reference_index_follows_appends_and_list_replacements(twin: TwinLoader)
     replaced = [first]  # a new list (how every removal is done) gets its own index
     assert rows.ref_index(replaced) == {"a": first}
     assert rows.ref_index(tasks)["a"] is retry
+
+
+def test_templates_classify_their_roots_for_context_builders(twin: TwinLoader) -> None:
+    compiled = twin("mapping").compile_template(
+        {"a": "${workflow.input.x}", "b": "${t1.output.y}", "c": "${CPEWF_TASK_ID}"}
+    )
+    assert sorted(compiled.ctx_roots) == [
+        ("CPEWF_TASK_ID", 0, 1),
+        ("t1", 2, 2),
+        ("workflow", 1, 0),
+    ]
