@@ -26,7 +26,7 @@ from hotpath.structs cimport (
 )
 
 cdef int K_WORKER, K_DYNAMIC
-cdef object SCHEDULED, IN_PROGRESS, WF_RUNNING, P_ALERT_ONLY, QUEUE_TASK
+cdef object SCHEDULED, IN_PROGRESS, WF_RUNNING, P_ALERT_ONLY, QUEUE_TASK, COPY_TASK
 
 
 cdef class Run:

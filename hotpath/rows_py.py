@@ -53,6 +53,8 @@ IN_PROGRESS = TaskStatus.IN_PROGRESS
 WF_RUNNING = WorkflowStatus.RUNNING
 P_ALERT_ONLY = TimeoutPolicy.ALERT_ONLY
 QUEUE_TASK = ev.QueueTask
+# msgspec's Task.__copy__, looked up once: a direct call, no method lookup per row.
+COPY_TASK = Task.__copy__  # type: ignore[attr-defined]
 
 
 class Run:
@@ -405,7 +407,7 @@ def worker_row(
         )
         node.proto = proto
         node.proto_cfg = cfg
-    t = proto.__copy__()  # type: ignore[attr-defined]
+    t = COPY_TASK(proto)
     t.task_id = task_id
     t.workflow_instance_id = wf.workflow_id
     t.input_data = input_data
