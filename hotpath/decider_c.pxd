@@ -27,7 +27,14 @@ from hotpath.rows_c cimport (
     render_template,
     row_node,
     row_scope,
+    start_run,
     worker_row,
+)
+from hotpath.structs cimport (
+    Task as TaskRec,
+    TaskPolled as TaskPolledEvent,
+    TaskUpdate as TaskUpdateEvent,
+    Workflow as WorkflowRec,
 )
 
 cdef int K_WORKER, K_SWITCH, K_FORK, K_JOIN, K_DYN_FORK, K_EXCL_JOIN, K_DO_WHILE
@@ -39,33 +46,34 @@ cdef object R_IN_PROGRESS, R_COMPLETED, R_FAILED, R_FWTE, R_CANCELED
 cdef object P_RETRY, P_TIME_OUT_WF, P_ALERT_ONLY
 cdef object TASK_UPDATE, TASK_POLLED, QUEUE_TASK, DECISION
 cdef frozenset OPERATOR_TYPES
+cdef dict NO_ROWS
 
 
 cdef class DecisionRun(Run):
     pass
 
 
-@cython.locals(kind=int)
+@cython.locals(kind=int, row=TaskRec)
 cdef object schedule_node(Run run, Node node, str suffix, object iteration,
-                          str loop_scope, object prev, object delay_s)
+                          str loop_scope, TaskRec prev, object delay_s)
 
 
 @cython.locals(kind=int)
 cdef object retry_row(Run run, Node node, str ref, Scope scope)
 
 
-@cython.locals(j=Py_ssize_t, tasks=list)
+@cython.locals(j=Py_ssize_t, tasks=list, t=TaskRec)
 cdef dict skipped_rows(Run run)
 
 
 cdef object schedule_worker(Run run, Node node, str ref, str suffix, object iteration,
-                            str loop_scope, object prev, object delay_s)
+                            str loop_scope, TaskRec prev, object delay_s)
 
 
 cdef object dynamic_worker_row(Run run, Node node, str ref, str name, Scope scope)
 
 
-@cython.locals(first=Node, join=Node)
+@cython.locals(first=Node, join=Node, fork=TaskRec)
 cdef object schedule_fork(Run run, Node node, str ref, str suffix, object iteration,
                           str loop_scope)
 
@@ -78,41 +86,42 @@ cdef Node next_node(Node node)
 
 
 @cython.locals(nxt=Node)
-cdef object schedule_successor(Run run, object t, Node node)
+cdef object schedule_successor(Run run, TaskRec t, Node node)
 
 
 @cython.locals(i=Py_ssize_t, n=Py_ssize_t, j=Py_ssize_t, active=Py_ssize_t, tasks=list,
-               operators=list)
+               operators=list, wf=WorkflowRec, t=TaskRec)
 cdef object run_loop(Run run)
 
 
-@cython.locals(epochs=dict)
+@cython.locals(epochs=dict, t=TaskRec)
 cdef bint stale_operators(Run run, list operators) except -1
 
 
 @cython.locals(kind=int)
-cdef object after_success(Run run, object t, Node node)
+cdef object after_success(Run run, TaskRec t, Node node)
 
 
 @cython.locals(epochs=dict, seen=Py_ssize_t, changed=bint)
-cdef bint evaluate_operator(Run run, object t) except -1
+cdef bint evaluate_operator(Run run, TaskRec t) except -1
 
 
 @cython.locals(done=bint, failed=bint, all_canceled=bint, with_errors=bint, output=dict,
-               reasons=list)
-cdef bint evaluate_join(Run run, object t) except -1
+               reasons=list, row=TaskRec)
+cdef bint evaluate_join(Run run, TaskRec t) except -1
 
 
 @cython.locals(cfg=TaskCfg)
-cdef object handle_failure(Run run, object t, Node node)
+cdef object handle_failure(Run run, TaskRec t, Node node)
 
 
-cdef bint on_task_polled(Run run, object event) except -1
+@cython.locals(t=TaskRec)
+cdef bint on_task_polled(Run run, TaskPolledEvent event) except -1
 
 
-@cython.locals(node=Node)
-cdef bint on_task_update(Run run, object event) except -1
+@cython.locals(node=Node, t=TaskRec, wf=WorkflowRec)
+cdef bint on_task_update(Run run, TaskUpdateEvent event) except -1
 
 
-@cython.locals(run=Run, go=bint)
+@cython.locals(run=Run, go=bint, workflow=WorkflowRec)
 cpdef object decide(object workflow, object event, object env, object now_ms)

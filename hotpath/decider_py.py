@@ -51,6 +51,7 @@ if not cython.compiled:
         render_template,
         row_node,
         row_scope,
+        start_run,
         worker_row,
     )
 
@@ -91,6 +92,7 @@ INT32_MAX = 2147483647
 # Event and action classes as module constants: one C global read instead of a module
 # attribute lookup on every decision.
 OPERATOR_TYPES = frozenset({"JOIN", "DO_WHILE", "EXCLUSIVE_JOIN"})
+NO_ROWS: dict[str, Task] = {}  # never written to
 TASK_UPDATE = ev.TaskUpdate
 TASK_POLLED = ev.TaskPolled
 QUEUE_TASK = ev.QueueTask
@@ -188,11 +190,14 @@ def skipped_rows(run: Run) -> dict[str, Task]:
     skipped = run.skipped
     if skipped is None:
         # An unexecuted SKIPPED row is never settled, so it sits at or after scan_from.
-        skipped = {}
+        # Usually there is none: then the shared empty dict (read only) stands for it.
+        skipped = NO_ROWS
         tasks = run.wf.tasks
         for j in range(run.wf.scan_from, len(tasks)):
             t = tasks[j]
             if t.status is SKIPPED and not t.executed:
+                if skipped is NO_ROWS:
+                    skipped = {}
                 skipped[t.reference_task_name] = t
         run.skipped = skipped
     return skipped
@@ -369,9 +374,11 @@ def stale_operators(run: Run, operators: list[Task]) -> bool:
 
 def after_success(run: Run, t: Task, node: Node) -> None:
     kind = node.kind
-    if kind in (K_WORKER, K_JOIN):
+    # `==` chains, not `in (...)`: the compiled twin compares C ints instead of building
+    # a tuple of the kind constants on every call.
+    if kind == K_WORKER or kind == K_JOIN:  # noqa: SIM109
         schedule_successor(run, t, node)
-    elif kind in (K_FORK, K_DYN_FORK):
+    elif kind == K_FORK or kind == K_DYN_FORK:  # noqa: SIM109
         if t.task_type != "FORK":
             schedule_successor(run, t, node)
     elif kind == K_SWITCH:
@@ -607,7 +614,13 @@ def decide(workflow: Workflow, event: Any, env: ev.DeciderEnv, now_ms: int) -> e
         NotFound: an event names a task the workflow does not have.
         IllegalTransition: an API operation the workflow's status does not allow.
     """
-    run = DecisionRun(workflow, env, now_ms)
+    if cython.compiled:
+        # Allocated directly and set up by a C call: no generic type call, no argument
+        # tuple to unpack.
+        run = DecisionRun.__new__(DecisionRun)
+        start_run(run, workflow, env, now_ms)
+    else:
+        run = DecisionRun(workflow, env, now_ms)
     cls = type(event)
     if cls is TASK_UPDATE:
         go = on_task_update(run, event)
@@ -631,7 +644,7 @@ def decide(workflow: Workflow, event: Any, env: ev.DeciderEnv, now_ms: int) -> e
     else:
         go = operations.apply(run, event)
     if go and workflow.status is WF_RUNNING:
-        if run.plan.defn.timeout_seconds > 0:
+        if run.plan.defn_timeout_s > 0:
             timers.check_workflow_timeout(run)
         run_loop(run)
     if run.prunes is not None:

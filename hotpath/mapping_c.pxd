@@ -58,11 +58,17 @@ cdef class ListNode(Node):
     cdef object render(self, dict ctx)
 
 
+@cython.final
 cdef class Template:
     cdef readonly Node node
     cdef readonly frozenset roots
     cdef readonly bint dynamic_roots
     cdef readonly bint is_constant
+    cdef readonly dict root_fields
+    cdef readonly dict root_io
+    cdef readonly tuple ctx_roots
+
+    cpdef object render(self, object ctx)
 
 
 @cython.locals(size=Py_ssize_t, index=Py_ssize_t, mapping=dict, items=list)

@@ -214,15 +214,42 @@ class Template:
             every root a render could name.
         is_constant: True if the template holds no expression and no escape, so every
             render equals the input value (a caller may then skip rendering).
+        root_fields: per root in `roots`, the names of the first path steps read below
+            it (`${t1.output.x}` reads "output" of t1), or None when the root may be read
+            whole or by a step only known at render time (`${t1}`, `${t1[0]}`, JSONPath,
+            nested expressions). A context entry for a root needs only those keys.
+        root_io: per root, 1 | 2 when root_fields holds only "input" (1) and/or
+            "output" (2), else 0.
+        ctx_roots: the same as (root, io bits, kind) triples, kind 0 for "workflow", 1
+            for "CPEWF_TASK_ID", 2 for a task reference name.
     """
 
     def __init__(
-        self, node: Node, roots: frozenset[str], dynamic_roots: bool, is_constant: bool
+        self,
+        node: Node,
+        roots: frozenset[str],
+        dynamic_roots: bool,
+        is_constant: bool,
+        root_fields: dict[str, frozenset[str] | None] | None = None,
     ) -> None:
         self.node = node
         self.roots = roots
         self.dynamic_roots = dynamic_roots
         self.is_constant = is_constant
+        if root_fields is None:
+            root_fields = dict.fromkeys(roots)
+        self.root_fields = root_fields
+        # The same as bits for the decider's context builder: 1 = "input", 2 = "output",
+        # 0 = anything else (the root's whole context entry is needed).
+        self.root_io = {root: _io_bits(fields) for root, fields in root_fields.items()}
+        # (root, io bits, 0 = "workflow" / 1 = "CPEWF_TASK_ID" / 2 = a task reference)
+        # for context builders that dispatch on the kind of root without comparing names.
+        self.ctx_roots = tuple(
+            [
+                (root, io, 0 if root == "workflow" else 1 if root == "CPEWF_TASK_ID" else 2)
+                for root, io in self.root_io.items()
+            ]
+        )
 
     def render(self, ctx: Mapping[str, Any]) -> Any:
         """Render against a context.
@@ -242,6 +269,12 @@ class Template:
 
     def __repr__(self) -> str:
         return f"Template(roots={sorted(self.roots)!r}, is_constant={self.is_constant!r})"
+
+
+def _io_bits(fields: frozenset[str] | None) -> int:
+    if not fields or not fields <= {"input", "output"}:
+        return 0
+    return (1 if "input" in fields else 0) | (2 if "output" in fields else 0)
 
 
 def _walk(value: Any, steps: tuple[Any, ...]) -> Any:
@@ -369,6 +402,8 @@ class _Compiler:
 
     def __init__(self) -> None:
         self.roots: set[str] = set()
+        # root -> first path steps read below it; None once the root may be read whole.
+        self.fields: dict[str, set[str] | None] = {}
         self.dynamic_roots = False
         # False once anything renders differently from the input: an expression, an
         # escape (`$${` loses a `$`) or a tuple (rendered as a list).
@@ -434,6 +469,9 @@ class _Compiler:
             self.dynamic_roots = True
         else:
             self.roots.add(path.root)
+            steps = path.steps
+            first = steps[0] if steps else None
+            self._note_field(path.root, first if type(first) is str else None)
         try:
             return _path_node(path)
         except jsonpath_fallback.QuerySyntaxError as exc:
@@ -451,9 +489,20 @@ class _Compiler:
                 if char in ".[":
                     if end > 0 and prefix[0] not in "$[":
                         self.roots.add(prefix[:end])
+                        self._note_field(prefix[:end], None)
                         return
                     break
         self.dynamic_roots = True
+
+    def _note_field(self, root: str, field: str | None) -> None:
+        # `field` None: the root is read whole (or by a step unknown until render time).
+        if field is None:
+            self.fields[root] = None
+            return
+        known = self.fields.get(root, set())
+        if known is not None:
+            known.add(field)
+            self.fields[root] = known
 
 
 def _path_node(path: Path) -> Node:
@@ -513,7 +562,14 @@ def compile_template(value: Any) -> Template:
     """
     compiler = _Compiler()
     node = compiler.value(value, ())
-    return Template(node, frozenset(compiler.roots), compiler.dynamic_roots, compiler.constant)
+    fields = {
+        root: None if names is None else frozenset(names) for root, names in compiler.fields.items()
+    }
+    for root in compiler.roots:
+        fields.setdefault(root, None)
+    return Template(
+        node, frozenset(compiler.roots), compiler.dynamic_roots, compiler.constant, fields
+    )
 
 
 def render(value: Any, ctx: Mapping[str, Any]) -> Any:

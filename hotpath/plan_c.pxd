@@ -3,6 +3,17 @@
 # signature. Node, TaskCfg and Plan become extension types with typed attributes, which
 # hotpath/decider_c.pxd cimports, so the compiled decider reads them at C level.
 
+cimport cython
+
+from hotpath.mapping_c cimport Template
+from hotpath.structs cimport (
+    Task as TaskRec,
+    Workflow as WorkflowRec,
+    WorkflowTask as WorkflowTaskRec,
+)
+
+
+@cython.final
 cdef class TaskCfg:
     cdef public long long retry_count
     cdef public int retry_logic
@@ -10,6 +21,7 @@ cdef class TaskCfg:
     cdef public long long backoff_scale
     cdef public long long max_retry_delay_s
     cdef public long long jitter_ms
+    cdef public long long defn_timeout_s
     cdef public long long timeout_s
     cdef public object timeout_policy
     cdef public long long response_timeout_s
@@ -20,13 +32,14 @@ cdef class TaskCfg:
     cdef public object isolation_group
     cdef public object namespace
     cdef public dict defaults
-    cdef public object template
+    cdef public Template template
 
-    cpdef object poll_deadline(self, object t)
+    cpdef object poll_deadline(self, TaskRec t)
 
 
+@cython.final
 cdef class Node:
-    cdef public object wt
+    cdef public WorkflowTaskRec wt
     cdef public str ref
     cdef public str name
     cdef public str type
@@ -34,7 +47,7 @@ cdef class Node:
     cdef public Node parent
     cdef public Node loop
     cdef public Node next
-    cdef public object template
+    cdef public Template template
     cdef public bint optional
     cdef public bint permissive
     cdef public long long start_delay
@@ -51,15 +64,18 @@ cdef class Node:
     cdef public bint generated
 
 
+@cython.final
 cdef class Plan:
     cdef public object defn
+    cdef public long long defn_timeout_s
+    cdef public long long timeout_s
     cdef public dict nodes
     cdef public Node first
-    cdef public object output_template
+    cdef public Template output_template
     cdef public dict dynamic_cfgs
 
     cpdef Node compile_list(self, list tasks, Node parent, Node loop)
-    cpdef object workflow_deadline(self, object wf)
+    cpdef object workflow_deadline(self, WorkflowRec wf)
     cpdef Node node_for(self, object wt, Node parent)
 
 
@@ -67,13 +83,21 @@ cdef int K_WORKER, K_SWITCH, K_FORK, K_DO_WHILE, K_DYNAMIC
 cdef long long INT32_MAX
 
 
+cdef list _LAST
+
+
+@cython.locals(last=list)
 cpdef Plan plan_for(object defn)
 
 
+cpdef Plan _plan_for(object defn)
+
+
+@cython.locals(wt=WorkflowTaskRec, defs=dict)
 cpdef TaskCfg node_cfg(Node node, object task_defs)
 
 
-cpdef TaskCfg row_cfg(Plan plan, object t, Node node, object task_defs)
+cpdef TaskCfg row_cfg(Plan plan, TaskRec t, Node node, object task_defs)
 
 
 cpdef TaskCfg dynamic_cfg(Plan plan, Node node, str name, object task_defs)
@@ -82,25 +106,31 @@ cpdef TaskCfg dynamic_cfg(Plan plan, Node node, str name, object task_defs)
 cdef object _opt(object value)
 
 
-cpdef dict workflow_ctx(object wf)
+cpdef dict workflow_ctx(WorkflowRec wf)
 
 
-cpdef dict task_ctx(object t)
+cpdef dict task_ctx(TaskRec t)
 
 
-cpdef dict build_ctx(object wf, object template, str task_id)
+@cython.locals(tasks=list, t=TaskRec, i=Py_ssize_t, io=int, kind=int, root=str, ref=str,
+               wt=WorkflowTaskRec)
+cpdef dict build_ctx(WorkflowRec wf, Template template, str task_id)
 
 
-cpdef dict full_ctx(object wf, str task_id)
+cdef dict _io_entry(int io, object input_data, object output_data)
+
+
+@cython.locals(t=TaskRec)
+cpdef dict full_ctx(WorkflowRec wf, str task_id)
 
 
 cpdef str queue_name(str task_type, str domain, str namespace, str group)
 
 
-cpdef str task_queue(object t)
+cpdef str task_queue(TaskRec t)
 
 
 cpdef object resolve_domain(object ttd, object active_domains, str task_name)
 
 
-cpdef long long retry_delay_s(TaskCfg cfg, object t) except? -1
+cpdef long long retry_delay_s(TaskCfg cfg, TaskRec t) except? -1

@@ -1,3 +1,4 @@
+# cython: annotation_typing=False
 """Compiled plans of workflow definitions, task settings, and the mapping context.
 
 Rules:
@@ -9,12 +10,14 @@ Rules:
   then by (name, version) with an equality check.
 - The mapping context holds only the roots a template names: `workflow`, task
   reference names (latest row, loop rows keyed without their `__N` suffix) and
-  `CPEWF_TASK_ID`.
+  `CPEWF_TASK_ID`; a root whose expressions only read `input` / `output` gets an entry
+  with just those keys (Template.root_io says which).
 - Pure: no IO, no clock; everything here is a function of its arguments.
 """
 
 from __future__ import annotations
 
+import sys
 import zlib
 from collections.abc import Mapping
 from typing import Any
@@ -30,7 +33,7 @@ from hotpath.plan_nodes import KIND_BY_TYPE, NEVER_RETRIED
 if cython.compiled:
     from hotpath.mapping_c import compile_template
 else:
-    from hotpath.mapping_py import compile_template
+    from hotpath.mapping_py import Template, compile_template
 
 K_WORKER = 0
 K_SWITCH = 1
@@ -99,7 +102,9 @@ class Node:
 
     def __init__(self, wt: WorkflowTask, parent: Node | None, loop: Node | None) -> None:
         self.wt = wt
-        self.ref = wt.task_reference_name
+        # Interned, as the mapping engine interns template roots: rows made from this
+        # node then match a template's root by identity.
+        self.ref = sys.intern(wt.task_reference_name)
         self.name = wt.name
         self.type = wt.type
         self.kind = KIND_BY_TYPE.get(wt.type, K_WORKER)
@@ -132,6 +137,13 @@ class Plan:
 
     def __init__(self, defn: WorkflowDef) -> None:
         self.defn = defn
+        self.defn_timeout_s = defn.timeout_seconds
+        # timeoutSeconds when it times the workflow out (TIME_OUT_WF), else 0.
+        self.timeout_s = (
+            defn.timeout_seconds
+            if defn.timeout_seconds > 0 and defn.timeout_policy._value_ == "TIME_OUT_WF"
+            else 0
+        )
         self.nodes: dict[str, Node] = {}
         self.first = self.compile_list(defn.tasks, None, None)
         self.output_template = (
@@ -165,11 +177,10 @@ class Plan:
 
     def workflow_deadline(self, wf: Workflow) -> int:
         """When the workflow times out (timeoutSeconds with TIME_OUT_WF), 0 = never."""
-        defn = self.defn
-        if defn.timeout_seconds <= 0 or defn.timeout_policy._value_ != "TIME_OUT_WF":
+        if self.timeout_s <= 0:
             return 0
         base = wf.last_retried_time if wf.last_retried_time > 0 else wf.create_time
-        return int(base + defn.timeout_seconds * 1000)
+        return int(base + self.timeout_s * 1000)
 
     def node_for(self, wt: WorkflowTask, parent: Node | None) -> Node:
         """The node of a task generated at run time (dynamic fork), compiled on first use."""
@@ -186,8 +197,21 @@ _PLANS_BY_NAME: dict[tuple[str, int], tuple[WorkflowDef, Plan]] = {}
 _PLAN_CACHE_MAX = 2048
 
 
+_LAST: list[Any] = [None, None]  # the last (definition, plan) returned
+
+
 def plan_for(defn: WorkflowDef) -> Plan:
     """The compiled plan of a definition: by identity, else by equal (name, version)."""
+    last = _LAST
+    if last[0] is defn:
+        return last[1]  # type: ignore[no-any-return]
+    plan = _plan_for(defn)
+    last[0] = defn
+    last[1] = plan
+    return plan
+
+
+def _plan_for(defn: WorkflowDef) -> Plan:
     hit = _PLANS.get(id(defn))
     if hit is not None and hit[0] is defn:
         return hit[1]
@@ -211,7 +235,11 @@ def node_cfg(node: Node, task_defs: Mapping[str, TaskDef]) -> TaskCfg:
     wt = node.wt
     td = wt.task_definition
     if td is None or td is UNSET:
-        td = task_defs.get(node.name)
+        if type(task_defs) is dict:
+            defs = task_defs  # typed `dict` in the pxd: a C-level lookup
+            td = defs.get(node.name)
+        else:
+            td = task_defs.get(node.name)
     if node.cfg_src is td and node.cfg is not None:
         return node.cfg
     src = td
@@ -286,26 +314,48 @@ def _opt(value: Any) -> Any:
     return None if value is UNSET else value
 
 
-def build_ctx(wf: Workflow, template: Any, task_id: str | None) -> dict[str, Any]:
-    """The mapping context with only the roots a template reads (latest row per ref)."""
-    ctx: dict[str, Any] = {}
+def build_ctx(wf: Workflow, template: Template, task_id: str | None) -> dict[str, Any]:
+    """The mapping context with only the roots a template reads (latest row per ref),
+    and of each root only the input/output entries when those are all it reads."""
     if template.dynamic_roots:
         return full_ctx(wf, task_id)
+    ctx: dict[str, Any] = {}
     tasks = wf.tasks
-    for root in template.roots:
-        if root == "workflow":
-            ctx["workflow"] = workflow_ctx(wf)
-        elif root == "CPEWF_TASK_ID":
+    for root, io, kind in template.ctx_roots:
+        if kind == 0:
+            if io:
+                ctx["workflow"] = _io_entry(io, wf.input, wf.output)
+            else:
+                ctx["workflow"] = workflow_ctx(wf)
+        elif kind == 1:
             ctx["CPEWF_TASK_ID"] = task_id
         else:
             i = len(tasks) - 1
             while i >= 0:
                 t = tasks[i]
-                if t.reference_task_name == root or t.workflow_task.task_reference_name == root:  # type: ignore[union-attr]
-                    ctx[root] = task_ctx(t)
+                # Identity first: node references are interned like template roots.
+                ref = t.reference_task_name
+                if ref is not root and ref != root:
+                    wt = t.workflow_task
+                    ref = wt.task_reference_name  # type: ignore[union-attr]
+                if ref is root or ref == root:
+                    if io:
+                        ctx[root] = _io_entry(io, t.input_data, t.output_data)
+                    else:
+                        ctx[root] = task_ctx(t)
                     break
                 i -= 1
     return ctx
+
+
+def _io_entry(io: int, input_data: Any, output_data: Any) -> dict[str, Any]:
+    # A context entry with only the input/output keys a template reads (the renderer
+    # looks nothing else up in it), instead of all of workflow_ctx / task_ctx.
+    if io == 2:
+        return {"output": output_data}
+    if io == 1:
+        return {"input": input_data}
+    return {"input": input_data, "output": output_data}
 
 
 def full_ctx(wf: Workflow, task_id: str | None) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from hotpath import system_tasks
 if not cython.compiled:
     from hotpath.plan_py import (
         Node,
+        Plan,
         TaskCfg,
         build_ctx,
         node_cfg,
@@ -38,6 +39,12 @@ if not cython.compiled:
         row_cfg,
         task_queue,
     )
+else:
+    # The compiled twins read and write msgspec records as C structs (hotpath/structs.pxd):
+    # prove the layout they assume before any of their code runs.
+    from hotpath import struct_layout
+
+    struct_layout.verify()
 
 K_WORKER = 0
 K_DYNAMIC = 9
@@ -46,31 +53,30 @@ IN_PROGRESS = TaskStatus.IN_PROGRESS
 WF_RUNNING = WorkflowStatus.RUNNING
 P_ALERT_ONLY = TimeoutPolicy.ALERT_ONLY
 QUEUE_TASK = ev.QueueTask
+# msgspec's Task.__copy__, looked up once: a direct call, no method lookup per row.
+COPY_TASK = Task.__copy__  # type: ignore[attr-defined]
 
 
 class Run:
     """The state of one decide() call; the handler modules act through its methods."""
 
+    wf: Workflow
+    env: ev.DeciderEnv
+    now: int
+    plan: Plan
+    actions: list[Any]
+    added: list[str]
+    removed: list[str]
+    changed: bool
+    ref_index: dict[str, Task] | None
+    skipped: dict[str, Task] | None
+    epoch: int
+    eval_epochs: dict[str, int] | None
+    # DO_WHILE rows whose keepLastN pruning is due once the settle loop is done.
+    prunes: list[Task] | None
+
     def __init__(self, wf: Workflow, env: ev.DeciderEnv, now: int) -> None:
-        defn = wf.workflow_definition
-        if defn is None or defn is UNSET:
-            raise NotFound(
-                f"workflow {wf.workflow_id} carries no workflowDefinition to decide with"
-            )
-        self.wf = wf
-        self.env = env
-        self.now = now
-        self.plan = plan_for(defn)
-        self.actions: list[Any] = []
-        self.added: list[str] = []
-        self.removed: list[str] = []
-        self.changed = False
-        self.ref_index: dict[str, Task] | None = None
-        self.skipped: dict[str, Task] | None = None
-        self.epoch = 0
-        self.eval_epochs: dict[str, int] | None = None
-        # DO_WHILE rows whose keepLastN pruning is due once the settle loop is done.
-        self.prunes: list[Task] | None = None
+        start_run(self, wf, env, now)
 
     # -- lookups
     def node_of(self, t: Task) -> Node:
@@ -126,6 +132,26 @@ class Run:
         self.changed = True
 
 
+def start_run(run: Run, wf: Workflow, env: ev.DeciderEnv, now: int) -> None:
+    """Set up a new Run (the compiled decider allocates it without the __init__ call)."""
+    defn = wf.workflow_definition
+    if defn is None or defn is UNSET:
+        raise NotFound(f"workflow {wf.workflow_id} carries no workflowDefinition to decide with")
+    run.wf = wf
+    run.env = env
+    run.now = now
+    run.plan = plan_for(defn)
+    run.actions = []
+    run.added = []
+    run.removed = []
+    run.changed = False
+    run.ref_index = None
+    run.skipped = None
+    run.epoch = 0
+    run.eval_epochs = None
+    run.prunes = None
+
+
 class Scope:
     """Where a row sits: reference suffix (`__2`), loop iteration and loop scope key."""
 
@@ -153,23 +179,52 @@ def row_node(run: Run, t: Task) -> Node:
 
 
 def latest_row(run: Run, ref: str) -> Task | None:
-    """The latest row with this full reference name (index built once per decision)."""
+    """The latest row with this full reference name."""
     index = run.ref_index
     if index is None:
-        index = {}
-        for t in run.wf.tasks:
-            index[t.reference_task_name] = t
+        index = ref_index(run.wf.tasks)
         run.ref_index = index
     return index.get(ref)
+
+
+class RefIndex:
+    """Reference name -> latest row of one task list, covering its first `size` rows."""
+
+    def __init__(self, tasks: list[Task]) -> None:
+        self.tasks = tasks
+        self.size = 0
+        self.rows: dict[str, Task] = {}
+
+
+# Task lists are only ever appended to in place (every removal assigns a new list), so
+# the index of a list seen before is brought up to date by indexing its new rows: a
+# JOIN over many branches then costs a few lookups per decision, not a rebuild. The
+# entries hold their lists, so an id is not reused while cached; bounded, then cleared.
+_REF_INDEXES: dict[int, RefIndex] = {}
+_REF_INDEX_MAX = 256
+
+
+def ref_index(tasks: list[Task]) -> dict[str, Task]:
+    """The up-to-date reference index of a task list (shared: callers add their rows)."""
+    entry = _REF_INDEXES.get(id(tasks))
+    if entry is None or entry.tasks is not tasks or entry.size > len(tasks):
+        if len(_REF_INDEXES) >= _REF_INDEX_MAX:
+            _REF_INDEXES.clear()
+        entry = RefIndex(tasks)
+        _REF_INDEXES[id(tasks)] = entry
+    rows = entry.rows
+    n = len(tasks)
+    for j in range(entry.size, n):
+        t = tasks[j]
+        rows[t.reference_task_name] = t
+    entry.size = n
+    return rows
 
 
 def find_task(wf: Workflow, task_id: str) -> Task:
     """A row by id: O(1) through the sequence number the id ends with, else a scan."""
     tasks = wf.tasks
-    try:
-        seq = int(task_id[-8:], 16)
-    except ValueError:
-        seq = 0
+    seq = _seq_of(task_id)
     if 0 < seq <= len(tasks):
         t = tasks[seq - 1]
         if t.task_id == task_id:
@@ -180,11 +235,52 @@ def find_task(wf: Workflow, task_id: str) -> Task:
     raise NotFound(f"No such task found by id: {task_id} in workflow {wf.workflow_id}")
 
 
+def _seq_of(task_id: str) -> int:
+    """The sequence number in the last 8 hex digits of a task id (0 if none); a wrong
+    guess only costs find_task a scan, which checks the id."""
+    if cython.compiled:
+        # A C loop over the characters: no slice, no int() parse.
+        n = len(task_id)
+        if n < 8:
+            return 0
+        seq = 0
+        for k in range(n - 8, n):
+            ch = task_id[k]
+            if "0" <= ch <= "9":
+                seq = seq * 16 + (ord(ch) - 48)
+            elif "a" <= ch <= "f":
+                seq = seq * 16 + (ord(ch) - 87)
+            elif "A" <= ch <= "F":
+                seq = seq * 16 + (ord(ch) - 55)
+            else:
+                return 0
+        return seq
+    try:
+        return int(task_id[-8:], 16)
+    except ValueError:
+        return 0
+
+
 def _opt(value: Any) -> Any:
     return None if value is UNSET else value
 
 
+# The 12-hex-digit id suffixes of the first rows of a first run, formatted once.
+_SUFFIXES = tuple([f"{seq:012x}" for seq in range(1024)])
+
+
+def next_seq(tasks: list[Task]) -> int:
+    if not tasks:
+        return 1
+    last = tasks[len(tasks) - 1]
+    return last.seq + 1
+
+
 def task_id_for(wf: Workflow, seq: int) -> str:
+    if wf.restart_generation == 0 and 0 <= seq < 1024:
+        workflow_id = wf.workflow_id
+        suffix = _SUFFIXES[seq]
+        return workflow_id[:24] + suffix
     return f"{wf.workflow_id[:24]}{(wf.restart_generation << 32) | seq:012x}"
 
 
@@ -224,7 +320,7 @@ def append_row(
     """Append a row for `node`; a retry (scope.prev) carries the failed row's history."""
     wf = run.wf
     tasks = wf.tasks
-    seq = tasks[-1].seq + 1 if tasks else 1
+    seq = next_seq(tasks)
     task_id = task_id_for(wf, seq)
     now = run.now
     prev = scope.prev
@@ -281,7 +377,7 @@ def worker_row(
     """Append a SCHEDULED worker row and queue it (after startDelay or the retry delay)."""
     wf = run.wf
     tasks = wf.tasks
-    seq = tasks[-1].seq + 1 if tasks else 1
+    seq = next_seq(tasks)
     task_id = task_id_for(wf, seq)
     input_data = render_task_input(run, node, task_id)
     now = run.now
@@ -311,7 +407,7 @@ def worker_row(
         )
         node.proto = proto
         node.proto_cfg = cfg
-    t = proto.__copy__()  # type: ignore[attr-defined]
+    t = COPY_TASK(proto)
     t.task_id = task_id
     t.workflow_instance_id = wf.workflow_id
     t.input_data = input_data
@@ -348,7 +444,9 @@ def worker_row(
         run.ref_index[ref] = t
     run.epoch += 1
     run.changed = True
-    arm_timer(run, t, node)
+    # `cfg` is this row's row_cfg (its node's, or the resolved DYNAMIC one): arm_timer
+    # without looking it up again.
+    t.timer_at = worker_timer(t, cfg)
     run.actions.append(
         QUEUE_TASK(
             task_id=task_id,
@@ -364,28 +462,32 @@ def arm_timer(run: Run, t: Task, node: Node) -> None:
     Called whenever a row is created or changes state; check_timeouts uses the same
     thresholds, so a Sweep at `timer_at` always settles what armed it."""
     kind = node.kind
+    if kind == K_WORKER or kind == K_DYNAMIC:  # noqa: SIM109 (C int compares when compiled)
+        t.timer_at = worker_timer(t, row_cfg(run.plan, t, node, run.env.task_defs))
+    else:
+        t.timer_at = system_tasks.wake_at(run, t, node)
+
+
+def worker_timer(t: Task, cfg: TaskCfg) -> int:
+    """arm_timer's instant for a worker (or DYNAMIC) row whose row_cfg is `cfg`."""
     st = t.status
     at = 0
-    if kind in (K_WORKER, K_DYNAMIC):
-        cfg = row_cfg(run.plan, t, node, run.env.task_defs)
-        enforced = cfg.timeout_policy is not P_ALERT_ONLY
-        if enforced and cfg.total_timeout_s > 0:
-            at = t.first_scheduled_time + cfg.total_timeout_s * 1000
-        if st is SCHEDULED:
-            if enforced and cfg.poll_timeout_s > 0:
-                at = _min_time(at, cfg.poll_deadline(t))
-        elif st is IN_PROGRESS:
-            if enforced and cfg.timeout_s > 0 and t.start_time > 0:
-                at = _min_time(
-                    at, t.start_time + t.start_delay_in_seconds * 1000 + cfg.timeout_s * 1000
-                )
-            if cfg.response_timeout_s > 0:
-                at = _min_time(
-                    at, t.update_time + (cfg.response_timeout_s + t.callback_after_seconds) * 1000
-                )
-    else:
-        at = system_tasks.wake_at(run, t, node)
-    t.timer_at = at
+    enforced = cfg.timeout_policy is not P_ALERT_ONLY
+    if enforced and cfg.total_timeout_s > 0:
+        at = t.first_scheduled_time + cfg.total_timeout_s * 1000
+    if st is SCHEDULED:
+        if enforced and cfg.poll_timeout_s > 0:
+            at = _min_time(at, cfg.poll_deadline(t))
+    elif st is IN_PROGRESS:
+        if enforced and cfg.timeout_s > 0 and t.start_time > 0:
+            at = _min_time(
+                at, t.start_time + t.start_delay_in_seconds * 1000 + cfg.timeout_s * 1000
+            )
+        if cfg.response_timeout_s > 0:
+            at = _min_time(
+                at, t.update_time + (cfg.response_timeout_s + t.callback_after_seconds) * 1000
+            )
+    return at
 
 
 def _min_time(best: int, when: int) -> int:
