@@ -122,6 +122,9 @@ class ConductorClient:
         server_url: the server's root URL or its `/api` prefix.
         http: an existing httpx client to share; one is created when omitted.
         timeout_s: seconds any one request may take (long polls add their own wait).
+        max_connections: connections the created httpx client may open (1 suits a caller
+            that sends one request at a time: httpx scans every pooled connection, with
+            a readability syscall for each idle one, on every request).
     """
 
     def __init__(
@@ -130,6 +133,7 @@ class ConductorClient:
         *,
         http: httpx.AsyncClient | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        max_connections: int = 200,
     ) -> None:
         self.base_url = api_base_url(server_url)
         self._owns_http = http is None
@@ -137,7 +141,10 @@ class ConductorClient:
         # Keep-alive connections outlive a 5 s long poll; the server keeps idle ones 30 s+.
         self.http = http or httpx.AsyncClient(
             timeout=timeout_s,
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+            limits=httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=min(100, max_connections),
+            ),
         )
 
     async def __aenter__(self) -> Self:

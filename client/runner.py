@@ -11,6 +11,9 @@ Rules:
   becomes a TaskResult by `client.worker`'s rules, and is reported with
   `POST /tasks/update-v2`; the task that call returns (the next one of the same type) is
   run at once in the same slot, without polling.
+- Each task chain reports through a one-connection client of its own (reused by the next
+  chain) unless the caller passed a client: httpx checks every pooled connection on
+  every request, so one shared pool of N connections costs O(N) per request.
 - Network errors and retryable answers (5xx, 429) are retried with capped exponential
   backoff: polls forever (they are harmless), a result up to `update_attempts` times,
   after which it is logged and dropped (the server's response timeout re-delivers the
@@ -187,6 +190,8 @@ class TaskRunner:
         # Scopes of loops that are waiting for a free slot or sleeping between polls:
         # stop() cancels them. A loop inside a poll request is never in this set.
         self._idle_scopes: set[trio.CancelScope] = set()
+        # One-connection clients of finished task chains, ready for the next chain.
+        self._free_lanes: list[ConductorClient] = []
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -222,6 +227,23 @@ class TaskRunner:
             if self._client is None:
                 with trio.CancelScope(shield=True):
                     await client.aclose()
+                    lanes, self._free_lanes = self._free_lanes, []
+                    for lane in lanes:
+                        await lane.aclose()
+
+    def _take_lane(self, shared: ConductorClient) -> ConductorClient:
+        """The client a task chain reports through: a user's client as given, else a
+        one-connection client of its own (reused by later chains), so each request costs
+        one pooled connection's checks instead of a scan over every connection."""
+        if self._client is not None:
+            return shared
+        if self._free_lanes:
+            return self._free_lanes.pop()
+        return ConductorClient(self.server_url, max_connections=1)
+
+    def _return_lane(self, lane: ConductorClient, shared: ConductorClient) -> None:
+        if lane is not shared:
+            self._free_lanes.append(lane)
 
     def run_sync(self) -> None:
         """`trio.run(self.run)`, with SIGINT and SIGTERM starting a graceful shutdown."""
@@ -325,14 +347,16 @@ class TaskRunner:
         slots: trio.Semaphore | None,
         limiter: trio.CapacityLimiter,
     ) -> None:
+        lane = self._take_lane(client)
         try:
             current: Task | None = task
             while current is not None:
                 result = await self._execute(w, current, limiter)
-                current = await self._report(client, result)
+                current = await self._report(lane, result)
                 if current is not None:
                     self.stats.tasks_received += 1
         finally:
+            self._return_lane(lane, client)
             if slots is not None:
                 slots.release()
 

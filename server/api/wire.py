@@ -8,6 +8,9 @@ Rules:
 - `subWorkflowParam.idempotencyStrategy` is dropped from every WorkflowTask we return,
   at any depth: a non-null value crashes the official Python SDK (sdk-wire 0.6).
 - Ids go out as `text/plain` bare strings (the SDK sends `Accept: text/plain`).
+- Definitions and their nodes are frozen and shared by every workflow decoded from the
+  same bytes (server/engine/persistence.py), so their scrubbed dicts are built once per
+  object and shared between responses (bounded; nothing here mutates a built dict).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from core.codec import encode
 from core.models import (
     INTERNAL_TASK_FIELDS,
     INTERNAL_WORKFLOW_FIELDS,
+    UNSET,
     Task,
     Workflow,
     WorkflowDef,
@@ -67,31 +71,50 @@ def _drop_internal_and_null(data: dict[str, Any], internal: frozenset[str]) -> d
     return {k: v for k, v in data.items() if v is not None and k not in internal}
 
 
+_SHARED_MAX = 4096
+# id(frozen object) -> (the object, kept alive so its id is not reused; its scrubbed dict)
+_shared: dict[int, tuple[object, dict[str, Any]]] = {}
+
+
+def _frozen_builtins(obj: WorkflowDef | WorkflowTask) -> dict[str, Any]:
+    hit = _shared.get(id(obj))
+    if hit is not None and hit[0] is obj:
+        return hit[1]
+    data: dict[str, Any] = msgspec.to_builtins(obj)
+    if isinstance(obj, WorkflowDef):
+        scrub_workflow_def(data)
+    else:
+        scrub_workflow_task(data)
+    if len(_shared) >= _SHARED_MAX:
+        _shared.clear()
+    _shared[id(obj)] = (obj, data)
+    return data
+
+
+def _task_dict(task: Task) -> dict[str, Any]:
+    node = task.workflow_task
+    if isinstance(node, WorkflowTask):
+        task = msgspec.structs.replace(task, workflow_task=UNSET)
+    data = _drop_internal_and_null(msgspec.to_builtins(task), INTERNAL_TASK_FIELDS)
+    if isinstance(node, WorkflowTask):
+        data["workflowTask"] = _frozen_builtins(node)
+    return data
+
+
 def task_builtins(task: Task) -> dict[str, Any]:
     """A Task as Conductor's JSON (a dict), internals and nulls removed."""
-    data = _drop_internal_and_null(msgspec.to_builtins(task), INTERNAL_TASK_FIELDS)
-    node = data.get("workflowTask")
-    if isinstance(node, dict):
-        scrub_workflow_task(node)
-    return data
+    return _task_dict(task)
 
 
 def workflow_builtins(workflow: Workflow) -> dict[str, Any]:
     """A Workflow as Conductor's JSON (a dict), internals and nulls removed."""
+    definition = workflow.workflow_definition
+    tasks = workflow.tasks
+    workflow = msgspec.structs.replace(workflow, tasks=[], workflow_definition=UNSET)
     data = _drop_internal_and_null(msgspec.to_builtins(workflow), INTERNAL_WORKFLOW_FIELDS)
-    tasks = data.get("tasks")
-    if isinstance(tasks, list):
-        cleaned = []
-        for raw in tasks:
-            raw = _drop_internal_and_null(raw, INTERNAL_TASK_FIELDS)
-            node = raw.get("workflowTask")
-            if isinstance(node, dict):
-                scrub_workflow_task(node)
-            cleaned.append(raw)
-        data["tasks"] = cleaned
-    definition = data.get("workflowDefinition")
-    if isinstance(definition, dict):
-        scrub_workflow_def(definition)
+    data["tasks"] = [_task_dict(task) for task in tasks]
+    if isinstance(definition, WorkflowDef):
+        data["workflowDefinition"] = _frozen_builtins(definition)
     return data
 
 

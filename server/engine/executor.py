@@ -14,6 +14,10 @@ Rules:
   that starts an async system task caps the timer at `system_task_recheck_ms`, so a
   call lost with a dead process is re-offered soon.
 - Other actions are returned in the Outcome; the Engine performs them after the commit.
+- `apply` starts from the record this process committed last when it has it
+  (server/engine/workflow_cache.py): no store read, and the version check on commit still
+  catches any other writer. A guard or decider that declines or raises on a cached copy
+  is asked again with the store's copy, so a verdict never rests on a stale record.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from core.store import DECIDER_QUEUE, Commit, QueueOp, Store, WorkflowRecord
 from server.engine.config import EngineConfig
 from server.engine.persistence import from_record, to_record
 from server.engine.signals import WorkflowLocks
+from server.engine.workflow_cache import WorkflowCache
 
 DecideFn = Callable[[Workflow, Any, DeciderEnv, int], Decision]
 ScriptFn = Callable[[EvaluateScript], ScriptResult | Awaitable[ScriptResult]]
@@ -92,6 +97,9 @@ class Executor:
         self.now_ms = now_ms
         self.config = config
         self.locks = WorkflowLocks()
+        # The records this process committed last: apply() decides on them without a
+        # store read (server/engine/workflow_cache.py has the rules).
+        self.cache = WorkflowCache()
         self._decide = decide
         self._run_script = run_script
         self._task_defs = task_defs
@@ -238,17 +246,42 @@ class Executor:
             PodiumError: whatever the guard or the decider raises for API misuse.
         """
         async with self.locks.hold(workflow_id):
+            cached = True
             for _ in range(self.config.conflict_retries):
-                record, workflow = await self.load(workflow_id)
-                if guard is not None and guard(workflow) is False:
-                    return Outcome(workflow=workflow, skipped=True)
-                staged = await self.stage(workflow, events)
+                record = self.cache.get(workflow_id) if cached else None
+                from_cache, cached = record is not None, False
+                if record is not None:
+                    workflow = from_record(record)
+                    if guard is not None and not self._guard_passes(guard, workflow):
+                        # Declined or refused on the cached copy: ask the store itself.
+                        self.cache.drop(workflow_id)
+                        record = None
+                if record is None:
+                    record, workflow = await self.load(workflow_id)
+                    from_cache = False
+                    if guard is not None and guard(workflow) is False:
+                        return Outcome(workflow=workflow, skipped=True)
+                try:
+                    staged = await self.stage(workflow, events)
+                except Exception:
+                    if not from_cache:
+                        raise
+                    # The decider refused the cached copy: let the store's copy decide.
+                    self.cache.drop(workflow_id)
+                    continue
                 outcome = await self.persist(staged, record.version, extra_ops)
                 if outcome is not None:
                     return outcome
         raise Unavailable(
             f"Workflow {workflow_id} is being updated concurrently; retry the request"
         )
+
+    @staticmethod
+    def _guard_passes(guard: Guard, workflow: Workflow) -> bool:
+        try:
+            return guard(workflow) is not False
+        except Exception:
+            return False
 
     async def persist(
         self, staged: Staged, version: int, extra_ops: Sequence[QueueOp] = ()
@@ -261,9 +294,7 @@ class Executor:
             await self._queue_op(timer, now)
             return Outcome(workflow=staged.workflow, actions=staged.actions, wake_at_ms=wake_at)
         commit, wake_at = self.build_commit(staged, version, extra_ops)
-        try:
-            await self.store.commit(commit, self.now_ms())
-        except VersionConflict:
+        if not await self.commit(commit):
             self.conflicts += 1
             return None
         return Outcome(
@@ -280,9 +311,7 @@ class Executor:
             staged = await self.stage(workflow, events)
             staged.added = [t.task_id for t in workflow.tasks]
             commit, wake_at = self.build_commit(staged, 0)
-            try:
-                await self.store.commit(commit, self.now_ms())
-            except VersionConflict:
+            if not await self.commit(commit):
                 return None
             return Outcome(
                 workflow=workflow,
@@ -291,6 +320,25 @@ class Executor:
                 committed=True,
                 wake_at_ms=wake_at,
             )
+
+    async def commit(self, commit: Commit) -> bool:
+        """Commit to the store and keep the cache in step; False on a version conflict."""
+        workflow_id = commit.record.workflow_id
+        try:
+            version = await self.store.commit(commit, self.now_ms())
+        except VersionConflict:
+            self.cache.drop(workflow_id)
+            return False
+        except BaseException:
+            # Failed, cancelled or unknown: the stored state is not known any more.
+            self.cache.drop(workflow_id)
+            raise
+        self.remember(commit, version)
+        return True
+
+    def remember(self, commit: Commit, version: int) -> None:
+        """Cache the record of a commit the store accepted at `version`."""
+        self.cache.put(msgspec.structs.replace(commit.record, version=version))
 
     async def _queue_op(self, op: QueueOp, now: int) -> None:
         if op.kind == "push":

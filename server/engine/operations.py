@@ -129,5 +129,6 @@ async def remove(engine: Engine, workflow_id: str) -> None:
         for task in workflow.tasks:
             if task.status is TaskStatus.SCHEDULED:
                 await engine.store.remove(task_queue(task), task.task_id)
+        engine.executor.cache.drop(workflow_id)
         await engine.store.delete(workflow_id)
         engine.limits.forget(workflow_id)

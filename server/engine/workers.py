@@ -12,6 +12,9 @@ Rules:
 - A poll returns as soon as it has at least one task; with none it waits on the queue's
   waiter (woken by the commit that queues a task) up to `timeout_ms`, re-popping at least
   every `poll_recheck_ms`.
+- A claim starts from the workflow records this process committed last when it has them
+  (the commit's version check catches other writers); a message is removed as stale only
+  on the store's copy.
 - Poll data (queue, domain, worker, time) is recorded at most every
   `poll_record_interval_ms` per key.
 """
@@ -120,15 +123,22 @@ async def claim(engine: Engine, queue: str, ids: list[str], worker_id: str | Non
     executor = engine.executor
     handed: dict[str, Task] = {}
     async with executor.locks.hold_many(owners):
-        records = await store.load_many(list(owners))
+        records, cached = await _records_of(engine, list(owners))
         prepared: list[tuple[WorkflowRecord, Staged, list[QueueOp]]] = []
         now = engine.now_ms()
-        for record, (workflow_id, task_ids) in zip(records, owners.items(), strict=True):
-            if record is None:
+        for found, (workflow_id, task_ids) in zip(records, owners.items(), strict=True):
+            record = found
+            workflow = None if record is None else from_record(record)
+            stale = workflow is not None and not _all_scheduled(workflow, task_ids)
+            if stale and workflow_id in cached:
+                # Messages are removed only on the store's word, never a cached copy's.
+                executor.cache.drop(workflow_id)
+                record = await store.load(workflow_id)
+                workflow = None if record is None else from_record(record)
+            if record is None or workflow is None:
                 for task_id in task_ids:
                     await store.remove(queue, task_id)
                 continue
-            workflow = from_record(record)
             events = []
             for task_id in task_ids:
                 task = find_task(workflow, task_id)
@@ -169,7 +179,12 @@ async def claim(engine: Engine, queue: str, ids: list[str], worker_id: str | Non
             commit, wake_at = executor.build_commit(staged, record.version, acks)
             commits.append(commit)
             wakes.append(wake_at)
-        results = await store.commit_many(commits, engine.now_ms()) if commits else []
+        try:
+            results = await store.commit_many(commits, engine.now_ms()) if commits else []
+        except BaseException:
+            for commit in commits:  # the stored state is not known any more
+                executor.cache.drop(commit.record.workflow_id)
+            raise
         outcomes: list[Outcome] = []
         retry: list[tuple[str, list[str]]] = []
         for (_, staged, acks), commit, wake_at, result in zip(
@@ -178,8 +193,10 @@ async def claim(engine: Engine, queue: str, ids: list[str], worker_id: str | Non
             workflow = staged.workflow
             polled = [op.message_id for op in acks]
             if isinstance(result, Exception):
+                executor.cache.drop(workflow.workflow_id)
                 retry.append((workflow.workflow_id, polled))
                 continue
+            executor.remember(commit, result)
             outcomes.append(
                 Outcome(
                     workflow=workflow,
@@ -205,6 +222,23 @@ async def claim(engine: Engine, queue: str, ids: list[str], worker_id: str | Non
     for outcome in outcomes:
         await engine._after_commit(outcome)
     return [handed[t] for t in ids if t in handed]
+
+
+async def _records_of(
+    engine: Engine, workflow_ids: list[str]
+) -> tuple[list[WorkflowRecord | None], set[str]]:
+    """Records to claim from, and the ids among them that came from the cache: this
+    process's last commits where it has them (the commit's version check catches anyone
+    else's), the store for the rest, in one round trip."""
+    cache = engine.executor.cache
+    records = [cache.get(workflow_id) for workflow_id in workflow_ids]
+    cached = {workflow_ids[i] for i, record in enumerate(records) if record is not None}
+    missing = [i for i, record in enumerate(records) if record is None]
+    if missing:
+        loaded = await engine.store.load_many([workflow_ids[i] for i in missing])
+        for i, record in zip(missing, loaded, strict=True):
+            records[i] = record
+    return records, cached
 
 
 async def _give_back(engine: Engine, tasks: list[Task]) -> None:

@@ -8,7 +8,8 @@ Rules:
   thread runs all of them in the next single transaction (BEGIN IMMEDIATE ... COMMIT),
   each write job inside its own SAVEPOINT: a job that raises is rolled back alone and
   gets its exception; the others commit. One fsync-free WAL commit serves the batch.
-- Results are handed out only after COMMIT succeeded; if COMMIT fails, every job of the
+- Results are handed out only after COMMIT succeeded, the whole batch in one hand-off
+  to each trio run (one loop wake-up, not one per job); if COMMIT fails, every job of the
   batch gets the error (nothing of the batch is visible).
 - A cancelled caller stops waiting; its job still runs (it may already be applied).
 """
@@ -152,8 +153,24 @@ class SqliteWorker:
             for job in batch:
                 job.error = failure
         self.jobs_done += len(batch)
-        for job in batch:
-            job.finish()
+        _finish_all(batch)
+
+
+def _finish_all(batch: list[_Job[Any]]) -> None:
+    # One hand-off per trio run for the whole batch (not one per job): each
+    # run_sync_soon writes the loop's wake-up socket, a syscall and a GIL hand-off.
+    by_token: dict[trio.lowlevel.TrioToken, list[_Job[Any]]] = {}
+    for job in batch:
+        by_token.setdefault(job.token, []).append(job)
+    for token, jobs in by_token.items():
+        events = [job.done for job in jobs]
+        with contextlib.suppress(trio.RunFinishedError):
+            token.run_sync_soon(_set_all, events)
+
+
+def _set_all(events: list[trio.Event]) -> None:
+    for event in events:
+        event.set()
 
 
 def _run_job(conn: sqlite3.Connection, job: _Job[Any]) -> None:

@@ -1,0 +1,141 @@
+"""The executor's cache of committed workflow records: used on the write path, and never
+trusted over the store when another engine (another process) wrote in between."""
+
+from __future__ import annotations
+
+import trio
+
+from core.enums import TaskStatus, WorkflowStatus
+from core.store import WorkflowRecord
+from server.engine.workflow_cache import WorkflowCache
+from server.stores.memory import MemoryStore
+from tests.server.engine_helpers import (
+    register,
+    result,
+    running_engine,
+    simple,
+    start,
+    task_def,
+    wf_def,
+)
+
+
+class CountingStore(MemoryStore):
+    """A MemoryStore that counts workflow loads."""
+
+    loads = 0
+
+    async def load(self, workflow_id: str) -> WorkflowRecord | None:
+        self.loads += 1
+        return await super().load(workflow_id)
+
+    async def load_many(self, workflow_ids: list[str]) -> list[WorkflowRecord | None]:
+        self.loads += len(workflow_ids)
+        return await super().load_many(workflow_ids)
+
+
+def test_cache_is_bounded_and_least_recently_used_goes_first() -> None:
+    cache = WorkflowCache(limit=2)
+    for wf_id in ("a", "b"):
+        cache.put(
+            WorkflowRecord(
+                workflow_id=wf_id,
+                workflow_name="w",
+                workflow_version=1,
+                status="RUNNING",
+                create_time=0,
+                update_time=0,
+                version=1,
+            )
+        )
+    assert cache.get("a") is not None  # "b" is now the least recently used
+    cache.put(
+        WorkflowRecord(
+            workflow_id="c",
+            workflow_name="w",
+            workflow_version=1,
+            status="RUNNING",
+            create_time=0,
+            update_time=0,
+            version=1,
+        )
+    )
+    assert cache.get("b") is None
+    assert [cache.get(x) is not None for x in ("a", "c")] == [True, True]
+    cache.drop("a")
+    assert cache.get("a") is None
+    assert len(cache) == 1
+
+
+async def test_poll_and_update_do_not_reload_what_this_engine_committed(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    store = CountingStore()
+    async with running_engine(store) as engine:
+        await register(engine, wf_def("seq", [simple("a", "t"), simple("b", "t")]))
+        wf_id = await start(engine, "seq")
+        loads = store.loads
+        [task] = await engine.poll("t")
+        nxt = await engine.update_task_v2(result(task))
+        assert nxt is not None
+        await engine.update_task(result(nxt))
+        assert store.loads == loads  # every decide started from the cached record
+        workflow = await engine.get_workflow(wf_id)  # API reads still go to the store
+        assert store.loads == loads + 1
+        assert workflow.status is WorkflowStatus.COMPLETED
+
+
+async def test_stale_cache_loses_the_commit_and_the_store_copy_decides(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    store = MemoryStore()
+    async with running_engine(store) as engine_a, running_engine(store) as engine_b:
+        await register(engine_a, wf_def("seq", [simple("a", "t"), simple("b", "t")]))
+        engine_b.metadata_changed()
+        wf_id = await start(engine_a, "seq")
+        [task] = await engine_a.poll("t")  # engine_a caches the IN_PROGRESS task
+        await engine_b.update_task(result(task, output_data={"by": "b"}))
+        # engine_a's copy still shows the task running: its commit must conflict, and the
+        # store's copy (task done) makes the late update an ignored one.
+        assert await engine_a.update_task_v2(result(task, output_data={"by": "a"})) is None
+        assert engine_a.executor.conflicts == 1
+        workflow = await engine_a.get_workflow(wf_id)
+        assert [t.status for t in workflow.tasks] == [TaskStatus.COMPLETED, TaskStatus.SCHEDULED]
+        assert workflow.tasks[0].output_data == {"by": "b"}
+
+
+async def test_a_guard_refusing_the_cached_copy_is_asked_again_with_the_store_copy(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    store = MemoryStore()
+    async with running_engine(store) as engine_a, running_engine(store) as engine_b:
+        await register(engine_a, task_def("t", retryCount=0), wf_def("one", [simple("a", "t")]))
+        engine_b.metadata_changed()
+        wf_id = await start(engine_a, "one")
+        [task] = await engine_a.poll("t")
+        await engine_a.update_task(result(task, "FAILED"))  # engine_a caches FAILED
+        await engine_b.retry(wf_id)  # a new task, unknown to engine_a's cached copy
+        [again] = await engine_b.poll("t")
+        # On the cached copy the task does not exist (NotFound): the store's copy has it.
+        await engine_a.update_task(result(again))
+        workflow = await engine_a.get_workflow(wf_id)
+        assert workflow.status is WorkflowStatus.COMPLETED
+        assert engine_a.executor.conflicts == 0  # re-checked before deciding, not after
+
+
+async def test_a_claim_never_drops_a_message_on_a_stale_cached_copy(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    store = MemoryStore()
+    async with running_engine(store) as engine_a, running_engine(store) as engine_b:
+        await register(engine_a, wf_def("one", [simple("a", "t")]))
+        engine_b.metadata_changed()
+        wf_id = await start(engine_a, "one")
+        [task] = await engine_a.poll("t")  # engine_a caches the task IN_PROGRESS
+        # engine_b puts it back (SCHEDULED, re-queued): engine_a's copy is now stale.
+        await engine_b.update_task(result(task, "IN_PROGRESS"))
+        [again] = await engine_a.poll("t", worker_id="w2")
+        assert again.task_id == task.task_id
+        assert again.worker_id == "w2"
+        workflow = await engine_a.get_workflow(wf_id)
+        assert workflow.tasks[0].status is TaskStatus.IN_PROGRESS
