@@ -7,7 +7,7 @@ Rules:
 - Values that hold a `${...}` expression are decided at runtime and are not judged here;
   literal values are (WAIT durations and dates, TERMINATE statuses, HTTP methods).
 - The rules follow Conductor's (spec 2.3); additions are listed in
-  docs/compat-validation.md.
+  docs/compatibility.md.
 """
 
 from __future__ import annotations

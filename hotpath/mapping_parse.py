@@ -7,7 +7,7 @@ except `parse_path` for nested expressions, whose results the render nodes cache
 Syntax problems raise `TemplateSyntax` with an offset into the scanned string; the caller
 adds the location inside the template and raises `core.errors.MappingError`.
 
-Scanning rules (Conductor's current `ParametersUtils` behaviour, see docs/compat-mapping.md):
+Scanning rules (Conductor's current `ParametersUtils` behaviour, see docs/compatibility.md):
 - `${` opens an expression, the matching `}` closes it; `${` inside an expression opens a
   nested one (resolved first, as a string). Braces are counted without regard to quotes.
 - `$${` is an escape: the first `$` is dropped and the whole braced text (nested braces

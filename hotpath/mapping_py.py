@@ -6,7 +6,7 @@ Rules:
   extension types). Keep the render path free of closures, generators and try/except in
   loops so Cython can type it; parsing lives in `hotpath.mapping_parse` (not hot).
 - Semantics follow Conductor's current `ParametersUtils` (spec 6.2; every deliberate
-  difference is in docs/compat-mapping.md): a string that is exactly one expression renders
+  difference is in docs/compatibility.md): a string that is exactly one expression renders
   to the raw value; embedded expressions concatenate `java_string` values (null -> "null");
   dicts and lists recurse (keys are never evaluated); other scalars pass through.
 - A root missing from the context is null; so is any unknown name: the process environment

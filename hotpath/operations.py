@@ -3,7 +3,7 @@ task, reset callbacks, decide now.
 
 Rules:
 - Misuse raises core.errors with Conductor's status semantics, except where Conductor's
-  status is a bug (resume of a non-paused workflow: 409, not 500); docs/compat-decider.md
+  status is a bug (resume of a non-paused workflow: 409, not 500); docs/compatibility.md
   lists each choice.
 - `apply` returns True when the decider loop must run afterwards.
 - Acts only through the decider's `run` (either twin); never imports the decider.

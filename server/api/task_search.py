@@ -4,7 +4,7 @@ Rules:
 - Podium keeps no task index, so task search scans the tasks of the most recently
   started workflows (at most MAX_SCAN_WORKFLOWS of them, newest first) and filters them
   here. Deliberately bounded: it answers operators' questions about recent work, it is
-  not a report over all history (docs/compat-api.md).
+  not a report over all history (docs/compatibility.md).
 - `query` takes the subset of Conductor's syntax that its PostgreSQL index backend
   supports: `field (=|!=|>|<) value` and `field IN (v, ...)`, joined by AND; strings may
   be quoted; `*` in an `=` value is a wildcard. Fields: taskId, taskType, taskDefName,

@@ -6,7 +6,7 @@ Rules:
   explicit `null` is a 400 (Conductor: "NULL input passed when starting workflow").
 - Status codes are Conductor's: restart, retry and resetcallbacks answer 204; other
   mutations 200 with an empty body. Illegal state changes are 409 (Conductor answers
-  500 for some of them; see docs/compat-api.md), unknown ids 404.
+  500 for some of them; see docs/compatibility.md), unknown ids 404.
 - Booleans in the query are read case-insensitively (`true` from GETs, `True` from the
   SDK's POST/PUT/DELETE); a DELETE's `{}` body is ignored.
 - Bulk operations, search and start-and-wait live in workflow_ops.py.

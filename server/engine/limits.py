@@ -3,7 +3,7 @@
 Rules:
 - Counts are kept in memory by the process that hands tasks out (the one answering
   polls). With several server processes each enforces the limit on its own share; after a
-  restart the in-flight count starts from zero (documented in docs/compat-engine.md).
+  restart the in-flight count starts from zero (documented in docs/compatibility.md).
 - In-flight = polled (IN_PROGRESS) and not yet terminal or put back to SCHEDULED;
   `reconcile(workflow)` is called after every commit of a workflow that holds tracked
   tasks, so timeouts and cancellations free their slot too.

@@ -3,7 +3,7 @@
 Rules:
 - Every script takes the key prefix as ARGV[1] and builds its key names itself (so the
   store works on a single Redis node or a replica set, not on Redis Cluster, where keys
-  must be declared; see docs/compat-stores-remote.md).
+  must be declared; see docs/compatibility.md).
 - Key layout under prefix P (ids and names are embedded verbatim; the correlation key
   length-prefixes the name so "a:b"+"c" and "a"+"b:c" never collide):
     P:wf:<id>             hash: n name, wv def version, st status, ct/ut/et times,

@@ -1,6 +1,6 @@
 """The `${...}` mapping engine, rule by rule (spec 6.2), on both twins.
 
-Each table row is one rule with its exact expected output; docs/compat-mapping.md explains
+Each table row is one rule with its exact expected output; docs/compatibility.md explains
 where Podium's choice differs from Conductor's.
 """
 
