@@ -33,8 +33,8 @@ from server.http import QueryParam, Request, Response, Router
 TAGS = ("metadata",)
 
 
-class WorkflowDefSummary(msgspec.Struct, rename="camel", kw_only=True):
-    """One entry of `names-and-versions`."""
+class WorkflowDefSummary(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
+    """One entry of `names-and-versions` (null times omitted, as Conductor does)."""
 
     name: str
     version: int

@@ -49,6 +49,8 @@ def test_metadata_listings_and_upserts(api: httpx.Client) -> None:
     assert api.get("/api/metadata/workflow/it_ep_versions?version=1").json()["version"] == 1
     versions = api.get("/api/metadata/workflow/names-and-versions").json()["it_ep_versions"]
     assert [v["version"] for v in versions] == [1, 2]
+    # Never updated: no updateTime key at all (null fields are omitted, as in Conductor).
+    assert all("updateTime" not in v and v["createTime"] > 0 for v in versions)
     latest = api.get("/api/metadata/workflow/latest-versions").json()
     assert [d["version"] for d in latest if d["name"] == "it_ep_versions"] == [2]
     assert "it_ep_versions" in api.get("/api/metadata/workflow/names").json()
