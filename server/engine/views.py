@@ -7,11 +7,14 @@ and a `Z` suffix; input/output are JSON strings (Conductor's WorkflowSummary).
 from __future__ import annotations
 
 import datetime as dt
+from typing import TypeVar
 
 import msgspec
 
 from core.enums import TASK_TERMINAL, WORKFLOW_TERMINAL
-from core.models import UNSET, Task, Workflow, WorkflowSummary
+from core.models import UNSET, Task, UnsetType, Workflow, WorkflowSummary
+
+T = TypeVar("T")
 
 _json = msgspec.json.Encoder()
 
@@ -19,6 +22,11 @@ _json = msgspec.json.Encoder()
 def iso_ms(epoch_ms: int) -> str:
     stamp = dt.datetime.fromtimestamp(epoch_ms / 1000, tz=dt.UTC)
     return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _present(value: T) -> T | UnsetType:
+    # A null field is omitted from the summary, as Conductor (Jackson NON_NULL) does.
+    return UNSET if value is None else value
 
 
 def to_summary(workflow: Workflow) -> WorkflowSummary:
@@ -33,19 +41,19 @@ def to_summary(workflow: Workflow) -> WorkflowSummary:
         start_time=iso_ms(start),
         update_time=iso_ms(workflow.update_time) if workflow.update_time else UNSET,
         end_time=iso_ms(workflow.end_time) if ended else UNSET,
-        correlation_id=workflow.correlation_id,
+        correlation_id=_present(workflow.correlation_id),
         input=_json.encode(workflow.input).decode(),
         output=_json.encode(workflow.output).decode(),
-        reason_for_incompletion=workflow.reason_for_incompletion,
+        reason_for_incompletion=_present(workflow.reason_for_incompletion),
         execution_time=max(0, workflow.end_time - start) if ended else 0,
-        event=workflow.event,
+        event=_present(workflow.event),
         failed_reference_task_names=",".join(workflow.failed_reference_task_names),
         failed_task_names=list(workflow.failed_task_names),
         priority=workflow.priority,
-        created_by=workflow.created_by,
+        created_by=_present(workflow.created_by),
         task_to_domain=dict(workflow.task_to_domain),
-        idempotency_key=workflow.idempotency_key,
-        parent_workflow_id=workflow.parent_workflow_id,
+        idempotency_key=_present(workflow.idempotency_key),
+        parent_workflow_id=_present(workflow.parent_workflow_id),
     )
 
 

@@ -94,6 +94,12 @@ def test_search_tasks_listing_skip_and_correlation(api: httpx.Client) -> None:
     ).json()
     assert hits["totalHits"] == 1
     assert hits["results"][0]["startTime"].endswith("Z")
+    # A workflow started without a correlationId: its summary omits the key (no nulls).
+    plain_id = _start(api, "it_ep_wait", {"tag": "no-corr"})
+    plain = api.get("/api/workflow/search", params={"freeText": "no-corr"}).json()["results"]
+    assert [w["workflowId"] for w in plain] == [plain_id]
+    assert "correlationId" not in plain[0]
+    assert None not in plain[0].values()
     page = api.get(f"/api/workflow/{workflow_id}/tasks?status=in_progress").json()
     assert [t["referenceTaskName"] for t in page["results"]] == ["park"]
     by_corr = api.post("/api/workflow/it_ep_wait/correlated", json=["it-ep-corr"]).json()
