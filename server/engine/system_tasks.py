@@ -37,6 +37,7 @@ from core.decisions import (
 from core.enums import TASK_TERMINAL, WORKFLOW_TERMINAL, TaskStatus, TaskType
 from core.errors import PodiumError
 from core.models import UNSET, StartWorkflowRequest, Workflow, WorkflowTask
+from hotpath.mapping import java_string
 from server.engine.views import find_task
 
 if TYPE_CHECKING:
@@ -55,6 +56,19 @@ def _http_response_body(response: httpx.Response) -> Any:
         return msgspec.json.decode(text)
     except msgspec.DecodeError:
         return text
+
+
+def _request_headers(spec: Any) -> list[tuple[str, str]]:
+    """`http_request.headers` as (name, value) pairs: a list value sends one header line
+    per item (the official SDK's HttpInput sends `{"name": ["value"]}`); other values are
+    rendered as Java's toString would (numbers, `true`/`false`)."""
+    pairs: list[tuple[str, str]] = []
+    if not isinstance(spec, dict):
+        return pairs
+    for name, value in spec.items():
+        for item in value if isinstance(value, list) else [value]:
+            pairs.append((str(name), item if isinstance(item, str) else java_string(item)))
+    return pairs
 
 
 def _headers(response: httpx.Response) -> dict[str, list[str]]:
@@ -161,13 +175,16 @@ class SystemTaskRunner:
         if method not in HTTP_METHODS:
             allowed = ", ".join(sorted(HTTP_METHODS))
             return failed(f"http_request.method: {spec.get('method')!r} is not one of {allowed}")
-        headers = {str(k): str(v) for k, v in (spec.get("headers") or {}).items()}
+        headers = _request_headers(spec.get("headers"))
+        given = {name.lower() for name, _ in headers}
         accept = spec.get("accept") or "application/json"
-        headers.setdefault("Accept", ", ".join(accept) if isinstance(accept, list) else accept)
+        if "accept" not in given:
+            headers.append(("Accept", ", ".join(accept) if isinstance(accept, list) else accept))
         body = spec.get("body")
         content: bytes | None = None
         if body is not None and method not in ("GET", "HEAD"):
-            headers.setdefault("Content-Type", spec.get("contentType") or "application/json")
+            if "content-type" not in given:
+                headers.append(("Content-Type", spec.get("contentType") or "application/json"))
             content = body.encode() if isinstance(body, str) else msgspec.json.encode(body)
         connect_ms = _positive_ms(spec.get("connectionTimeOut"), config.http_connect_timeout_ms)
         read_ms = _positive_ms(spec.get("readTimeOut"), config.http_read_timeout_ms)

@@ -278,7 +278,7 @@ def test_http_task_against_loopback(sdk: Sdk, echo_url: str) -> None:
             "method": "POST",
             "uri": f"{echo_url}/echo",
             "body": {"x": "${workflow.input.x}"},
-            "headers": {"x-podium-test": "yes"},
+            "headers": {"x-podium-test": ["yes"]},  # HttpInput's list form
         },
     )
     wf.add(http)

@@ -38,6 +38,7 @@ async def _serve_one(stream: trio.SocketStream, seen: list[dict[str, Any]]) -> N
             "method": request.method.decode(),
             "target": request.target.decode(),
             "headers": {k.decode(): v.decode() for k, v in request.headers},
+            "header_list": [(k.decode(), v.decode()) for k, v in request.headers],
             "body": body,
         }
     )
@@ -94,7 +95,7 @@ async def test_http_task_on_loopback() -> None:
                             f"{base}/echo",
                             method="POST",
                             body={"n": "${workflow.input.n}"},
-                            headers={"X-Trace": "t1"},
+                            headers={"X-Trace": "t1", "X-Multi": ["a", "b"], "X-Num": 5},
                         )
                     ],
                     outputParameters={"status": "${call.output.response.statusCode}"},
@@ -112,6 +113,11 @@ async def test_http_task_on_loopback() -> None:
             assert workflow.output == {"status": 200}
             assert seen[0]["method"] == "POST"
             assert seen[0]["headers"]["x-trace"] == "t1"
+            # A list value is one header line per item; numbers as Java renders them.
+            header_list = seen[0]["header_list"]
+            assert [v for k, v in header_list if k == "x-multi"] == ["a", "b"]
+            assert [v for k, v in header_list if k == "x-num"] == ["5"]
+            assert [v for k, v in header_list if k == "accept"] == ["application/json"]
             assert json.loads(seen[0]["body"]) == {"n": 7}
 
             failing = await _wait_for_end(engine, await start(engine, "http_fail"))
