@@ -357,42 +357,6 @@ async def _cancel_when_pending(store: PostgresStore, scope: trio.CancelScope) ->
     scope.cancel()
 
 
-async def test_concurrent_commits_on_one_workflow_exactly_one_wins(
-    store: PostgresStore,
-) -> None:
-    await store.commit(Commit(record=rec("w1"), expected_version=0), T0)
-    loaded_count = 0
-    both_loaded = trio.Event()
-    outcomes: dict[str, object] = {}
-
-    async def writer(name: str) -> None:
-        nonlocal loaded_count
-        loaded = await store.load("w1")
-        assert loaded is not None
-        loaded_count += 1
-        if loaded_count == 2:
-            both_loaded.set()
-        await both_loaded.wait()  # both hold version 1 before either commits
-        try:
-            outcomes[name] = await store.commit(
-                Commit(record=rec("w1", body=name.encode()), expected_version=loaded.version),
-                T0,
-            )
-        except VersionConflict as exc:
-            outcomes[name] = exc
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(writer, "a")
-        nursery.start_soon(writer, "b")
-    winners = [n for n, o in outcomes.items() if o == 2]
-    losers = [n for n, o in outcomes.items() if isinstance(o, VersionConflict)]
-    assert len(winners) == 1
-    assert len(losers) == 1
-    final = await store.load("w1")
-    assert final is not None
-    assert final.body == winners[0].encode()
-
-
 async def test_commit_many_on_one_workflow_applies_in_order_across_transactions(
     store: PostgresStore,
 ) -> None:
