@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from server.scripting import ScriptError, check_jq, run_jq
 from server.scripting import jq as jq_module
+from tests.server.json_values import JSON_VALUES
 
 
 def test_single_result() -> None:
@@ -131,21 +131,8 @@ def test_shared_program_from_many_threads() -> None:
         assert results[n] == [2 * (n + i) for i in range(200)]
 
 
-_json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**53), max_value=2**53)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20),
-    lambda inner: (
-        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5)
-    ),
-    max_leaves=20,
-)
-
-
 @settings(max_examples=100, deadline=None)
-@given(_json_values)
+@given(JSON_VALUES)
 def test_property_identity_round_trip(value: Any) -> None:
     assert run_jq(".", value) == (value, [value])
 

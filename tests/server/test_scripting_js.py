@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import trio
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from server.scripting import ScriptError, ScriptTimeout, evaluate_js, evaluate_lambda, js_truthy
 from server.scripting import js as js_module
+from tests.server.json_values import JSON_VALUES
 
 # ---------------------------------------------------------------- completion values
 
@@ -110,21 +110,8 @@ def test_bindings_that_are_not_json_are_a_script_error() -> None:
         evaluate_js("$", {"x": object()})
 
 
-_json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**53), max_value=2**53)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20),
-    lambda inner: (
-        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5)
-    ),
-    max_leaves=20,
-)
-
-
 @settings(max_examples=150, deadline=None)
-@given(_json_values)
+@given(JSON_VALUES)
 def test_property_bindings_round_trip(value: Any) -> None:
     assert evaluate_js("$", value) == value
 
