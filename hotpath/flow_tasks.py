@@ -56,7 +56,8 @@ def evaluate(run: Any, t: Task, node: Any) -> bool:
     return _evaluate_exclusive_join(run, t, node)
 
 
-def _finish(run: Any, t: Task, status: TaskStatus, reason: str | None = None) -> None:
+def finish(run: Any, t: Task, status: TaskStatus, reason: str | None = None) -> None:
+    """End a system-task row now with `status` (and `reason`, when given)."""
     t.status = status
     if reason is not None:
         t.reason_for_incompletion = reason
@@ -105,7 +106,7 @@ def _switch_evaluate(run: Any, t: Task, node: Any) -> None:
         elif isinstance(wt.case_expression, str) and wt.case_expression:
             request_script(run, t, "javascript", wt.case_expression, data)
         else:
-            _finish(run, t, FAILED, "DECISION task needs caseValueParam or caseExpression")
+            finish(run, t, FAILED, "DECISION task needs caseValueParam or caseExpression")
         return
     evaluator = wt.evaluator_type if isinstance(wt.evaluator_type, str) else "value-param"
     expression = wt.expression if isinstance(wt.expression, str) else ""
@@ -114,12 +115,12 @@ def _switch_evaluate(run: Any, t: Task, node: Any) -> None:
     elif evaluator in ("javascript", "graaljs"):
         request_script(run, t, "javascript", expression, data)
     else:
-        _finish(run, t, FAILED, f"Unknown evaluator type '{evaluator}' for SWITCH task")
+        finish(run, t, FAILED, f"Unknown evaluator type '{evaluator}' for SWITCH task")
 
 
 def on_switch_value(run: Any, t: Task, node: Any, value: Any, error: str | None) -> None:
     if error is not None:
-        _finish(run, t, FAILED, error)
+        finish(run, t, FAILED, error)
         return
     choose_case(run, t, node, value)
 
@@ -139,7 +140,7 @@ def choose_case(run: Any, t: Task, node: Any, value: Any) -> None:
     if first is not None:
         data["hasChildren"] = "true"
     t.input_data = data
-    _finish(run, t, COMPLETED)
+    finish(run, t, COMPLETED)
     if first is not None:
         run.schedule(first, run.scope_of(t, node))
 
@@ -175,13 +176,13 @@ def _do_while(run: Any, node: Any, ref: str, scope: Any) -> None:
     if items is not None:
         if not isinstance(items, list):
             t.input_data = data
-            _finish(run, t, FAILED, f"DO_WHILE 'items' did not resolve to a list: {items!r}")
+            finish(run, t, FAILED, f"DO_WHILE 'items' did not resolve to a list: {items!r}")
             return
         data["items"] = items
     t.input_data = data
     if items is not None and not items:
         t.output_data = {"iteration": 0}
-        _finish(run, t, COMPLETED)
+        finish(run, t, COMPLETED)
         return
     _start_iteration(run, t, node, 1)
 
@@ -204,7 +205,7 @@ def _start_iteration(run: Any, t: Task, node: Any, iteration: int) -> None:
             run.prunes = []
         run.prunes.append(t)
     if node.body is None:
-        _finish(run, t, COMPLETED)
+        finish(run, t, COMPLETED)
         return
     run.schedule(node.body, _body_scope(run, t, node, iteration))
 
@@ -269,20 +270,20 @@ def _evaluate_loop(run: Any, t: Task, node: Any) -> bool:
     output[str(t.iteration)] = outputs
     t.output_data = output
     if reasons:
-        _finish(run, t, FAILED, " ".join(reasons))
+        finish(run, t, FAILED, " ".join(reasons))
         return True
     items = t.input_data.get("items")
     more_items = isinstance(items, list) and t.iteration < len(items)
     condition = node.wt.loop_condition
     has_condition = isinstance(condition, str) and bool(condition.strip())
     if isinstance(items, list) and not more_items:
-        _finish(run, t, COMPLETED)
+        finish(run, t, COMPLETED)
     elif has_condition:
         _loop_condition(run, t, node)
     elif more_items:
         _start_iteration(run, t, node, t.iteration + 1)
     else:
-        _finish(run, t, COMPLETED)
+        finish(run, t, COMPLETED)
     return True
 
 
@@ -307,11 +308,11 @@ def truthy(value: Any) -> bool:
 
 def on_loop_condition(run: Any, t: Task, node: Any, value: Any, error: str | None) -> None:
     if error is not None:
-        _finish(run, t, FWTE, error)
+        finish(run, t, FWTE, error)
     elif truthy(value):
         _start_iteration(run, t, node, t.iteration + 1)
     else:
-        _finish(run, t, COMPLETED)
+        finish(run, t, COMPLETED)
 
 
 # --------------------------------------------------------------------------- joins, dynamic
@@ -340,16 +341,16 @@ def _evaluate_exclusive_join(run: Any, t: Task, node: Any) -> bool:
                 found = r
                 break
     if found is None:
-        _finish(run, t, COMPLETED)
+        finish(run, t, COMPLETED)
         return True
     st = found.status
     if st is SCHEDULED or st is IN_PROGRESS or not found.executed:
         return False
     t.output_data = dict(found.output_data)
     if st in _SUCCESS:
-        _finish(run, t, COMPLETED)
+        finish(run, t, COMPLETED)
     else:
-        _finish(
+        finish(
             run,
             t,
             FAILED,

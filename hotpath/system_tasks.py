@@ -23,6 +23,7 @@ from core import decisions as ev
 from core.enums import TaskStatus, WorkflowStatus
 from core.models import UNSET, Task, WorkflowDef
 from hotpath import ending, flow_tasks
+from hotpath.flow_tasks import finish
 from hotpath.mapping import compile_template
 from hotpath.plan_nodes import (
     K_ASYNC_SYSTEM,
@@ -86,7 +87,7 @@ def start(run: Any, t: Task, node: Any) -> None:
             ev.RunSystemTask(task_id=t.task_id, task_type=t.task_type, input=_system_input(run, t))
         )
     elif kind == K_NOOP:
-        _finish(run, t, COMPLETED)
+        finish(run, t, COMPLETED)
     elif kind == K_SET_VARIABLE:
         _set_variable(run, t)
     elif kind == K_TERMINATE:
@@ -103,15 +104,6 @@ def start(run: Any, t: Task, node: Any) -> None:
         _sub_workflow(run, t, node)
     else:  # pragma: no cover - every kind is dispatched above or in the decider
         raise AssertionError(f"no system-task handler for {t.task_type}")
-
-
-def _finish(run: Any, t: Task, status: TaskStatus, reason: str | None = None) -> None:
-    t.status = status
-    if reason is not None:
-        t.reason_for_incompletion = reason
-    t.end_time = run.now
-    t.update_time = run.now
-    run.touch()
 
 
 def _system_input(run: Any, t: Task) -> dict[str, Any]:
@@ -136,7 +128,7 @@ def _set_variable(run: Any, t: Task) -> None:
     merged = dict(wf.variables)
     merged.update(t.input_data)
     if len(msgspec.json.encode(merged)) > MAX_VARIABLES_BYTES:
-        _finish(
+        finish(
             run,
             t,
             FWTE,
@@ -144,7 +136,7 @@ def _set_variable(run: Any, t: Task) -> None:
         )
         return
     wf.variables = merged
-    _finish(run, t, COMPLETED)
+    finish(run, t, COMPLETED)
 
 
 def _terminate(run: Any, t: Task) -> None:
@@ -152,11 +144,11 @@ def _terminate(run: Any, t: Task) -> None:
     status_name = data.get("terminationStatus")
     wf_status = _TERMINAL_WF.get(status_name) if isinstance(status_name, str) else None
     if wf_status is None:
-        _finish(run, t, FAILED, f"given termination status is not valid: {status_name!r}")
+        finish(run, t, FAILED, f"given termination status is not valid: {status_name!r}")
         return
     output = data.get("workflowOutput")
     t.output_data = output if isinstance(output, dict) else {"output": output}
-    _finish(run, t, COMPLETED)
+    finish(run, t, COMPLETED)
     t.executed = True
     reason = data.get("terminationReason") or (
         f"Workflow is {wf_status.value} by TERMINATE task: {t.task_id}"
@@ -211,27 +203,25 @@ def _wait(run: Any, t: Task) -> None:
     until = data.get("until")
     t.status = IN_PROGRESS
     if duration and until:
-        _finish(
-            run, t, FWTE, "Both 'duration' and 'until' specified. Please provide only one input"
-        )
+        finish(run, t, FWTE, "Both 'duration' and 'until' specified. Please provide only one input")
         return
     if duration:
         ms = parse_duration_ms(str(duration))
         if ms is None:
-            _finish(run, t, FWTE, f"Unable to parse duration {duration!r}")
+            finish(run, t, FWTE, f"Unable to parse duration {duration!r}")
             return
         t.wait_timeout = run.now + ms
     elif until:
         at = parse_until_ms(str(until))
         if at is None:
-            _finish(run, t, FWTE, f"Unable to parse the 'until' value {until!r}")
+            finish(run, t, FWTE, f"Unable to parse the 'until' value {until!r}")
             return
         t.wait_timeout = at
     else:
         return  # waits until completed from outside
     t.callback_after_seconds = max(0, (t.wait_timeout - run.now) // 1000)
     if t.wait_timeout <= run.now:
-        _finish(run, t, COMPLETED)
+        finish(run, t, COMPLETED)
 
 
 def _script(run: Any, t: Task) -> None:
@@ -244,25 +234,25 @@ def _script(run: Any, t: Task) -> None:
             t.output_data = {
                 "result": data.get(expression) if isinstance(expression, str) else None
             }
-            _finish(run, t, COMPLETED)
+            finish(run, t, COMPLETED)
             return
         if evaluator not in ("javascript", "graaljs"):
-            _finish(run, t, FWTE, f"Unknown evaluator type: {evaluator}")
+            finish(run, t, FWTE, f"Unknown evaluator type: {evaluator}")
             return
         if not isinstance(expression, str) or not expression.strip():
-            _finish(run, t, FWTE, "Empty 'expression' in INLINE task's input parameters")
+            finish(run, t, FWTE, "Empty 'expression' in INLINE task's input parameters")
             return
         flow_tasks.request_script(run, t, "javascript", expression, data)
     elif tt == "LAMBDA":
         script = data.get("scriptExpression")
         if not isinstance(script, str) or not script.strip():
-            _finish(run, t, FAILED, "Empty 'scriptExpression' in LAMBDA task's input parameters")
+            finish(run, t, FAILED, "Empty 'scriptExpression' in LAMBDA task's input parameters")
             return
         flow_tasks.request_script(run, t, "lambda", script, data)
     else:
         query = data.get("queryExpression")
         if not isinstance(query, str) or not query.strip():
-            _finish(run, t, FAILED, "Missing 'queryExpression' in JSON_JQ_TRANSFORM input")
+            finish(run, t, FAILED, "Missing 'queryExpression' in JSON_JQ_TRANSFORM input")
             return
         flow_tasks.request_script(run, t, "jq", query, data)
 
@@ -280,7 +270,7 @@ def _event(run: Any, t: Task, node: Any) -> None:
     else:
         queue = sink
     if not queue:
-        _finish(run, t, FAILED, "EVENT task has no sink")
+        finish(run, t, FAILED, "EVENT task has no sink")
         return
     data = dict(t.input_data)
     data["sink"] = sink
@@ -300,7 +290,7 @@ def _event(run: Any, t: Task, node: Any) -> None:
     if wt.async_complete:
         t.status = IN_PROGRESS
     else:
-        _finish(run, t, COMPLETED)
+        finish(run, t, COMPLETED)
 
 
 def _template(text: str) -> Any:
@@ -313,7 +303,7 @@ def _sub_workflow(run: Any, t: Task, node: Any) -> None:
     wf = run.wf
     params = node.wt.sub_workflow_param
     if params is None or params is UNSET:
-        _finish(run, t, FAILED, "SUB_WORKFLOW task has no subWorkflowParam")
+        finish(run, t, FAILED, "SUB_WORKFLOW task has no subWorkflowParam")
         return
     name = _resolve(run, t, params.name)
     version = _resolve(run, t, params.version)
@@ -332,12 +322,12 @@ def _sub_workflow(run: Any, t: Task, node: Any) -> None:
         version = int(version) if version not in (None, "") else None
         priority = int(priority) if priority not in (None, "") else wf.priority
     except (TypeError, ValueError):
-        _finish(
+        finish(
             run, t, FAILED, f"Invalid subWorkflowParam version/priority: {version!r}/{priority!r}"
         )
         return
     if not isinstance(name, str) or not name:
-        _finish(
+        finish(
             run, t, FAILED, "SUB_WORKFLOW task needs subWorkflowParam.name or a workflowDefinition"
         )
         return
@@ -400,7 +390,7 @@ def on_script_result(run: Any, event: ev.ScriptResult) -> bool:
     if event.error is not None:
         t.output_data = {"error": event.error}
         status = FWTE if tt == "INLINE" and not event.timed_out else FAILED
-        _finish(run, t, status, event.error)
+        finish(run, t, status, event.error)
     elif tt == "JSON_JQ_TRANSFORM":
         # The runner answers {"result": first, "resultList": [all]}; a bare list is accepted.
         value = event.value
@@ -409,10 +399,10 @@ def on_script_result(run: Any, event: ev.ScriptResult) -> bool:
         else:
             results = value if isinstance(value, list) else [value]
             t.output_data = {"result": results[0] if results else None, "resultList": results}
-        _finish(run, t, COMPLETED)
+        finish(run, t, COMPLETED)
     else:
         t.output_data = {"result": event.value}
-        _finish(run, t, COMPLETED)
+        finish(run, t, COMPLETED)
     return True
 
 
@@ -433,7 +423,7 @@ def on_system_result(run: Any, event: ev.SystemTaskResult) -> bool:
         run.touch()
         run.arm(t)
         return False
-    _finish(run, t, event.status)
+    finish(run, t, event.status)
     return True
 
 
@@ -454,7 +444,7 @@ def on_child_update(run: Any, event: ev.ChildWorkflowUpdate) -> bool:
             f"Sub workflow {event.child_workflow_id} failure reason: "
             f"{event.reason_for_incompletion}"
         )
-    _finish(run, t, status, reason)
+    finish(run, t, status, reason)
     return True
 
 
@@ -485,7 +475,7 @@ def on_sweep(run: Any, t: Task, node: Any) -> None:
         start(run, t, node)
         run.arm(t)
     elif node.kind == K_WAIT and 0 < t.wait_timeout <= now:
-        _finish(run, t, COMPLETED)
+        finish(run, t, COMPLETED)
     elif t.script_pending:
         # The engine lost the script request (crash before it answered): ask again.
         flow_tasks.repeat_script_request(run, t, node)
