@@ -1,31 +1,39 @@
-"""A typed async client for Podium's (Conductor's) REST API, on `httpx.AsyncClient`.
+"""A typed async client for Podium's (Conductor's) REST API, on trio (httpx under asyncio).
 
 Rules:
 - One method per REST operation, typed with the `core.models` Structs; bodies are encoded
-  and decoded with `core.codec`, so what goes over the wire is exactly what the server's
-  own models say.
+  and decoded with `core.codec` (one msgspec encoder, one decoder per type), so what goes
+  over the wire is exactly what the server's own models say.
 - `server_url` is the server's root (`http://host:8080`) or its API prefix
   (`http://host:8080/api`); both mean the same server.
 - Any non-2xx answer raises `ConductorApiError(status, message, body)`, the message taken
   from Conductor's error body when there is one. A 2xx answer whose body does not match
   the expected model raises `ConductorApiError` too (status kept, message says what was
-  wrong). Transport failures (refused connection, reset, timeout) are left as httpx's
-  `httpx.TransportError` so callers can tell "the server said no" from "no answer".
-- Nothing here retries or sleeps: retry policy belongs to the caller (`client.runner`).
-- Works under trio and asyncio alike (httpx picks the running event loop).
+  wrong). Transport failures (refused connection, reset, timeout) raise
+  `client.http.TransportError` (`TransportTimeout` for a timeout), so callers can tell
+  "the server said no" from "no answer".
+- Nothing here retries or sleeps (except `client.http`'s one resend of an idempotent
+  request on a kept-alive connection the server had closed): retry policy belongs to the
+  caller (`client.runner`).
+- Under trio requests go through `client.http.HttpPool` (keep-alive, O(1) per request).
+  Under asyncio, or with an `httpx.AsyncClient` passed in, they go through httpx (imported
+  only then), its transport errors re-raised as `TransportError`. The choice is made on
+  the first request.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from types import TracebackType
-from typing import Any, Self, TypeVar
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+from urllib.parse import quote, urlencode, urlsplit
 
-import httpx
 import msgspec
+import sniffio
 
+from client.http import HttpPool, Response, TransportError, TransportTimeout
 from core import codec
 from core.errors import DefinitionError
 from core.models import (
@@ -42,12 +50,23 @@ from core.models import (
     WorkflowSummary,
 )
 
+if TYPE_CHECKING:
+    import httpx
+
 T = TypeVar("T")
 
 __all__ = ["ConductorApiError", "ConductorClient", "api_base_url"]
 
 #: Seconds a request may take unless a method says otherwise (a long poll adds its wait).
 DEFAULT_TIMEOUT_S = 30.0
+
+# Header lines per (accept, has a body), rendered once.
+_HEADERS = {
+    (accept, has_body): f"Accept: {accept}\r\n"
+    + ("Content-Type: application/json\r\n" if has_body else "")
+    for accept in ("application/json", "text/plain")
+    for has_body in (False, True)
+}
 
 
 class ConductorApiError(Exception):
@@ -116,15 +135,14 @@ class ConductorClient:
     """An async client for one Podium (or Conductor) server.
 
     Use it as an async context manager, or call `aclose()` when done. An `httpx.AsyncClient`
-    passed in is used as is and left open (the caller owns it).
+    passed in is used (under trio too) and left open (the caller owns it).
 
     Args:
         server_url: the server's root URL or its `/api` prefix.
-        http: an existing httpx client to share; one is created when omitted.
+        http: an existing httpx client to send through; by default requests go through
+            `client.http.HttpPool` under trio, and a created httpx client under asyncio.
         timeout_s: seconds any one request may take (long polls add their own wait).
-        max_connections: connections the created httpx client may open (1 suits a caller
-            that sends one request at a time: httpx scans every pooled connection, with
-            a readability syscall for each idle one, on every request).
+        max_connections: the most connections open at once (requests beyond wait).
     """
 
     def __init__(
@@ -136,16 +154,14 @@ class ConductorClient:
         max_connections: int = 200,
     ) -> None:
         self.base_url = api_base_url(server_url)
+        parts = urlsplit(self.base_url)
+        self._origin = f"{parts.scheme}://{parts.netloc}"
+        self._prefix = parts.path  # "/api", or "/some/path/api"
         self._owns_http = http is None
         self._timeout_s = timeout_s
-        # Keep-alive connections outlive a 5 s long poll; the server keeps idle ones 30 s+.
-        self.http = http or httpx.AsyncClient(
-            timeout=timeout_s,
-            limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=min(100, max_connections),
-            ),
-        )
+        self._max_connections = max_connections
+        self.http: httpx.AsyncClient | None = http
+        self.pool: HttpPool | None = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -159,8 +175,10 @@ class ConductorClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the underlying httpx client if this object created it."""
-        if self._owns_http:
+        """Close the connections this object opened (a caller's httpx client stays open)."""
+        if self.pool is not None:
+            await self.pool.aclose()
+        if self._owns_http and self.http is not None:
             await self.http.aclose()
 
     # -- plumbing -------------------------------------------------------------------------
@@ -175,39 +193,113 @@ class ConductorClient:
         raw_body: bytes | None = None,
         accept: str = "application/json",
         timeout_s: float | None = None,
-    ) -> httpx.Response:
-        headers = {"accept": accept}
+        retry_safe: bool | None = None,
+    ) -> Response:
         content: bytes | None = raw_body
         if body is not None:
             content = codec.encode(body)
-        if content is not None:
-            headers["content-type"] = "application/json"
-        response = await self.http.request(
-            method,
-            f"{self.base_url}{path}",
-            params=params,
-            content=content,
-            headers=headers,
-            timeout=timeout_s if timeout_s is not None else self._timeout_s,
-        )
-        if not 200 <= response.status_code < 300:
-            raise ConductorApiError(response.status_code, _error_message(response), response.text)
+        target = self._prefix + path
+        if params:
+            target = f"{target}?{urlencode(params, quote_via=quote)}"
+        timeout = timeout_s if timeout_s is not None else self._timeout_s
+        headers = _HEADERS[accept, content is not None]
+        pool = self.pool
+        if pool is not None:
+            response = await pool.request(
+                method,
+                target,
+                headers=headers,
+                body=content,
+                timeout_s=timeout,
+                retry_safe=retry_safe,
+            )
+        else:
+            response = await self._first_request(
+                method, target, headers, content, timeout, retry_safe
+            )
+        if not 200 <= response.status < 300:
+            raise ConductorApiError(response.status, _error_message(response), response.text)
         return response
 
-    @staticmethod
-    def _decode(response: httpx.Response, type_: type[T]) -> T:
+    async def _first_request(
+        self,
+        method: str,
+        target: str,
+        headers: str,
+        content: bytes | None,
+        timeout_s: float,
+        retry_safe: bool | None,
+    ) -> Response:
+        """Pick the transport (see the module rules), then send."""
+        if self.http is None and sniffio.current_async_library() == "trio":
+            self.pool = HttpPool(self._origin, max_connections=self._max_connections)
+            return await self.pool.request(
+                method,
+                target,
+                headers=headers,
+                body=content,
+                timeout_s=timeout_s,
+                retry_safe=retry_safe,
+            )
+        return await self._httpx_request(method, target, headers, content, timeout_s)
+
+    async def _httpx_request(
+        self, method: str, target: str, headers: str, content: bytes | None, timeout_s: float
+    ) -> Response:
+        import httpx
+
+        if self.http is None:
+            self.http = httpx.AsyncClient(
+                limits=httpx.Limits(
+                    max_connections=self._max_connections,
+                    max_keepalive_connections=min(100, self._max_connections),
+                )
+            )
+        lines = [line.split(": ", 1) for line in headers.split("\r\n") if line]
+        url = self._origin + target
         try:
-            return codec.decode(response.content, type_, subject="response body")
+            answer = await self.http.request(
+                method,
+                url,
+                content=content,
+                headers={name: value for name, value in lines},
+                timeout=timeout_s,
+            )
+        except httpx.TimeoutException as exc:
+            raise TransportTimeout(method, url, f"timed out ({exc})") from exc
+        except httpx.TransportError as exc:
+            raise TransportError(method, url, str(exc) or type(exc).__name__) from exc
+        return Response(
+            answer.status_code, answer.reason_phrase, answer.headers.raw, answer.content
+        )
+
+    async def _fetch(self, type_: type[T], method: str, path: str, **options: Any) -> T:
+        """Send a request and decode its answer as `type_`."""
+        response = await self._request(method, path, **options)
+        return self._decode(response, type_, method, path)
+
+    async def _fetch_or_none(
+        self, type_: type[T], method: str, path: str, **options: Any
+    ) -> T | None:
+        """As `_fetch`, but None for a 204 or an empty body."""
+        response = await self._request(method, path, **options)
+        if response.status == 204 or not response.body.strip():
+            return None
+        return self._decode(response, type_, method, path)
+
+    def _decode(self, response: Response, type_: type[T], method: str, path: str) -> T:
+        try:
+            return codec.decode(response.body, type_, subject="response body")
         except DefinitionError as exc:
             raise ConductorApiError(
-                response.status_code,
-                f"unexpected response from {response.request.method} "
-                f"{response.request.url.path}: {exc.message}",
+                response.status,
+                f"unexpected response from {method} {self._prefix}{path.split('?')[0]}: "
+                f"{exc.message}",
                 response.text,
             ) from exc
 
     @staticmethod
-    def _text_id(response: httpx.Response) -> str:
+    def _text_id(response: Response) -> str:
         """A bare id from a text/plain answer (tolerating a JSON-quoted one)."""
         text = response.text.strip()
         if text.startswith('"'):
@@ -234,12 +326,11 @@ class ConductorClient:
 
     async def get_task_def(self, name: str) -> TaskDef:
         """One task definition by name (`GET /metadata/taskdefs/{name}`)."""
-        response = await self._request("GET", f"/metadata/taskdefs/{_seg(name)}")
-        return self._decode(response, TaskDef)
+        return await self._fetch(TaskDef, "GET", f"/metadata/taskdefs/{_seg(name)}")
 
     async def get_task_defs(self) -> list[TaskDef]:
         """Every task definition (`GET /metadata/taskdefs`)."""
-        return self._decode(await self._request("GET", "/metadata/taskdefs"), list[TaskDef])
+        return await self._fetch(list[TaskDef], "GET", "/metadata/taskdefs")
 
     async def delete_task_def(self, name: str) -> None:
         """Remove a task definition (`DELETE /metadata/taskdefs/{name}`)."""
@@ -265,21 +356,20 @@ class ConductorClient:
             The server's BulkResponse (an empty one when the server answers with no body,
             as classic Conductor does).
         """
-        response = await self._request("PUT", "/metadata/workflow", body=list(definitions))
-        if not response.content.strip():
-            return BulkResponse()
-        return self._decode(response, BulkResponse)
+        bulk = await self._fetch_or_none(
+            BulkResponse, "PUT", "/metadata/workflow", body=list(definitions)
+        )
+        return BulkResponse() if bulk is None else bulk
 
     async def get_workflow_def(self, name: str, version: int | None = None) -> WorkflowDef:
         """A workflow definition; the latest version when `version` is None."""
-        response = await self._request(
-            "GET", f"/metadata/workflow/{_seg(name)}", params=_params(version=version)
+        return await self._fetch(
+            WorkflowDef, "GET", f"/metadata/workflow/{_seg(name)}", params=_params(version=version)
         )
-        return self._decode(response, WorkflowDef)
 
     async def get_workflow_defs(self) -> list[WorkflowDef]:
         """Every version of every workflow definition (`GET /metadata/workflow`)."""
-        return self._decode(await self._request("GET", "/metadata/workflow"), list[WorkflowDef])
+        return await self._fetch(list[WorkflowDef], "GET", "/metadata/workflow")
 
     async def delete_workflow_def(self, name: str, version: int) -> None:
         """Remove one version of a workflow definition."""
@@ -324,10 +414,12 @@ class ConductorClient:
 
     async def get_workflow(self, workflow_id: str, *, include_tasks: bool = True) -> Workflow:
         """A workflow execution (`GET /workflow/{id}`)."""
-        response = await self._request(
-            "GET", f"/workflow/{_seg(workflow_id)}", params=_params(includeTasks=include_tasks)
+        return await self._fetch(
+            Workflow,
+            "GET",
+            f"/workflow/{_seg(workflow_id)}",
+            params=_params(includeTasks=include_tasks),
         )
-        return self._decode(response, Workflow)
 
     async def get_workflow_status(
         self,
@@ -337,12 +429,12 @@ class ConductorClient:
         include_variables: bool = False,
     ) -> WorkflowStatusResponse:
         """The short status of a workflow (`GET /workflow/{id}/status`)."""
-        response = await self._request(
+        return await self._fetch(
+            WorkflowStatusResponse,
             "GET",
             f"/workflow/{_seg(workflow_id)}/status",
             params=_params(includeOutput=include_output, includeVariables=include_variables),
         )
-        return self._decode(response, WorkflowStatusResponse)
 
     async def terminate_workflow(
         self,
@@ -409,12 +501,12 @@ class ConductorClient:
         Returns:
             `totalHits` and one page of workflow summaries.
         """
-        response = await self._request(
+        return await self._fetch(
+            SearchResult[WorkflowSummary],
             "GET",
             "/workflow/search",
             params=_params(query=query, freeText=free_text, start=start, size=size, sort=sort),
         )
-        return self._decode(response, SearchResult[WorkflowSummary])
 
     # -- tasks ----------------------------------------------------------------------------
 
@@ -422,14 +514,12 @@ class ConductorClient:
         self, task_type: str, *, worker_id: str | None = None, domain: str | None = None
     ) -> Task | None:
         """Take one task of a type (`GET /tasks/poll/{type}`); None when there is none."""
-        response = await self._request(
+        return await self._fetch_or_none(
+            Task,
             "GET",
             f"/tasks/poll/{_seg(task_type)}",
             params=_params(workerid=worker_id, domain=domain),
         )
-        if response.status_code == 204 or not response.content.strip():
-            return None
-        return self._decode(response, Task)
 
     async def batch_poll(
         self,
@@ -455,15 +545,16 @@ class ConductorClient:
         Returns:
             The tasks handed out (possibly none).
         """
-        response = await self._request(
-            "GET",
-            f"/tasks/poll/batch/{_seg(task_type)}",
-            params=_params(workerid=worker_id, count=count, timeout=timeout_ms, domain=domain),
-            timeout_s=self._timeout_s + timeout_ms / 1000,
+        path = f"/tasks/poll/batch/{_seg(task_type)}?"
+        if worker_id is not None:
+            path += f"workerid={_seg(worker_id)}&"
+        path += f"count={int(count)}&timeout={int(timeout_ms)}"
+        if domain is not None:
+            path += f"&domain={_seg(domain)}"
+        tasks = await self._fetch_or_none(
+            list[Task], "GET", path, timeout_s=self._timeout_s + timeout_ms / 1000
         )
-        if response.status_code == 204 or not response.content.strip():
-            return []
-        return self._decode(response, list[Task])
+        return [] if tasks is None else tasks
 
     async def update_task(self, result: TaskResult) -> str:
         """Report a task's result (`POST /tasks`).
@@ -471,7 +562,9 @@ class ConductorClient:
         Returns:
             The task id the server echoes.
         """
-        response = await self._request("POST", "/tasks", body=result, accept="text/plain")
+        response = await self._request(
+            "POST", "/tasks", body=result, accept="text/plain", retry_safe=True
+        )
         return self._text_id(response)
 
     async def update_task_v2(self, result: TaskResult) -> Task | None:
@@ -483,14 +576,14 @@ class ConductorClient:
         Returns:
             The next task, or None (204).
         """
-        response = await self._request("POST", "/tasks/update-v2", body=result)
-        if response.status_code == 204 or not response.content.strip():
-            return None
-        return self._decode(response, Task)
+        # Resending is safe: the runner resends a result on any transport error anyway.
+        return await self._fetch_or_none(
+            Task, "POST", "/tasks/update-v2", body=result, retry_safe=True
+        )
 
     async def get_task(self, task_id: str) -> Task:
         """One task by id (`GET /tasks/{taskId}`)."""
-        return self._decode(await self._request("GET", f"/tasks/{_seg(task_id)}"), Task)
+        return await self._fetch(Task, "GET", f"/tasks/{_seg(task_id)}")
 
     async def add_task_log(self, task_id: str, line: str) -> None:
         """Append a log line to a task (`POST /tasks/{taskId}/log`)."""
@@ -500,18 +593,18 @@ class ConductorClient:
 
     async def get_task_logs(self, task_id: str) -> list[TaskExecLog]:
         """A task's log lines (`GET /tasks/{taskId}/log`); empty when there are none."""
-        response = await self._request("GET", f"/tasks/{_seg(task_id)}/log")
-        if response.status_code == 204 or not response.content.strip():
-            return []
-        return self._decode(response, list[TaskExecLog])
+        logs = await self._fetch_or_none(list[TaskExecLog], "GET", f"/tasks/{_seg(task_id)}/log")
+        return [] if logs is None else logs
 
 
+@lru_cache(maxsize=4096)
 def _seg(value: str) -> str:
-    """One URL path segment, percent-encoded (ids and names may hold `/` or spaces)."""
+    """One URL path segment (or query value), percent-encoded (ids and names may hold `/`
+    or spaces); cached, as task types and worker ids repeat on every poll."""
     return quote(value, safe="")
 
 
-def _error_message(response: httpx.Response) -> str:
+def _error_message(response: Response) -> str:
     text = response.text
     try:
         doc = json.loads(text)
@@ -519,4 +612,4 @@ def _error_message(response: httpx.Response) -> str:
         doc = None
     if isinstance(doc, dict) and isinstance(doc.get("message"), str):
         return str(doc["message"])
-    return text.strip()[:500] or response.reason_phrase or "no message"
+    return text.strip()[:500] or response.reason or "no message"

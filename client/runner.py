@@ -11,10 +11,11 @@ Rules:
   becomes a TaskResult by `client.worker`'s rules, and is reported with
   `POST /tasks/update-v2`; the task that call returns (the next one of the same type) is
   run at once in the same slot, without polling.
-- Each task chain reports through a one-connection client of its own (reused by the next
-  chain) unless the caller passed a client: httpx checks every pooled connection on
-  every request, so one shared pool of N connections costs O(N) per request.
-- Network errors and retryable answers (5xx, 429) are retried with capped exponential
+- Every loop and task chain shares one client (the caller's, or one created per run):
+  its connection pool hands out a kept-alive connection in O(1), whatever its size. A
+  task costs no trio task of its own: a chain runs its tasks one after another.
+- Transport errors (`client.http.TransportError`: refused, reset, timeout) and
+  retryable answers (5xx, 429) are retried with capped exponential
   backoff: polls forever (they are harmless), a result up to `update_attempts` times,
   after which it is logged and dropped (the server's response timeout re-delivers the
   task). A result the server rejects (4xx) is logged and not retried. If update-v2 is
@@ -38,10 +39,10 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import httpx
 import trio
 
 from client.api import ConductorApiError, ConductorClient
+from client.http import TransportError
 from client.worker import (
     Worker,
     result_from_error,
@@ -118,7 +119,7 @@ class RunnerStats:
 
 
 def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, httpx.TransportError):
+    if isinstance(exc, TransportError):
         return True
     return isinstance(exc, ConductorApiError) and exc.retryable
 
@@ -180,18 +181,15 @@ class TaskRunner:
         self.stats = RunnerStats()
         self._client = client
         self._capacity = {id(w): worker_poll_count(w, concurrency) for w in self.workers}
+        self._is_async = {id(w): inspect.iscoroutinefunction(w.execute) for w in self.workers}
         self._sync_capacity = sum(
-            self._capacity[id(w)]
-            for w in self.workers
-            if not inspect.iscoroutinefunction(w.execute)
+            self._capacity[id(w)] for w in self.workers if not self._is_async[id(w)]
         )
         self._stopping = False
         self._use_v2 = True
         # Scopes of loops that are waiting for a free slot or sleeping between polls:
         # stop() cancels them. A loop inside a poll request is never in this set.
         self._idle_scopes: set[trio.CancelScope] = set()
-        # One-connection clients of finished task chains, ready for the next chain.
-        self._free_lanes: list[ConductorClient] = []
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -216,7 +214,9 @@ class TaskRunner:
         Args:
             task_status: for `nursery.start(runner.run)`; started once the loops are up.
         """
-        client = self._client or ConductorClient(self.server_url)
+        # Enough connections for every slot and every poll loop: no request waits for one.
+        connections = sum(self._capacity.values()) + len(self.workers)
+        client = self._client or ConductorClient(self.server_url, max_connections=connections)
         try:
             limiter = trio.CapacityLimiter(max(1, self._sync_capacity))
             async with trio.open_nursery() as nursery:
@@ -227,23 +227,6 @@ class TaskRunner:
             if self._client is None:
                 with trio.CancelScope(shield=True):
                     await client.aclose()
-                    lanes, self._free_lanes = self._free_lanes, []
-                    for lane in lanes:
-                        await lane.aclose()
-
-    def _take_lane(self, shared: ConductorClient) -> ConductorClient:
-        """The client a task chain reports through: a user's client as given, else a
-        one-connection client of its own (reused by later chains), so each request costs
-        one pooled connection's checks instead of a scan over every connection."""
-        if self._client is not None:
-            return shared
-        if self._free_lanes:
-            return self._free_lanes.pop()
-        return ConductorClient(self.server_url, max_connections=1)
-
-    def _return_lane(self, lane: ConductorClient, shared: ConductorClient) -> None:
-        if lane is not shared:
-            self._free_lanes.append(lane)
 
     def run_sync(self) -> None:
         """`trio.run(self.run)`, with SIGINT and SIGTERM starting a graceful shutdown."""
@@ -347,16 +330,14 @@ class TaskRunner:
         slots: trio.Semaphore | None,
         limiter: trio.CapacityLimiter,
     ) -> None:
-        lane = self._take_lane(client)
         try:
             current: Task | None = task
             while current is not None:
                 result = await self._execute(w, current, limiter)
-                current = await self._report(lane, result)
+                current = await self._report(client, result)
                 if current is not None:
                     self.stats.tasks_received += 1
         finally:
-            self._return_lane(lane, client)
             if slots is not None:
                 slots.release()
 
@@ -364,7 +345,7 @@ class TaskRunner:
         name = w.task_definition_name
         self.stats.per_type[name] = self.stats.per_type.get(name, 0) + 1
         try:
-            if inspect.iscoroutinefunction(w.execute):
+            if self._is_async[id(w)]:
                 value = await w.execute(task)
             else:
                 value = await trio.to_thread.run_sync(w.execute, task, limiter=limiter)

@@ -27,10 +27,10 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 
-import httpx
 import trio
 
 from client.api import ConductorApiError, ConductorClient, api_base_url
+from client.http import TransportError
 from client.runner import TaskRunner
 from client.sample_workers import SAMPLE_WORKERS
 from core import codec
@@ -187,7 +187,7 @@ async def _run_sample(url: str, timeout_s: float, mod: int) -> WorkflowStatus | 
             workflow_id = await client.start_workflow(
                 StartWorkflowRequest(name=KITCHENSINK, input={"serverUrl": root, "mod": mod})
             )
-        except (httpx.TransportError, ConductorApiError) as exc:
+        except (TransportError, ConductorApiError) as exc:
             raise DemoError(f"cannot use the server at {url}: {exc}") from exc
         _say(f"started {KITCHENSINK} run {workflow_id}; running the sample workers")
         runner = TaskRunner(SAMPLE_WORKERS, url, poll_timeout_ms=1000, client=client)

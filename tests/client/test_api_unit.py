@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
-import httpx
+
 import pytest
 
 from client import ConductorApiError, ConductorClient, api_base_url
+from client.http import TransportError
 from core.enums import TaskResultStatus, WorkflowStatus
 from core.models import StartWorkflowRequest, TaskDef, TaskResult, WorkflowDef, WorkflowTask
 from tests.client.fake_server import FakeConductor, make_task
@@ -196,7 +197,7 @@ async def test_batch_poll_and_update_v2(fake: FakeConductor) -> None:
     assert fake.requests[0].query == {"workerid": "me", "count": "1", "timeout": "50"}
 
 
-async def test_transport_errors_are_left_as_httpx_errors() -> None:
+async def test_transport_errors_raise_transport_error() -> None:
     async with ConductorClient("http://127.0.0.1:9") as c:
-        with pytest.raises(httpx.TransportError):
+        with pytest.raises(TransportError):
             await c.get_task_defs()

@@ -36,6 +36,7 @@ import pytest
 import trio
 
 from client.api import ConductorClient
+from client.http import TransportError
 from core.enums import RetryLogic, TaskResultStatus, TimeoutPolicy
 from core.models import Task, TaskDef, TaskResult, WorkflowDef, WorkflowTask
 
@@ -461,7 +462,7 @@ async def wait_all_terminal(
         for workflow_id in sorted(pending):
             try:
                 wf = await client.get_workflow(workflow_id, include_tasks=True)
-            except httpx.TransportError:
+            except TransportError:
                 continue
             if wf.status.value not in ("RUNNING", "PAUSED"):
                 done[workflow_id] = wf

@@ -18,11 +18,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 import trio
 
 from client.api import ConductorApiError, ConductorClient
+from client.http import TransportError
 from client.runner import Backoff, TaskRunner
 from tests.integration.resilience_support import (
     FLAKY,
@@ -77,7 +77,7 @@ class Starter:
                 self.attempts += 1
                 try:
                     self.inputs[await client.start_workflow_by_name(WORKFLOW, {"x": x})] = x
-                except (httpx.TransportError, ConductorApiError):
+                except (TransportError, ConductorApiError):
                     self.cut.add(x)
                 x += 1
                 await trio.sleep(STARTS_EVERY_S)
