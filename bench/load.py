@@ -13,8 +13,14 @@ Rules:
   the harness sent the start (same machine, one clock); workflows/s and tasks/s = runs
   completed over first start sent .. last endTime; dispatch latency = worker receipt
   minus the task's scheduledTime; server CPU (% of one core over the run) and RSS from
-  /proc. `--hold N` instead starts N workflows that wait on a WAIT task, reports server
-  RSS and store memory per held workflow, then completes them all.
+  /proc. CPU seconds per completed workflow, split by process (server, all worker
+  processes, this generator), are taken over the same span (from /proc, and
+  `time.process_time` here), so a report says where the time went (milliseconds per
+  workflow; per worker task and per start too). `--hold N` instead starts N workflows
+  that wait on a WAIT task, reports server RSS and store memory per held workflow, then
+  completes them all.
+- The generator starts workflows through Podium's own client (`ConductorClient`) and
+  watches through `client.http.HttpPool`, the same transport the workers use.
 - `--compare-sdk` runs Podium's client, the SDK's, then Podium's again on one server.
 - A progress line goes to stderr; `--json` prints one JSON object as the last stdout line.
 """
@@ -35,10 +41,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import trio
 
 from bench import load_server
 from bench.load_workloads import WORKLOADS, Workload, task_defs
+from client.api import ConductorApiError, ConductorClient
+from client.http import HttpPool
 from server.cli_load import add_args
 
 REPO = Path(__file__).resolve().parent.parent
@@ -144,11 +153,9 @@ def stop_workers(workers: list[tuple[subprocess.Popen[bytes], Path]]) -> list[fl
 
 
 async def _start_all(
-    http: httpx.AsyncClient, workload: Workload, state: RunState, rate: float, starters: int
+    client: ConductorClient, workload: Workload, state: RunState, rate: float, starters: int
 ) -> None:
-    url = f"/workflow/{workload.workflow_name}"
-    body = json.dumps(workload.input).encode()
-    headers = {"content-type": "application/json", "accept": "text/plain"}
+    name, workflow_input = workload.workflow_name, workload.input
     counter = iter(range(state.total))
     begin = trio.current_time()  # trio's clock, not time.monotonic (another epoch)
 
@@ -157,12 +164,12 @@ async def _start_all(
             if rate > 0:
                 await trio.sleep_until(begin + n / rate)
             sent = time.time() * 1000
-            response = await http.post(url, content=body, headers=headers)
-            if response.status_code != 200:
+            try:
+                workflow_id = await client.start_workflow_by_name(name, workflow_input)
+            except ConductorApiError:
                 state.start_errors += 1
                 state.failed += 1
                 continue
-            workflow_id = response.text.strip()
             state.sent_ms[workflow_id] = sent
             state.pending[workflow_id] = None
 
@@ -172,7 +179,26 @@ async def _start_all(
             nursery.start_soon(starter)
 
 
-async def _watch(http: httpx.AsyncClient, state: RunState, deadline: float) -> None:
+_WATCH_HEADERS = "Accept: application/json\r\nContent-Type: application/json\r\n"
+
+
+class _Seen(msgspec.Struct, rename="camel"):
+    """The few fields the watcher reads from a workflow (the rest is skipped unparsed)."""
+
+    workflow_id: str
+    status: str
+    end_time: float | None = None
+    update_time: float | None = None
+
+
+class _Bulk(msgspec.Struct, rename="camel"):
+    bulk_successful_results: list[_Seen] = []
+
+
+_bulk_answer = msgspec.json.Decoder(_Bulk)
+
+
+async def _watch(pool: HttpPool, target: str, state: RunState, deadline: float) -> None:
     while state.completed + state.failed < state.total:
         if time.monotonic() > deadline:
             raise TimeoutError(
@@ -186,15 +212,18 @@ async def _watch(http: httpx.AsyncClient, state: RunState, deadline: float) -> N
         batch = list(itertools.islice(state.pending, 100 if still_starting else WATCH_BATCH))
         if not batch:
             continue
-        response = await http.post("/workflow/bulk/search?includeTasks=false", json=batch)
-        response.raise_for_status()
-        for wf in response.json().get("bulkSuccessfulResults", []):
-            status = wf.get("status")
+        response = await pool.request(
+            "POST", target, headers=_WATCH_HEADERS, body=msgspec.json.encode(batch), timeout_s=60
+        )
+        if response.status != 200:
+            raise RuntimeError(f"bulk search answered {response.status}: {response.text[:300]}")
+        for wf in _bulk_answer.decode(response.body).bulk_successful_results:
+            status = wf.status
             if status not in TERMINAL:
                 continue
-            wid = wf["workflowId"]
+            wid = wf.workflow_id
             state.pending.pop(wid, None)
-            end = float(wf.get("endTime") or wf.get("updateTime") or time.time() * 1000)
+            end = float(wf.end_time or wf.update_time or time.time() * 1000)
             state.end_ms = max(state.end_ms, end)
             if status == "COMPLETED":
                 state.completed += 1
@@ -214,16 +243,20 @@ async def drive(api: str, workload: Workload, args: argparse.Namespace) -> RunSt
     """Starts the workflows and waits until every one has ended."""
     state = RunState(total=args.workflows)
     began = time.monotonic()
-    limits = httpx.Limits(max_connections=args.starters + 2)
     deadline = time.monotonic() + args.timeout
+    origin = api.removesuffix("/api")
     async with (
-        httpx.AsyncClient(base_url=api, timeout=60, limits=limits) as http,
+        ConductorClient(api, timeout_s=60, max_connections=args.starters) as client,
+        HttpPool(origin, max_connections=1) as watch_pool,
         trio.open_nursery() as nursery,
     ):
         nursery.start_soon(_progress_loop, state, workload.name, not args.no_progress)
         async with trio.open_nursery() as inner:
-            inner.start_soon(_start_all, http, workload, state, args.rate, args.starters)
-            inner.start_soon(_watch, http, state, deadline)
+            inner.start_soon(_start_all, client, workload, state, args.rate, args.starters)
+            target = (
+                f"{client.base_url.removeprefix(origin)}/workflow/bulk/search?includeTasks=false"
+            )
+            inner.start_soon(_watch, watch_pool, target, state, deadline)
         nursery.cancel_scope.cancel()
     if not args.no_progress:
         _progress(state, began, workload.name, final=True)
@@ -235,15 +268,27 @@ def run_load(args: argparse.Namespace, api: str, pid: int | None, folder: Path) 
     workload = WORKLOADS[args.workload]
     register(api, workload)
     workers = start_workers(api, folder, args.workers, args.concurrency, args.sdk)
+    worker_pids = [proc.pid for proc, _ in workers]
     try:
         cpu0, wall0 = load_server.cpu_seconds(pid), time.monotonic()
+        workers0, gen0 = _cpu_of(worker_pids), time.process_time()
         state = trio.run(drive, api, workload, args)
         cpu1, wall1 = load_server.cpu_seconds(pid), time.monotonic()
+        workers1, gen1 = _cpu_of(worker_pids), time.process_time()
         rss = load_server.rss_mb(pid)
     finally:
         dispatch = stop_workers(workers)
     seconds = max(1e-9, (state.end_ms - state.first_sent_ms) / 1000)
     cpu_pct = None if cpu0 is None or cpu1 is None else round(100 * (cpu1 - cpu0) / (wall1 - wall0))
+    done = max(1, state.completed)
+    server_cpu = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
+    workers_cpu = None if workers0 is None or workers1 is None else workers1 - workers0
+    cpu_ms = {
+        "server": None if server_cpu is None else round(1000 * server_cpu / done, 3),
+        "workers": None if workers_cpu is None else round(1000 * workers_cpu / done, 3),
+        "generator": round(1000 * (gen1 - gen0) / done, 3),
+    }
+    tasks_done = max(1, state.completed * workload.worker_tasks)
     return {
         "workload": workload.name,
         "workflows": state.completed,
@@ -254,6 +299,11 @@ def run_load(args: argparse.Namespace, api: str, pid: int | None, folder: Path) 
         "dispatch_ms": {q: percentile(dispatch, n) for q, n in _QS},
         "worker_tasks": len(dispatch),
         "server_cpu_pct": cpu_pct,
+        "cpu_ms_per_workflow": cpu_ms,
+        "worker_cpu_us_per_task": (
+            None if workers_cpu is None else round(1e6 * workers_cpu / tasks_done, 1)
+        ),
+        "generator_cpu_us_per_start": round(1e6 * (gen1 - gen0) / max(1, len(state.sent_ms)), 1),
         "server_rss_mb": None if rss is None else round(rss, 1),
         "workers": args.workers,
         "client": "conductor-python" if args.sdk else "podium",
@@ -263,6 +313,17 @@ def run_load(args: argparse.Namespace, api: str, pid: int | None, folder: Path) 
 
 
 _QS = (("p50", 50), ("p95", 95), ("p99", 99))
+
+
+def _cpu_of(pids: list[int]) -> float | None:
+    """Summed CPU seconds of processes (None if any cannot be read)."""
+    total = 0.0
+    for pid in pids:
+        cpu = load_server.cpu_seconds(pid)
+        if cpu is None:
+            return None
+        total += cpu
+    return total
 
 
 def compare_clients(
@@ -335,8 +396,9 @@ def run(args: argparse.Namespace, run_hold: Any) -> int:
 
 
 def _print_report(report: dict[str, Any]) -> None:
+    width = max(22, *(len(key) + 2 for key in report))
     for key, value in report.items():
-        print(f"{key:<22}{value}")
+        print(f"{key:<{width}}{value}")
 
 
 if __name__ == "__main__":

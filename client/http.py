@@ -117,6 +117,7 @@ class _Connection:
         "_extra",
         "_headers",
         "_headers_done",
+        "_keep",
         "_parser",
         "_reason",
         "_sock",
@@ -141,6 +142,7 @@ class _Connection:
         self._body: list[bytes] = []
         self._headers_done = False
         self._complete = False
+        self._keep = False
         self._extra = False
 
     # -- httptools callbacks --------------------------------------------------------------
@@ -169,6 +171,8 @@ class _Connection:
             self._begin()
         else:
             self._complete = True
+            # Asked here: once the callback returns, llhttp has reset for the next message.
+            self._keep = self._parser.should_keep_alive()
 
     # -- IO -------------------------------------------------------------------------------
 
@@ -200,7 +204,7 @@ class _Connection:
                 parser.feed_data(chunk)
         except _FAILURES as exc:
             raise _Failed(exc, answered) from exc
-        return self._response(), parser.should_keep_alive() and not self._extra
+        return self._response(), self._keep and not self._extra
 
     def _ends_at_eof(self) -> bool:
         """At EOF: true when the answer's body was delimited by the close (no length)."""
