@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-
 import pytest
 
 from client import ConductorApiError, ConductorClient, api_base_url
