@@ -27,6 +27,8 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import ssl
 from time import monotonic
 from types import TracebackType
@@ -43,6 +45,8 @@ IDLE_CHECK_S = 1.0
 RECEIVE_SIZE = 64 * 1024
 _IDEMPOTENT = frozenset({"GET", "PUT", "DELETE", "OPTIONS"})
 _FAILURES = (OSError, trio.BrokenResourceError, trio.ClosedResourceError, httptools.HttpParserError)
+_wait_readable = trio.lowlevel.wait_readable
+_wait_writable = trio.lowlevel.wait_writable
 
 
 class TransportError(Exception):
@@ -127,8 +131,10 @@ class _Connection:
         "reused",
     )
 
-    def __init__(self, sock: trio.socket.SocketType, tls: trio.SSLStream[trio.SocketStream] | None):
-        self._sock = sock
+    def __init__(
+        self, sock: socket.socket | None, tls: trio.SSLStream[trio.SocketStream] | None
+    ) -> None:
+        self._sock = sock  # the plain connection's socket (None with TLS)
         self._tls = tls
         self._parser = httptools.HttpResponseParser(self)
         self.idle_since = 0.0
@@ -181,21 +187,27 @@ class _Connection:
         connection. Raises _Failed on any failure."""
         self._begin()
         answered = False
+        parser = self._parser
+        sock, tls = self._sock, self._tls
         try:
-            if self._tls is not None:
-                await self._tls.send_all(data)
+            # Plain sockets are driven directly (non-blocking stdlib calls, trio's IO waits
+            # only when the kernel says "not yet"): one scheduler pass per answer, where
+            # trio's socket methods take three (a checkpoint after each call).
+            if tls is not None:
+                await tls.send_all(data)
             else:
-                sent = await self._sock.send(data)
-                if sent < len(data):
-                    view = memoryview(data)
-                    while sent < len(data):
-                        sent += await self._sock.send(view[sent:])
-            parser = self._parser
+                assert sock is not None
+                await self._send(sock, data)
             while not self._complete:
-                if self._tls is not None:
-                    chunk = await self._tls.receive_some(RECEIVE_SIZE)
+                if tls is not None:
+                    chunk = await tls.receive_some(RECEIVE_SIZE)
                 else:
-                    chunk = await self._sock.recv(RECEIVE_SIZE)
+                    assert sock is not None
+                    await _wait_readable(sock)
+                    try:
+                        chunk = sock.recv(RECEIVE_SIZE)
+                    except BlockingIOError:  # a spurious wake-up
+                        continue
                 if not chunk:
                     if self._ends_at_eof():
                         return self._response(), False
@@ -205,6 +217,19 @@ class _Connection:
         except _FAILURES as exc:
             raise _Failed(exc, answered) from exc
         return self._response(), self._keep and not self._extra
+
+    @staticmethod
+    async def _send(sock: socket.socket, data: bytes) -> None:
+        try:
+            sent = sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        if sent < len(data):
+            view = memoryview(data)
+            while sent < len(data):
+                await _wait_writable(sock)
+                with contextlib.suppress(BlockingIOError):  # a spurious wake-up
+                    sent += sock.send(view[sent:])
 
     def _ends_at_eof(self) -> bool:
         """At EOF: true when the answer's body was delimited by the close (no length)."""
@@ -224,14 +249,24 @@ class _Connection:
     def stale(self) -> bool:
         """True when an idle connection is readable: the server closed it (or sent
         something unasked), so it must not carry a request."""
+        if self._tls is not None:
+            return self._tls.transport_stream.socket.is_readable()
+        assert self._sock is not None
         try:
-            return self._sock.is_readable()
+            self._sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return False  # nothing to read: alive and quiet
         except OSError:
             return True
+        return True  # EOF, or bytes nobody asked for
 
     def close(self) -> None:
         """Close the socket at once (no TLS close_notify: the peer may be gone)."""
-        self._sock.close()
+        if self._tls is not None:
+            self._tls.transport_stream.socket.close()
+        elif self._sock is not None:
+            trio.lowlevel.notify_closing(self._sock)
+            self._sock.close()
 
 
 class HttpPool:
@@ -415,7 +450,12 @@ class HttpPool:
     async def _connect(self) -> _Connection:
         stream = await trio.open_tcp_stream(self.host, self.port)
         if not self.tls:
-            return _Connection(stream.socket, None)
+            # Take the connected socket out of trio's wrapper (see _Connection.exchange).
+            tsock = stream.socket
+            family, type_, proto = tsock.family, tsock.type, tsock.proto
+            sock = socket.socket(family, type_, proto, fileno=tsock.detach())
+            sock.setblocking(False)
+            return _Connection(sock, None)
         context = self._ssl_context or ssl.create_default_context()
         tls = trio.SSLStream(stream, context, server_hostname=self.host, https_compatible=True)
         try:
@@ -423,7 +463,7 @@ class HttpPool:
         except BaseException:
             stream.socket.close()
             raise
-        return _Connection(stream.socket, tls)
+        return _Connection(None, tls)
 
     def _give_back(self, conn: _Connection) -> None:
         if self._closed:
