@@ -385,14 +385,14 @@ class HttpPool:
             except _Failed as failed:
                 self._drop(conn)
                 if failed.answered or not conn.reused or not retry_safe:
-                    raise self._error(method, target, failed.cause) from None
+                    raise self._error(method, target, failed.cause) from failed.__cause__
                 # A reused connection the server had closed: once more on a new one.
                 conn = await self._take(method, target, fresh=True)
                 try:
                     response, keep = await conn.exchange(data)
                 except _Failed as again:
                     self._drop(conn)
-                    raise self._error(method, target, again.cause) from None
+                    raise self._error(method, target, again.cause) from again.__cause__
                 except BaseException:
                     self._drop(conn)
                     raise
@@ -444,7 +444,7 @@ class HttpPool:
             self._open -= 1
             self._waiters.unpark()
             if isinstance(exc, _FAILURES):
-                raise self._error(method, target, exc) from None
+                raise self._error(method, target, exc) from exc
             raise
 
     async def _connect(self) -> _Connection:
@@ -471,9 +471,11 @@ class HttpPool:
             return
         conn.idle_since = monotonic()
         self._idle.append(conn)
-        self._waiters.unpark()
+        if self._waiters:
+            self._waiters.unpark()
 
     def _drop(self, conn: _Connection) -> None:
         conn.close()
         self._open -= 1
-        self._waiters.unpark()
+        if self._waiters:
+            self._waiters.unpark()
