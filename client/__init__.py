@@ -1,7 +1,8 @@
 """Podium's trio-native worker SDK and API client.
 
 Rules: `client` talks to a server only over HTTP (it never imports `server`); it uses
-`core` models for every body. Public names are re-exported here.
+`core` models for every body. Public names are re-exported here. `ConductorApiError`
+means the server answered no; `TransportError` means no answer came.
 
 A worker process in a few lines::
 
@@ -17,6 +18,7 @@ A worker process in a few lines::
 """
 
 from client.api import ConductorApiError, ConductorClient, api_base_url
+from client.http import HttpPool, TransportError, TransportTimeout
 from client.runner import Backoff, RunnerStats, TaskRunner
 from client.worker import (
     AsyncFunctionWorker,
@@ -36,11 +38,14 @@ __all__ = [
     "ConductorApiError",
     "ConductorClient",
     "FunctionWorker",
+    "HttpPool",
     "InProgress",
     "NonRetryableError",
     "RunnerStats",
     "SyncFunctionWorker",
     "TaskRunner",
+    "TransportError",
+    "TransportTimeout",
     "Worker",
     "api_base_url",
     "result_from_error",

@@ -378,7 +378,8 @@ class HttpPool:
             data = head.encode("latin-1") + body
         if retry_safe is None:
             retry_safe = method in _IDEMPOTENT
-        with trio.move_on_after(timeout_s):
+        # A bare CancelScope: move_on_after adds a generator context manager per request.
+        with trio.CancelScope(deadline=trio.current_time() + timeout_s):
             conn = await self._take(method, target)
             try:
                 response, keep = await conn.exchange(data)
