@@ -410,6 +410,8 @@ class HttpPool:
         )
 
     def _error(self, method: str, target: str, cause: BaseException | str) -> TransportError:
+        if isinstance(cause, trio.BrokenResourceError) and cause.__cause__ is not None:
+            cause = cause.__cause__  # what broke the stream (an SSL error, a reset, ...)
         if isinstance(cause, str):
             problem = cause
         elif isinstance(cause, httptools.HttpParserError):

@@ -7,7 +7,11 @@ with raw bytes, so each test controls framing, closes and silences exactly.
 from __future__ import annotations
 
 import asyncio
+import shutil
+import ssl
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 import h11
 import pytest
@@ -201,6 +205,63 @@ async def test_closed_pool_and_bad_targets_are_refused() -> None:
         await pool.request("GET", "/")
     with pytest.raises(ValueError, match="http://host:port"):
         HttpPool("ftp://x")
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and 127.0.0.1 (made by the openssl CLI)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"),
+            *("-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+async def test_https_keeps_alive_and_checks_the_certificate(
+    nursery: trio.Nursery, certificate: tuple[Path, Path]
+) -> None:
+    cert, key = certificate
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    accepted = 0
+
+    async def handler(stream: trio.SocketStream) -> None:
+        nonlocal accepted
+        accepted += 1
+        tls = trio.SSLStream(stream, server_context, server_side=True)
+        buffered = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buffered:
+                    data = await tls.receive_some(65536)
+                    if not data:
+                        return
+                    buffered += data
+                _, buffered = buffered.split(b"\r\n\r\n", 1)
+                await tls.send_all(
+                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+                )
+        except trio.BrokenResourceError:
+            return
+
+    listeners = await nursery.start(trio.serve_tcp, handler, 0)
+    port = listeners[0].socket.getsockname()[1]
+    trusted = ssl.create_default_context(cafile=str(cert))
+    async with HttpPool(f"https://localhost:{port}", ssl_context=trusted) as pool:
+        bodies = [(await pool.request("GET", "/x")).body for _ in range(3)]
+    assert bodies == [b"abc"] * 3
+    assert accepted == 1
+    async with HttpPool(f"https://localhost:{port}") as pool:  # system CAs only
+        with pytest.raises(TransportError, match="CERTIFICATE_VERIFY_FAILED"):
+            await pool.request("GET", "/x")
 
 
 @pytest.mark.slow
