@@ -12,15 +12,16 @@ Rules:
   `POST /tasks/update-v2`; the task that call returns (the next one of the same type) is
   run at once in the same slot, without polling.
 - Every loop and task chain shares one client (the caller's, or one created per run):
-  its connection pool hands out a kept-alive connection in O(1), whatever its size. A
-  task costs no trio task of its own: a chain runs its tasks one after another.
+  its connection pool hands out a kept-alive connection in O(1), whatever its size. Only
+  a polled task starts a trio task (its chain); the tasks update-v2 hands back run in
+  that chain, one after another.
 - Transport errors (`client.http.TransportError`: refused, reset, timeout) and
-  retryable answers (5xx, 429) are retried with capped exponential
-  backoff: polls forever (they are harmless), a result up to `update_attempts` times,
-  after which it is logged and dropped (the server's response timeout re-delivers the
-  task). A result the server rejects (4xx) is logged and not retried. If update-v2 is
-  missing on the server (404/405 and the plain update succeeds), the runner uses
-  `POST /tasks` from then on and polls after each update, as Conductor's SDK does.
+  retryable answers (5xx, 429) are retried with capped exponential backoff: polls
+  forever (they are harmless), a result up to `update_attempts` times, after which it is
+  logged and dropped (the server's response timeout re-delivers the task). A result the
+  server rejects (4xx) is logged and not retried. If update-v2 is missing on the server
+  (404/405 and the plain update succeeds), the runner uses `POST /tasks` from then on
+  and polls after each update, as Conductor's SDK does.
 - Graceful shutdown (`stop()`, or SIGINT/SIGTERM under `run_sync()`): no new polls start;
   a poll already waiting on the server is not cut off (its answer may hold tasks that are
   already ours), so it finishes within `poll_timeout_ms` and its tasks are run; every
