@@ -6,8 +6,7 @@ Rules:
   demand and dropped when nobody holds or waits for them, so memory tracks concurrency,
   not the number of workflows.
 - Several locks are always taken in sorted id order (batch poll), so two batches cannot
-  deadlock. Waiters get a lock in arrival order; taking a free lock does not yield to
-  the scheduler (trio.Lock does: one more pass of the run loop per decide).
+  deadlock.
 - Waiters use a per-queue generation counter: a poller reads the generation *before* it
   pops, and waits only if no push happened since, so a wake-up between the pop and the
   wait is never lost. A delayed push wakes waiters when the delay ends (one timer task
@@ -18,81 +17,44 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections import deque
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import trio
 
 
-class _Hold:
-    """`async with locks.hold(id)`: takes the workflow's lock, gives it back on exit."""
-
-    __slots__ = ("_locks", "_workflow_id")
-
-    def __init__(self, locks: WorkflowLocks, workflow_id: str) -> None:
-        self._locks = locks
-        self._workflow_id = workflow_id
-
-    async def __aenter__(self) -> None:
-        await self._locks.acquire(self._workflow_id)
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._locks.release(self._workflow_id)
-
-
 class WorkflowLocks:
-    """Per-workflow-id locks, FIFO, created on demand.
-
-    A workflow id is held while it has an entry; the entry lists the tasks waiting for it,
-    and release hands the lock to the first of them directly. Taking a free lock does not
-    yield to the scheduler (a decide goes on to its store call, which does).
-    """
+    """Per-workflow-id trio locks, created on demand."""
 
     def __init__(self) -> None:
-        self._waiters: dict[str, deque[trio.Event]] = {}
+        self._locks: dict[str, tuple[trio.Lock, int]] = {}
 
-    def hold(self, workflow_id: str) -> _Hold:
-        return _Hold(self, workflow_id)
-
-    async def acquire(self, workflow_id: str) -> None:
-        waiters = self._waiters.get(workflow_id)
-        if waiters is None:
-            self._waiters[workflow_id] = deque()
-            return
-        turn = trio.Event()
-        waiters.append(turn)
+    @asynccontextmanager
+    async def hold(self, workflow_id: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(workflow_id, (None, 0))
+        if lock is None:
+            lock = trio.Lock()
+        self._locks[workflow_id] = (lock, users + 1)
         try:
-            await turn.wait()
-        except BaseException:
-            if turn.is_set():
-                self.release(workflow_id)  # handed over as we were cancelled: pass it on
+            async with lock:
+                yield
+        finally:
+            lock_, users = self._locks[workflow_id]
+            if users <= 1:
+                del self._locks[workflow_id]
             else:
-                waiters.remove(turn)
-            raise
-
-    def release(self, workflow_id: str) -> None:
-        waiters = self._waiters[workflow_id]
-        if waiters:
-            waiters.popleft().set()
-        else:
-            del self._waiters[workflow_id]
+                self._locks[workflow_id] = (lock_, users - 1)
 
     @asynccontextmanager
     async def hold_many(self, workflow_ids: Iterable[str]) -> AsyncIterator[None]:
-        taken: list[str] = []
-        try:
+        async with AsyncExitStack() as stack:
             for workflow_id in sorted(set(workflow_ids)):
-                await self.acquire(workflow_id)
-                taken.append(workflow_id)
+                await stack.enter_async_context(self.hold(workflow_id))
             yield
-        finally:
-            for workflow_id in reversed(taken):
-                self.release(workflow_id)
 
     def held(self) -> int:
         """Number of workflows with a lock in use (tests check nothing leaks)."""
-        return len(self._waiters)
+        return len(self._locks)
 
 
 class QueueWaiters:
