@@ -56,7 +56,7 @@ from core.store import DECIDER_QUEUE, LogLine, SearchRequest, Store
 from server.engine import operations, post_commit, starting, workers
 from server.engine.config import EngineConfig
 from server.engine.events import EventBus
-from server.engine.executor import DecideFn, Executor, Guard, Outcome, ScriptFn
+from server.engine.executor import DecideFn, Executor, Guard, Outcome, ScriptFn, Then
 from server.engine.limits import AdmissionLimits
 from server.engine.metadata import MetadataCache
 from server.engine.persistence import from_record
@@ -339,15 +339,17 @@ class Engine:
         event: Event,
         *,
         guard: Guard | None = None,
+        then: Then | None = None,
     ) -> Workflow:
-        """Decide one event on a stored workflow, commit, then perform its actions.
+        """Decide one event on a stored workflow, commit, then perform its actions;
+        `then` may add events to the same commit (see Executor.apply).
 
         Raises:
             NotFound: unknown workflow.
             Unavailable: could not commit after repeated version conflicts.
             PodiumError: the decider's (or guard's) verdict on API misuse.
         """
-        outcome = await self.executor.apply(workflow_id, [event], guard=guard)
+        outcome = await self.executor.apply(workflow_id, [event], guard=guard, then=then)
         await self._after_commit(outcome)
         return outcome.workflow
 
@@ -499,8 +501,10 @@ class Engine:
         return task_id
 
     async def update_task_v2(self, result: TaskResult) -> Task | None:
-        """`POST /tasks/update-v2`: update, then (if the task ended) poll the next task
-        of the same type and domain for the same worker, without waiting."""
+        """`POST /tasks/update-v2`: update, then (if the task ended) the next task of the
+        same type and domain for the same worker, without waiting: the task this update
+        scheduled when there is one (handed off in the update's own commit, see
+        server/engine/handoff.py), otherwise a poll."""
         return await workers.update_task_v2(self, result)
 
     async def update_task_by_ref(

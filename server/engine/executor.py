@@ -56,6 +56,10 @@ ScriptFn = Callable[[EvaluateScript], ScriptResult | Awaitable[ScriptResult]]
 # API error), mutate the workflow (restart with the latest definition), or return False
 # to skip the decide (an update to a task that is already terminal).
 Guard = Callable[[Workflow], bool]
+# Called with the staged decision before it is committed: returns more events to decide
+# into the same commit (and may drop its queue ops); update-v2's hand-off
+# (server/engine/handoff.py).
+Then = Callable[["Staged"], Sequence[Event]]
 
 
 class Staged(msgspec.Struct, kw_only=True):
@@ -121,11 +125,14 @@ class Executor:
         assert isinstance(result, ScriptResult)
         return result
 
-    async def stage(self, workflow: Workflow, events: Sequence[Event]) -> Staged:
-        """Decide `events` in order on `workflow` (mutated), answering scripts at once."""
+    async def stage(
+        self, workflow: Workflow, events: Sequence[Event], into: Staged | None = None
+    ) -> Staged:
+        """Decide `events` in order on `workflow` (mutated), answering scripts at once;
+        `into`: a Staged of the same workflow to go on from."""
         env = await self.env_for(workflow)
         now = self.now_ms()
-        staged = Staged(workflow=workflow)
+        staged = Staged(workflow=workflow) if into is None else into
         pending: list[Any] = list(events)
         scripts = 0
         while pending:
@@ -237,8 +244,10 @@ class Executor:
         *,
         guard: Guard | None = None,
         extra_ops: Sequence[QueueOp] = (),
+        then: Then | None = None,
     ) -> Outcome:
-        """Decide `events` on the stored workflow and commit, retrying on conflicts.
+        """Decide `events` on the stored workflow and commit, retrying on conflicts;
+        `then` may add events to the same commit (asked again on every attempt).
 
         Raises:
             NotFound: no such workflow.
@@ -263,6 +272,9 @@ class Executor:
                         return Outcome(workflow=workflow, skipped=True)
                 try:
                     staged = await self.stage(workflow, events)
+                    more = then(staged) if then is not None else ()
+                    if more:
+                        await self.stage(workflow, more, into=staged)
                 except Exception:
                     if not from_cache:
                         raise

@@ -17,6 +17,8 @@ Rules:
   on the store's copy.
 - Poll data (queue, domain, worker, time) is recorded at most every
   `poll_record_interval_ms` per key.
+- update-v2 answers with the task its own commit handed off when there is one
+  (server/engine/handoff.py), which counts as the worker's poll; otherwise it polls.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from core.enums import TASK_TERMINAL, WORKFLOW_TERMINAL, TaskResultStatus, TaskS
 from core.errors import BadRequest, NotFound
 from core.models import Task, TaskResult, Workflow
 from core.store import LogLine, PollRecord, QueueOp, WorkflowRecord
-from server.engine.executor import Outcome, Staged
+from server.engine.executor import Outcome, Staged, Then
+from server.engine.handoff import Handoff
 from server.engine.persistence import from_record
 from server.engine.views import find_task, pending_task_by_ref, queue_name, task_queue
 
@@ -304,6 +307,15 @@ def _log_time(value: Any, now: int) -> int:
 async def update_task(engine: Engine, result: TaskResult) -> tuple[str, Task | None]:
     """See Engine.update_task. Returns (task id, the task after the update or None if
     the update was ignored)."""
+    task_id, task, _ = await _update(engine, result)
+    return task_id, task
+
+
+async def _update(
+    engine: Engine, result: TaskResult, then: Then | None = None
+) -> tuple[str, Task | None, Workflow]:
+    """update_task, also returning the workflow as committed; `then` may add events to
+    the update's commit (Executor.apply)."""
     if not result.task_id:
         raise BadRequest("taskId: must not be empty")
     if not result.workflow_instance_id:
@@ -317,6 +329,7 @@ async def update_task(engine: Engine, result: TaskResult) -> tuple[str, Task | N
     ignored_queue: list[str] = []
 
     def guard(workflow: Workflow) -> bool:
+        ignored_queue.clear()  # asked again on the store's copy when a cached one declines
         task = find_task(workflow, task_id)
         if task is None:
             raise NotFound(f"Task {task_id} not found in workflow {workflow_id}")
@@ -337,7 +350,7 @@ async def update_task(engine: Engine, result: TaskResult) -> tuple[str, Task | N
         sub_workflow_id=sub_id if isinstance(sub_id, str) else None,
         extend_lease=bool(result.extend_lease),
     )
-    workflow = await engine.apply(workflow_id, event, guard=guard)
+    workflow = await engine.apply(workflow_id, event, guard=guard, then=then)
     # Logs are kept once the task is known to exist (a 404 writes nothing).
     if result.logs:
         lines = [
@@ -347,17 +360,39 @@ async def update_task(engine: Engine, result: TaskResult) -> tuple[str, Task | N
         await engine.store.add_logs(lines[-engine.config.max_logs_per_task :])
     if ignored_queue:
         await engine.store.remove(ignored_queue[0], task_id)
-        return task_id, None
-    return task_id, find_task(workflow, task_id)
+        return task_id, None, workflow
+    return task_id, find_task(workflow, task_id), workflow
 
 
 async def update_task_v2(engine: Engine, result: TaskResult) -> Task | None:
-    """See Engine.update_task_v2."""
-    _, task = await update_task(engine, result)
-    if task is None or task.status not in TASK_TERMINAL:
-        return None
-    domain = task.domain if isinstance(task.domain, str) and task.domain else None
+    """See Engine.update_task_v2: the task the update handed off (server/engine/handoff.py),
+    else a poll without waiting."""
     worker = result.worker_id if isinstance(result.worker_id, str) else None
+    handoff = Handoff(engine, result.task_id, worker) if result.task_id else None
+    # Shielded like a poll's pop + claim: the update may hand a task to this caller, and
+    # a caller gone meanwhile gets it put back below, never left IN_PROGRESS unheld.
+    with trio.CancelScope(shield=True):
+        _, task, workflow = await _update(engine, result, then=handoff)
+    handed = None
+    if task is not None and handoff is not None and handoff.handed is not None:
+        # `task` is set only when the last attempt was decided, which asked the hand-off.
+        found = find_task(workflow, handoff.handed)
+        if found is not None and found.status is TaskStatus.IN_PROGRESS:
+            handed = found
+    try:
+        await trio.lowlevel.checkpoint_if_cancelled()
+    except trio.Cancelled:
+        if handed is not None:
+            with trio.CancelScope(shield=True):
+                await _give_back(engine, [handed])
+        raise
+    if task is None or task.status not in TASK_TERMINAL:
+        return None  # (nothing is handed off then either: see server/engine/handoff.py)
+    domain = task.domain if isinstance(task.domain, str) and task.domain else None
+    if handed is not None:
+        # Counts as this worker's poll (poll data, active domains), as the poll would.
+        await _record_poll(engine, task.task_type, domain, worker)
+        return handed
     tasks = await poll(
         engine, task.task_type, worker_id=worker, domain=domain, count=1, timeout_ms=0
     )
