@@ -9,8 +9,12 @@ Rules:
   Each commit's version check runs inside that transaction, so a conflicting commit fails
   alone and applies nothing.
 - WAL journal with synchronous=NORMAL: a committed transaction survives a process crash
-  (not necessarily an OS crash right after it). A new SqliteStore on the same file sees
-  everything committed.
+  (not necessarily an OS crash before the next checkpoint's fsync; see
+  sqlite_schema.PERFORMANCE_PRAGMAS). A new SqliteStore on the same file sees everything
+  committed.
+- A commit is one INSERT (create) or UPDATE (update) whose WHERE clause carries the
+  version check, then its task-index and queue statements; nothing is read first. A
+  commit that fails is reported by reading the stored version afterwards.
 - Schema created and migrated on open (server/stores/sqlite_schema.py).
 - Time comes from arguments (`now_ms`), never from the clock.
 """

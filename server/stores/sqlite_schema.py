@@ -73,14 +73,19 @@ MIGRATIONS: list[tuple[str, ...]] = [
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
-# Settings that change speed, never durability or results (each connection sets them):
-# a larger page cache (grows only as pages are used; SQLite's default is 2 MiB), the
-# database file read through mmap (fewer read() calls; WAL frames are still read), and
-# temporary b-trees and statement journals kept in memory.
+# Settings that change speed, never results (each connection sets them): a larger page
+# cache (grows only as pages are used; SQLite's default is 2 MiB), the database file read
+# through mmap (fewer read() calls; WAL frames are still read), temporary b-trees and
+# statement journals in memory, and a checkpoint every 10,000 WAL pages (~40 MiB) instead
+# of 1,000. The checkpoint runs inside a commit on the writer thread and costs two fsyncs
+# (at synchronous=NORMAL the WAL is synced only then), which at 1,000 pages stalled the
+# writer for several ms every ~200 commits. Process-crash durability is unchanged: every
+# committed transaction is in the WAL file before COMMIT returns.
 PERFORMANCE_PRAGMAS = (
     "cache_size = -32768",  # KiB: 32 MiB at most per connection
     "mmap_size = 268435456",
     "temp_store = MEMORY",
+    "wal_autocheckpoint = 10000",
 )
 
 

@@ -234,6 +234,16 @@ async def test_wal_and_synchronous_normal(store: SqliteStore) -> None:
     assert (mode, sync) == ("wal", 1)
 
 
+async def test_both_connections_use_the_performance_settings(store: SqliteStore) -> None:
+    def settings(conn: sqlite3.Connection) -> tuple[int, ...]:
+        names = ("cache_size", "temp_store", "wal_autocheckpoint", "synchronous")
+        return tuple(conn.execute(f"PRAGMA {name}").fetchone()[0] for name in names)
+
+    expected = (-32768, 2, 10000, 1)
+    assert await store.worker.run(settings, write=False) == expected
+    assert await store.reader.run(settings, write=False) == expected
+
+
 async def test_schema_version_is_recorded(store: SqliteStore) -> None:
     version = await store.worker.run(
         lambda c: c.execute("SELECT version FROM schema_version").fetchall()
