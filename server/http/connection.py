@@ -107,7 +107,7 @@ class HttpConnection:
         self._in_message = False
         self._headers_done = False
         self._url_parts: list[bytes] = []
-        self._headers: dict[str, str] = {}
+        self._raw_headers: list[tuple[bytes, bytes]] = []
         self._body_parts: list[bytes] = []
         self._body_size = 0
         self._header_bytes = 0
@@ -380,7 +380,7 @@ class HttpConnection:
         self._in_message = True
         self._headers_done = False
         self._url_parts = []
-        self._headers = {}
+        self._raw_headers = []
         self._body_parts = []
         self._body_size = 0
         self._header_bytes = 0
@@ -394,28 +394,34 @@ class HttpConnection:
             raise self._headers_too_large()
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # Kept raw: the Request decodes them only if a handler reads `headers`.
         self._header_bytes += len(name) + len(value) + 4
         if self._header_bytes > self._config.max_header_bytes:
             raise self._headers_too_large()
-        key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        headers = self._headers
-        previous = headers.get(key)
-        headers[key] = text if previous is None else f"{previous}, {text}"
+        self._raw_headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
-        headers = self._headers
-        length = headers.get("content-length")
-        if length is not None:
+        lengths: list[bytes] = []
+        expects: list[bytes] = []
+        for name, value in self._raw_headers:
+            size = len(name)
+            if size == 14 or size == 6:  # len("content-length"), len("expect")
+                key = name.lower()
+                if key == b"content-length":
+                    lengths.append(value)
+                elif key == b"expect":
+                    expects.append(value)
+        if lengths:
+            length = b", ".join(lengths).decode("latin-1")
             try:
                 declared = int(length)
             except ValueError:
                 raise MalformedRequest(f"Invalid Content-Length {length!r}") from None
             if declared > self._config.max_body_bytes:
                 raise self._body_too_large()
-        expect = headers.get("expect")
-        if expect is not None:
+        if expects:
+            expect = b", ".join(expects).decode("latin-1")
             if expect.lower() != "100-continue":
                 raise ExpectationFailed(expect)
             self._expect_continue = True
@@ -442,10 +448,11 @@ class HttpConnection:
                 parser.get_method().decode("ascii"),
                 path.decode("latin-1"),
                 query.decode("latin-1"),
-                self._headers,
+                None,
                 body,
                 keep_alive=parser.should_keep_alive(),
                 http_version=parser.get_http_version(),
+                raw_headers=self._raw_headers,
             )
         )
         self._in_message = False

@@ -202,7 +202,12 @@ def build_router(state: AppState) -> Router:
     router.add(
         "GET", "/maybe-poll", long_poll, long_poll=lambda request: request.query_str("wait") == "1"
     )
+
+    async def headers(request: Request) -> Response:
+        return Response.json(request.headers)
+
     router.add("GET", "/gate", gate)
+    router.add("GET", "/headers", headers)
     return router
 
 
