@@ -12,7 +12,9 @@ registers it. A method is chosen before specificity (as Spring does): a DELETE g
 the parameter template with DELETE even when a literal template matches with only GET.
 Registering the same method and template twice is an error at startup. Each route also
 carries what the OpenAPI generator needs (body/response types, query parameters,
-summary, tags).
+summary, tags). A parameter path that resolved once is remembered (bounded, forgotten
+whenever a route is added), so a worker polling the same path is one dict lookup; each
+call still gets its own parameter dict.
 """
 
 from __future__ import annotations
