@@ -306,6 +306,18 @@ class HttpConnection:
         handler_scope.cancel()
 
     async def _write(self, data: bytes) -> None:
+        fd = self._fd
+        if fd >= 0:
+            # Most responses fit the socket buffer: one write(), no deadline to arm.
+            try:
+                sent = os.write(fd, data)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                raise _broken(exc) from exc
+            if sent == len(data):
+                return
+            data = data[sent:]
         self._blocked = _WRITING
         self.deadline = trio.current_time() + self._config.write_timeout
         await self._send(data)

@@ -333,3 +333,11 @@ async def test_many_pipelined_requests_on_a_socket_all_answered(raw: RawClient) 
     responses = await raw.responses(200)
     assert [r.status for r in responses] == [200] * 200
     assert b'"id":"p199"' in responses[-1].body
+
+
+async def test_a_response_larger_than_the_socket_buffer_arrives_whole(raw: RawClient) -> None:
+    await raw.send(get("/big") + get("/nc"))
+    big, after = await raw.responses(2)
+    assert big.status == 200
+    assert big.body == bytes(range(256)) * 32768
+    assert after.status == 204
