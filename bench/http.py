@@ -10,7 +10,15 @@ which other load on a shared machine disturbs far less than req/s. Routes: `/nc`
 path and a query parameter. `--compare` interleaves runs against a minimal trio + h11
 loop and hypercorn's trio worker (if installed), both answering a canned 204.
 
-Usage: python -m bench.http [--path /nc] [--runs 3] [--duration 5] [--connections 32]
+`--app` loads the whole server instead (`podium server --store memory://`, every API route
+and its engine): by default an empty batch poll that cannot wait
+(`/api/tasks/poll/batch/nothing?count=1&timeout=0`) and `GET /api/version`; `--path` may
+be given several times. `--baseline DIR` runs the same servers from another checkout
+(e.g. an export of main, its hot path compiled) as well, interleaved A B A B in one run,
+so before/after figures share the machine's load.
+
+Usage: python -m bench.http [--app] [--path P ...] [--baseline DIR] [--runs 3]
+       [--duration 5] [--connections 32]
 """
 
 from __future__ import annotations
@@ -182,6 +190,10 @@ def _cpu_seconds(pid: int) -> float:
 
 # -- driver -----------------------------------------------------------------------------
 
+# What --app loads by default: a poll that finds nothing and cannot wait, and a GET that
+# touches neither the engine nor the store.
+APP_PATHS = ("/api/tasks/poll/batch/nothing?count=1&timeout=0", "/api/version")
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -203,9 +215,20 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("the server did not start listening within 15 s")
 
 
-def _start(kind: str) -> tuple[int, subprocess.Popen[bytes]]:
+def _start(kind: str, tree: str | None = None) -> tuple[int, subprocess.Popen[bytes]]:
+    """Start server `kind` in a subprocess, from checkout `tree` if given."""
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bench.http", "--serve", kind, str(port)])
+    env = None if tree is None else {**os.environ, "PYTHONPATH": tree}
+    if kind == "app":
+        # Inline, so a baseline checkout needs only its server, not this bench module.
+        code = (
+            "import sys; from server.app import run; from server.config import ServerConfig; "
+            "run(ServerConfig(port=int(sys.argv[1]), store_url='memory://'))"
+        )
+        command = [sys.executable, "-c", code, str(port)]
+    else:
+        command = [sys.executable, "-m", "bench.http", "--serve", kind, str(port)]
+    proc = subprocess.Popen(command, cwd=tree, env=env)
     try:
         _wait_listening(port, proc)
     except BaseException:
@@ -218,7 +241,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.http", description=__doc__)
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument(
-        "--path", default="/nc", help="route to load: /nc or /json/x?includeTasks=true"
+        "--path",
+        action="append",
+        help="route to load (repeatable): /nc or /json/x?includeTasks=true; with --app an "
+        "API path (default: the empty batch poll and /api/version)",
+    )
+    parser.add_argument("--app", action="store_true", help="load the whole server (memory store)")
+    parser.add_argument(
+        "--baseline", metavar="DIR", help="also run the servers from this checkout, interleaved"
     )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--duration", type=float, default=5.0)
@@ -246,7 +276,12 @@ def main(argv: list[str] | None = None) -> int:
         tool = f"wrk -t1 -c{args.connections} -d{args.duration:g}s"
     else:
         tool = f"built-in trio/h11 client, {args.connections} connections, {args.duration:g}s"
-    kinds = ["podium", "podium+metrics"] if args.metrics else ["podium"]
+    if args.app:
+        kinds = ["app"]
+        paths = args.path or list(APP_PATHS)
+    else:
+        kinds = ["podium", "podium+metrics"] if args.metrics else ["podium"]
+        paths = args.path or ["/nc"]
     if args.compare:
         kinds.append("h11-minimal")
         try:
@@ -255,39 +290,45 @@ def main(argv: list[str] | None = None) -> int:
             print("hypercorn is not installed: comparing with the minimal h11 loop only")
         else:
             kinds.append("hypercorn")
+    # (label, kind, checkout): the baseline's servers run from its own directory.
+    entries = [(kind, kind, None) for kind in kinds]
+    if args.baseline:
+        base = os.path.abspath(args.baseline)
+        entries = [e for kind in kinds for e in ((f"{kind}@base", kind, base), (kind, kind, None))]
     servers: dict[str, tuple[int, subprocess.Popen[bytes]]] = {}
-    rates: dict[str, list[float]] = {kind: [] for kind in kinds}
-    cpu_us: dict[str, list[float]] = {kind: [] for kind in kinds}
+    rates: dict[tuple[str, str], list[float]] = {}
+    cpu_us: dict[tuple[str, str], list[float]] = {}
     try:
-        for kind in kinds:
-            servers[kind] = _start(kind)
+        for label, kind, tree in entries:
+            servers[label] = _start(kind, tree)
         for run in range(1, args.runs + 1):
-            for kind, (port, proc) in servers.items():
-                # the reference servers answer 204 on every path
-                path = args.path if kind.startswith("podium") else "/"
-                cpu_before = _cpu_seconds(proc.pid)
-                rate, total, problems = load(port, path, args.duration, args.connections)
-                per_request = (_cpu_seconds(proc.pid) - cpu_before) / max(total, 1) * 1e6
-                rates[kind].append(rate)
-                cpu_us[kind].append(per_request)
-                note = f"  ({problems})" if problems else ""
-                print(
-                    f"run {run} {kind}: {rate:,.0f} req/s, server CPU {per_request:.0f} µs/req"
-                    f"{note}",
-                    flush=True,
-                )
+            for path in paths:
+                for label, kind, _tree in entries:
+                    port, proc = servers[label]
+                    # the reference servers answer 204 on every path
+                    target = path if kind in ("app", "podium", "podium+metrics") else "/"
+                    cpu_before = _cpu_seconds(proc.pid)
+                    rate, total, problems = load(port, target, args.duration, args.connections)
+                    per_request = (_cpu_seconds(proc.pid) - cpu_before) / max(total, 1) * 1e6
+                    rates.setdefault((label, path), []).append(rate)
+                    cpu_us.setdefault((label, path), []).append(per_request)
+                    note = f"  ({problems})" if problems else ""
+                    print(
+                        f"run {run} {label} {target}: {rate:,.0f} req/s, "
+                        f"server CPU {per_request:.1f} µs/req{note}",
+                        flush=True,
+                    )
     finally:
         for _port, proc in servers.values():
             proc.terminate()
             proc.wait(timeout=10)
     print(f"load: {tool}; each server is one process")
-    for kind in kinds:
-        what = f"GET {args.path}" if kind.startswith("podium") else "canned 204"
-        median = statistics.median(rates[kind])
-        cpu = statistics.median(cpu_us[kind])
+    for (label, path), samples in rates.items():
+        median = statistics.median(samples)
+        cpu = statistics.median(cpu_us[(label, path)])
         print(
-            f"{kind:12} {what}: median {median:,.0f} req/s over {args.runs} runs; "
-            f"server CPU {cpu:.0f} µs/req (= {1e6 / cpu:,.0f} req/s per busy core)"
+            f"{label:16} GET {path}: median {median:,.0f} req/s over {args.runs} runs; "
+            f"server CPU {cpu:.1f} µs/req (= {1e6 / cpu:,.0f} req/s per busy core)"
         )
     return 0
 

@@ -20,6 +20,10 @@ Rules:
   scratch directory and yielding an opened, empty Store. A factory may raise
   `BackendUnavailable(reason)`; the backend is then reported as skipped.
 - Each figure is the median of `--repeat` samples (default 3), each on a fresh store.
+  Next to each wall-clock figure, `*_cpu_us` is the process CPU time (every thread: trio,
+  the store's own threads, the asyncio sidecar) per operation, from time.process_time():
+  steadier than wall time on a shared machine, and what a store change should lower.
+  For a remote backend it omits the server's (Redis', PostgreSQL's) own CPU.
 - Output: a table on stdout; with --json, one JSON object as the last line:
   {"memory": {...}, "sqlite": {...}}. Figures depend on the machine (2 shared cores here),
   so compare rows within one run.
@@ -184,18 +188,18 @@ def _advance(wf_id: str, step: int, version: int, queue: str) -> Commit:
     )
 
 
-async def bench_commit_create(store: Store, n: int) -> float:
-    start = time.perf_counter()
+async def bench_commit_create(store: Store, n: int) -> tuple[float, float]:
+    start, cpu = time.perf_counter(), time.process_time()
     for i in range(n):
         await store.commit(_create(f"c{i}", "q_create"), T0)
-    return (time.perf_counter() - start) / n * 1e6
+    return (time.perf_counter() - start) / n * 1e6, (time.process_time() - cpu) / n * 1e6
 
 
-async def bench_pop_commit(store: Store, n: int) -> float:
+async def bench_pop_commit(store: Store, n: int) -> tuple[float, float]:
     for i in range(n):
         await store.commit(_create(f"p{i}", "q_poll"), T0)
     versions = dict.fromkeys((f"p{i}" for i in range(n)), 1)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     done = 0
     while done < n:
         popped = await store.pop("q_poll", 1, unack_ms=60_000, now_ms=T0)
@@ -206,37 +210,41 @@ async def bench_pop_commit(store: Store, n: int) -> float:
             _advance(wf_id, int(task), versions[wf_id], "q_poll"), T0
         )
         done += 1
-    elapsed = time.perf_counter() - start
+    elapsed, used = time.perf_counter() - start, time.process_time() - cpu
     if done < n:
         raise RuntimeError(f"pop_commit: the queue ran dry after {done} of {n} messages")
-    return elapsed / n * 1e6
+    return elapsed / n * 1e6, used / n * 1e6
 
 
-async def bench_concurrent(store: Store, tasks: int, steps: int) -> float:
+async def bench_concurrent(store: Store, tasks: int, steps: int) -> tuple[float, float]:
     async def drive(k: int) -> None:
         wf_id = f"k{k}"
         version = await store.commit(_create(wf_id, "q_concurrent"), T0)
         for step in range(steps):
             version = await store.commit(_advance(wf_id, step, version, "q_concurrent"), T0)
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     async with trio.open_nursery() as nursery:
         for k in range(tasks):
             nursery.start_soon(drive, k)
-    return tasks * (steps + 1) / (time.perf_counter() - start)
+    commits = tasks * (steps + 1)
+    return commits / (time.perf_counter() - start), (time.process_time() - cpu) / commits * 1e6
 
 
-async def run_once(name: str, n: int, tasks: int) -> tuple[float, float, float, float]:
-    """One sample of the three figures on a fresh, empty store."""
+Sample = tuple[float, float, float, float, float, float, float]
+
+
+async def run_once(name: str, n: int, tasks: int) -> Sample:
+    """One sample of the figures on a fresh, empty store (wall and CPU side by side)."""
     steps = max(1, math.ceil(n / tasks))
     with tempfile.TemporaryDirectory(prefix=f"podium-bench-{name}-") as scratch:
         async with BACKENDS[name](Path(scratch)) as store:
-            create_us = await bench_commit_create(store, n)
-            pop_us = await bench_pop_commit(store, n)
+            create_us, create_cpu = await bench_commit_create(store, n)
+            pop_us, pop_cpu = await bench_pop_commit(store, n)
             before = _group_commit_stats(store)
-            per_s = await bench_concurrent(store, tasks, steps)
+            per_s, concurrent_cpu = await bench_concurrent(store, tasks, steps)
             per_tx = _commits_per_transaction(before, _group_commit_stats(store))
-    return create_us, pop_us, per_s, per_tx
+    return create_us, pop_us, per_s, per_tx, create_cpu, pop_cpu, concurrent_cpu
 
 
 async def run_backend(name: str, n: int, tasks: int, repeat: int) -> dict[str, object]:
@@ -245,14 +253,17 @@ async def run_backend(name: str, n: int, tasks: int, repeat: int) -> dict[str, o
         samples = [await run_once(name, n, tasks) for _ in range(repeat)]
     except BackendUnavailable as exc:
         return {"skipped": str(exc)}
-    create_us, pop_us, per_s, per_tx = (
+    create_us, pop_us, per_s, per_tx, create_cpu, pop_cpu, concurrent_cpu = (
         statistics.median(column) for column in zip(*samples, strict=True)
     )
     extra = {} if per_tx == 0 else {"concurrent_commits_per_transaction": round(per_tx, 1)}
     return {
         "commit_create_us": round(create_us, 1),
+        "commit_create_cpu_us": round(create_cpu, 1),
         "pop_commit_us": round(pop_us, 1),
+        "pop_commit_cpu_us": round(pop_cpu, 1),
         "concurrent_commits_per_s": round(per_s),
+        "concurrent_cpu_us_per_commit": round(concurrent_cpu, 1),
         "concurrent_tasks": tasks,
         "n": n,
         "repeat": repeat,
@@ -317,18 +328,18 @@ async def bench_bridge(n: int, tasks: int) -> dict[str, float]:
 
 def _table(results: dict[str, dict[str, object]]) -> str:
     header = (
-        f"{'backend':<10} {'commit create µs':>17} {'pop+commit µs':>14} "
-        f"{'commits/s (concurrent)':>23}"
+        f"{'backend':<10} {'commit create µs (CPU)':>23} {'pop+commit µs (CPU)':>20} "
+        f"{'commits/s concurrent (CPU µs)':>30}"
     )
     lines = [header, "-" * len(header)]
     for name, r in results.items():
         if "skipped" in r:
             lines.append(f"{name:<10} skipped: {r['skipped']}")
             continue
-        lines.append(
-            f"{name:<10} {r['commit_create_us']:>17} {r['pop_commit_us']:>14} "
-            f"{r['concurrent_commits_per_s']:>23}"
-        )
+        create = f"{r['commit_create_us']} ({r['commit_create_cpu_us']})"
+        pop = f"{r['pop_commit_us']} ({r['pop_commit_cpu_us']})"
+        concurrent = f"{r['concurrent_commits_per_s']} ({r['concurrent_cpu_us_per_commit']})"
+        lines.append(f"{name:<10} {create:>23} {pop:>20} {concurrent:>30}")
     return "\n".join(lines)
 
 

@@ -20,13 +20,22 @@ Rules:
   finished in time 408; each of these closes the connection after the response.
 - Responses always carry `content-length` (except 1xx/204/304). `Expect: 100-continue`
   is answered when the server is about to read the body. HEAD gets the GET's headers.
+- On a TCP socket (trio.SocketStream) reads and writes go to the file descriptor: a read
+  waits for readability first (after a response the next request is rarely there yet, so
+  trying first would cost a failed recv), a write that fits the socket buffer is one
+  write() with no scheduling point. Each read is one scheduling point; requests already
+  parsed ahead (pipelining) yield once each between them, so a connection never keeps
+  the loop to itself. Other streams (tests' memory streams) use the Stream methods.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
+import os
 from collections import deque
+from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import TYPE_CHECKING
 
@@ -76,6 +85,16 @@ class HttpConnection:
         metrics: HttpMetrics | None = None,
     ) -> None:
         self._stream = stream
+        self._fd = -1
+        self._receive: Callable[[], Awaitable[bytes | bytearray]]
+        self._send: Callable[[bytes], Awaitable[None]]
+        if isinstance(stream, trio.SocketStream):
+            self._fd = stream.socket.fileno()
+            self._receive = self._receive_fd
+            self._send = self._send_fd
+        else:
+            self._receive = self._receive_stream
+            self._send = stream.send_all
         self._metrics = metrics
         self._router = router
         self._config = config
@@ -88,7 +107,7 @@ class HttpConnection:
         self._in_message = False
         self._headers_done = False
         self._url_parts: list[bytes] = []
-        self._headers: dict[str, str] = {}
+        self._raw_headers: list[tuple[bytes, bytes]] = []
         self._body_parts: list[bytes] = []
         self._body_size = 0
         self._header_bytes = 0
@@ -142,11 +161,16 @@ class HttpConnection:
 
     async def _serve(self) -> None:
         queue = self._queue
-        stream = self._stream
+        receive = self._receive
         while True:
-            while queue:
+            if queue:
                 if not await self._respond(queue.popleft()):
                     return
+                while queue:
+                    # Pipelined requests: let other tasks run between them.
+                    await trio.lowlevel.checkpoint()
+                    if not await self._respond(queue.popleft()):
+                        return
             if self._reject is not None:
                 await self._answer_last(self._reject)
                 return
@@ -161,7 +185,7 @@ class HttpConnection:
                     self._expect_continue = False
                     await self._write(CONTINUE)
                 self._arm_read_deadline()
-                data = await stream.receive_some(RECEIVE_SIZE)
+                data = await receive()
                 self._blocked = 0
                 self.deadline = INF
                 if not data:
@@ -269,7 +293,7 @@ class HttpConnection:
         # this task is cancelled, no byte read from the socket is lost.
         try:
             while len(self._pending) < self._config.max_buffered_bytes:
-                data = await self._stream.receive_some(RECEIVE_SIZE)
+                data = await self._receive()
                 if not data:
                     break
                 self._pending += data
@@ -282,11 +306,60 @@ class HttpConnection:
         handler_scope.cancel()
 
     async def _write(self, data: bytes) -> None:
+        fd = self._fd
+        if fd >= 0:
+            # Most responses fit the socket buffer: one write(), no deadline to arm.
+            try:
+                sent = os.write(fd, data)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                raise _broken(exc) from exc
+            if sent == len(data):
+                return
+            data = data[sent:]
         self._blocked = _WRITING
         self.deadline = trio.current_time() + self._config.write_timeout
-        await self._stream.send_all(data)
+        await self._send(data)
         self._blocked = 0
         self.deadline = INF
+
+    # -- socket IO --------------------------------------------------------------------
+
+    async def _receive_stream(self) -> bytes | bytearray:
+        return await self._stream.receive_some(RECEIVE_SIZE)
+
+    async def _receive_fd(self) -> bytes:
+        # Wait first, then read: see the module rules. trio's receive_some is atomic
+        # under cancellation and so is this (nothing is read before the wait returns).
+        fd = self._fd
+        while True:
+            await trio.lowlevel.wait_readable(fd)
+            try:
+                return os.read(fd, RECEIVE_SIZE)
+            except BlockingIOError:
+                continue  # woken without data after all
+            except OSError as exc:
+                raise _broken(exc) from exc
+
+    async def _send_fd(self, data: bytes) -> None:
+        fd = self._fd
+        view: memoryview | None = None
+        while True:
+            try:
+                sent = os.write(fd, data if view is None else view)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                raise _broken(exc) from exc
+            if view is None:
+                if sent == len(data):
+                    return
+                view = memoryview(data)
+            view = view[sent:]
+            if not view:
+                return
+            await trio.lowlevel.wait_writable(fd)
 
     async def _answer_last(self, error: HttpError) -> None:
         response = error_response(error, instance=self._config.instance)
@@ -319,7 +392,7 @@ class HttpConnection:
         self._in_message = True
         self._headers_done = False
         self._url_parts = []
-        self._headers = {}
+        self._raw_headers = []
         self._body_parts = []
         self._body_size = 0
         self._header_bytes = 0
@@ -333,28 +406,34 @@ class HttpConnection:
             raise self._headers_too_large()
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # Kept raw: the Request decodes them only if a handler reads `headers`.
         self._header_bytes += len(name) + len(value) + 4
         if self._header_bytes > self._config.max_header_bytes:
             raise self._headers_too_large()
-        key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        headers = self._headers
-        previous = headers.get(key)
-        headers[key] = text if previous is None else f"{previous}, {text}"
+        self._raw_headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
-        headers = self._headers
-        length = headers.get("content-length")
-        if length is not None:
+        lengths: list[bytes] = []
+        expects: list[bytes] = []
+        for name, value in self._raw_headers:
+            size = len(name)
+            if size == 14 or size == 6:  # len("content-length"), len("expect")
+                key = name.lower()
+                if key == b"content-length":
+                    lengths.append(value)
+                elif key == b"expect":
+                    expects.append(value)
+        if lengths:
+            length = b", ".join(lengths).decode("latin-1")
             try:
                 declared = int(length)
             except ValueError:
                 raise MalformedRequest(f"Invalid Content-Length {length!r}") from None
             if declared > self._config.max_body_bytes:
                 raise self._body_too_large()
-        expect = headers.get("expect")
-        if expect is not None:
+        if expects:
+            expect = b", ".join(expects).decode("latin-1")
             if expect.lower() != "100-continue":
                 raise ExpectationFailed(expect)
             self._expect_continue = True
@@ -381,10 +460,11 @@ class HttpConnection:
                 parser.get_method().decode("ascii"),
                 path.decode("latin-1"),
                 query.decode("latin-1"),
-                self._headers,
+                None,
                 body,
                 keep_alive=parser.should_keep_alive(),
                 http_version=parser.get_http_version(),
+                raw_headers=self._raw_headers,
             )
         )
         self._in_message = False
@@ -394,6 +474,13 @@ class HttpConnection:
         return PayloadTooLarge(
             f"Request body exceeds {self._config.max_body_bytes} bytes; send less data"
         )
+
+
+def _broken(exc: OSError) -> trio.BrokenResourceError | trio.ClosedResourceError:
+    # The same exceptions trio's SocketStream raises for these failures.
+    if exc.errno == errno.EBADF:
+        return trio.ClosedResourceError("the connection's socket was closed")
+    return trio.BrokenResourceError(f"socket connection broken: {exc}")
 
 
 def _origin_form(url: bytes) -> bytes:

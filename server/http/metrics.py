@@ -14,6 +14,7 @@ import math
 import re
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from server.http.request import Request
 from server.http.response import Response
@@ -67,6 +68,14 @@ class _Family:
         self.name = name
         self.help = help_text
         self.label_names = tuple(label_names)
+        # labels(...) handles by the values as passed (str values only), so a hot call
+        # site costs one dict lookup, not a key check and a new handle object.
+        self._handles: dict[tuple[str, ...], Any] = {}
+
+    def _cached_handle(self, values: tuple[str, ...], handle: Any) -> Any:
+        if all(type(v) is str for v in values):
+            self._handles[values] = handle
+        return handle
 
     def _key(self, values: tuple[str, ...]) -> tuple[str, ...]:
         if len(values) != len(self.label_names):
@@ -101,11 +110,14 @@ class Counter(_Family):
 
     def labels(self, *values: str) -> CounterChild:
         """The counter for these label values (in label-name order)."""
+        handle: CounterChild | None = self._handles.get(values)
+        if handle is not None:
+            return handle
         key = self._key(values)
         child = self._children.get(key)
         if child is None:
             child = self._children[key] = _Value()
-        return CounterChild(child)
+        return self._cached_handle(values, CounterChild(child))  # type: ignore[no-any-return]
 
     def inc(self, amount: float = 1.0) -> None:
         """Add `amount` to the counter of a metric without labels."""
@@ -148,11 +160,14 @@ class Gauge(_Family):
 
     def labels(self, *values: str) -> GaugeChild:
         """The gauge for these label values (in label-name order)."""
+        handle: GaugeChild | None = self._handles.get(values)
+        if handle is not None:
+            return handle
         key = self._key(values)
         child = self._children.get(key)
         if child is None:
             child = self._children[key] = _Value()
-        return GaugeChild(child)
+        return self._cached_handle(values, GaugeChild(child))  # type: ignore[no-any-return]
 
     def set(self, value: float) -> None:
         """Set a gauge without labels."""
@@ -235,11 +250,15 @@ class Histogram(_Family):
 
     def labels(self, *values: str) -> HistogramChild:
         """The histogram for these label values (in label-name order)."""
+        handle: HistogramChild | None = self._handles.get(values)
+        if handle is not None:
+            return handle
         key = self._key(values)
         child = self._children.get(key)
         if child is None:
             child = self._children[key] = _HistogramData(len(self.bounds) + 1)
-        return HistogramChild(self.bounds, child)
+        handle = HistogramChild(self.bounds, child)
+        return self._cached_handle(values, handle)  # type: ignore[no-any-return]
 
     def observe(self, value: float) -> None:
         """Record one observation on a histogram without labels."""

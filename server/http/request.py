@@ -1,7 +1,7 @@
 """The request a handler receives, with typed accessors that fail as 400s.
 
-Rules: everything here is parsed lazily (the query string on first use) because most
-handlers read little. Accessors never raise anything but PodiumError subclasses for bad
+Rules: everything here is parsed lazily (the query string and the headers on first use)
+because most handlers read little. Accessors never raise anything but PodiumError subclasses for bad
 input: a garbage query value is a 400 naming the parameter and what it accepts, a bad
 body is a 400 with `validationErrors`. Boolean query values are case-insensitive because
 the official SDK sends both `true` (httpx, GET) and `True` (urlencode, POST/PUT/DELETE).
@@ -41,9 +41,10 @@ class Request:
 
     __slots__ = (
         "_disconnected",
+        "_headers",
         "_query",
+        "_raw_headers",
         "body",
-        "headers",
         "http_version",
         "keep_alive",
         "method",
@@ -62,11 +63,16 @@ class Request:
         *,
         keep_alive: bool = True,
         http_version: str = "1.1",
+        raw_headers: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         self.method = method
         self.path = path
         self.query_string = query_string
-        self.headers = headers if headers is not None else {}
+        # Either given decoded, or as the parser saw them (decoded on first use).
+        if headers is None and raw_headers is None:
+            headers = {}
+        self._headers = headers
+        self._raw_headers = raw_headers
         self.body = body
         self.keep_alive = keep_alive
         self.http_version = http_version
@@ -77,6 +83,20 @@ class Request:
     def __repr__(self) -> str:
         query = f"?{self.query_string}" if self.query_string else ""
         return f"<Request {self.method} {self.path}{query}>"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Lower-case header names to values; repeated headers joined by `, `."""
+        headers = self._headers
+        if headers is None:
+            headers = {}
+            for name, value in self._raw_headers or ():
+                key = name.decode("latin-1").lower()
+                text = value.decode("latin-1")
+                previous = headers.get(key)
+                headers[key] = text if previous is None else f"{previous}, {text}"
+            self._headers = headers
+        return headers
 
     # -- disconnect -------------------------------------------------------------------
 

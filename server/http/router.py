@@ -12,7 +12,9 @@ registers it. A method is chosen before specificity (as Spring does): a DELETE g
 the parameter template with DELETE even when a literal template matches with only GET.
 Registering the same method and template twice is an error at startup. Each route also
 carries what the OpenAPI generator needs (body/response types, query parameters,
-summary, tags).
+summary, tags). A parameter path that resolved once is remembered (bounded, forgotten
+whenever a route is added), so a worker polling the same path is one dict lookup; each
+call still gets its own parameter dict.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from server.http.request import Request
 from server.http.response import Response
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+# Resolved (method, path) pairs remembered per Router; see Router.resolve.
+RESOLVED_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +102,9 @@ class Router:
         self._root = _Node()
         # Templates without parameters resolve with one dict lookup.
         self._static: dict[str, dict[str, Route]] = {}
+        # Paths with parameters that resolved before (a worker polls the same path over
+        # and over): (method, path) -> (route, decoded values). Bounded: emptied when full.
+        self._resolved: dict[tuple[str, str], tuple[Route, tuple[str, ...]]] = {}
         self.routes: list[Route] = []
 
     def add(
@@ -174,6 +182,7 @@ class Router:
         node.routes[method] = route
         if not names:
             self._static.setdefault(template, {})[method] = route
+        self._resolved.clear()
         self.routes.append(route)
         return route
 
@@ -204,6 +213,10 @@ class Router:
                 route = static.get("GET")
             if route is not None:
                 return route, {}
+        found = self._resolved.get((method, path))
+        if found is not None:
+            route, known = found
+            return route, dict(zip(route.param_names, known, strict=True))
         if not path.startswith("/"):
             raise RouteNotFound(f"No route for {path!r}: paths start with '/'")
         segments = path.split("/")[1:]
@@ -212,6 +225,9 @@ class Router:
         values: list[str] = []
         route = _match(self._root, segments, 0, values, method)
         if route is not None:
+            if len(self._resolved) >= RESOLVED_CACHE_SIZE:
+                self._resolved.clear()
+            self._resolved[(method, path)] = (route, tuple(values))
             return route, dict(zip(route.param_names, values, strict=True))
         # No route for this method: the slow walk gathers what the path does allow.
         allowed: list[str] = []

@@ -9,8 +9,12 @@ Rules:
   Each commit's version check runs inside that transaction, so a conflicting commit fails
   alone and applies nothing.
 - WAL journal with synchronous=NORMAL: a committed transaction survives a process crash
-  (not necessarily an OS crash right after it). A new SqliteStore on the same file sees
-  everything committed.
+  (not necessarily an OS crash before the next checkpoint's fsync; see
+  sqlite_schema.PERFORMANCE_PRAGMAS). A new SqliteStore on the same file sees everything
+  committed.
+- A commit is one INSERT (create) or UPDATE (update) whose WHERE clause carries the
+  version check, then its task-index and queue statements; nothing is read first. A
+  commit that fails is reported by reading the stored version afterwards.
 - Schema created and migrated on open (server/stores/sqlite_schema.py).
 - Time comes from arguments (`now_ms`), never from the clock.
 """
@@ -83,73 +87,134 @@ def database_path(url: str) -> str:
 # ---------------------------------------------------------------------- writes (worker thread)
 
 
-def _apply_commit(conn: sqlite3.Connection, commit: Commit, now_ms: int) -> int:
+# A commit's workflow write, cheapest first. Most commits change neither the status nor
+# any other indexed column: the first UPDATE then sets only the unindexed ones, so no
+# index page is touched (SQLite rewrites the entries of every index whose columns an
+# UPDATE sets, even to the same value). When an indexed column changes, that UPDATE
+# matches no row and the full one runs. Both check the version in their WHERE clause.
+_UPDATE_UNINDEXED = (
+    "UPDATE workflow SET workflow_version = ?, update_time = ?, end_time = ?, "
+    "search_text = ?, body = ?, version = ? "
+    "WHERE workflow_id = ? AND version = ? AND status = ? AND workflow_name = ? "
+    "AND create_time = ? AND correlation_id IS ? AND parent_workflow_id IS ?"
+)
+_UPDATE_ALL = (
+    "UPDATE workflow SET workflow_name = ?, workflow_version = ?, status = ?, "
+    "create_time = ?, update_time = ?, end_time = ?, correlation_id = ?, "
+    "parent_workflow_id = ?, search_text = ?, body = ?, version = ? "
+    "WHERE workflow_id = ? AND version = ?"
+)
+_INSERT = (
+    "INSERT INTO workflow (workflow_name, workflow_version, status, create_time, "
+    "update_time, end_time, correlation_id, parent_workflow_id, search_text, body, "
+    "version, workflow_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) "
+    "ON CONFLICT (workflow_id) DO NOTHING"
+)
+_PUSH = (
+    "INSERT OR REPLACE INTO queue_message (queue, message_id, priority, deliver_at) "
+    "VALUES (?, ?, ?, ?)"
+)
+_DELETE_MESSAGE = "DELETE FROM queue_message WHERE queue = ? AND message_id = ?"
+
+
+def _write_record(conn: sqlite3.Connection, commit: Commit) -> int:
+    """Insert or update the workflow row (version checked in SQL); return its new version.
+
+    Raises:
+        VersionConflict: as commit_rules.next_version decides; nothing is written then.
+    """
     r = commit.record
+    expected = commit.expected_version
+    if expected == 0:
+        cur = conn.execute(
+            _INSERT,
+            (
+                r.workflow_name,
+                r.workflow_version,
+                r.status,
+                r.create_time,
+                r.update_time,
+                r.end_time,
+                r.correlation_id,
+                r.parent_workflow_id,
+                r.search_text,
+                r.body,
+                r.workflow_id,
+            ),
+        )
+        if cur.rowcount == 1:
+            return 1
+    else:
+        version = expected + 1
+        cur = conn.execute(
+            _UPDATE_UNINDEXED,
+            (
+                r.workflow_version,
+                r.update_time,
+                r.end_time,
+                r.search_text,
+                r.body,
+                version,
+                r.workflow_id,
+                expected,
+                r.status,
+                r.workflow_name,
+                r.create_time,
+                r.correlation_id,
+                r.parent_workflow_id,
+            ),
+        )
+        if cur.rowcount == 1:
+            return version
+        cur = conn.execute(
+            _UPDATE_ALL,
+            (
+                r.workflow_name,
+                r.workflow_version,
+                r.status,
+                r.create_time,
+                r.update_time,
+                r.end_time,
+                r.correlation_id,
+                r.parent_workflow_id,
+                r.search_text,
+                r.body,
+                version,
+                r.workflow_id,
+                expected,
+            ),
+        )
+        if cur.rowcount == 1:
+            return version
+    # Nothing written: the stored version says why (this raises VersionConflict).
     found = conn.execute(
         "SELECT version FROM workflow WHERE workflow_id = ?", (r.workflow_id,)
     ).fetchone()
-    version = next_version(None if found is None else found[0], commit)
-    values = (
-        r.workflow_name,
-        r.workflow_version,
-        r.status,
-        r.create_time,
-        r.update_time,
-        r.end_time,
-        r.correlation_id,
-        r.parent_workflow_id,
-        r.search_text,
-        r.body,
-        version,
-        r.workflow_id,
-    )
-    if version == 1:
-        conn.execute(
-            "INSERT INTO workflow (workflow_name, workflow_version, status, create_time, "
-            "update_time, end_time, correlation_id, parent_workflow_id, search_text, body, "
-            "version, workflow_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            values,
-        )
-    else:
-        conn.execute(
-            "UPDATE workflow SET workflow_name = ?, workflow_version = ?, status = ?, "
-            "create_time = ?, update_time = ?, end_time = ?, correlation_id = ?, "
-            "parent_workflow_id = ?, search_text = ?, body = ?, version = ? "
-            "WHERE workflow_id = ?",
-            values,
-        )
+    next_version(None if found is None else found[0], commit)
+    raise InternalError(f"workflow {r.workflow_id}: the write matched no row at a valid version")
+
+
+def _apply_commit(conn: sqlite3.Connection, commit: Commit, now_ms: int) -> int:
+    version = _write_record(conn, commit)
+    workflow_id = commit.record.workflow_id
     if commit.removed_task_ids:
         conn.executemany(
             "DELETE FROM task_index WHERE task_id = ? AND workflow_id = ?",
-            [(t, r.workflow_id) for t in commit.removed_task_ids],
+            [(t, workflow_id) for t in commit.removed_task_ids],
         )
     if commit.added_task_ids:
         conn.executemany(
             "INSERT OR REPLACE INTO task_index (task_id, workflow_id) VALUES (?, ?)",
-            [(t, r.workflow_id) for t in commit.added_task_ids],
+            [(t, workflow_id) for t in commit.added_task_ids],
         )
+    execute = conn.execute
     for op in commit.queue_ops:
         if op.kind == "push":
-            _push(conn, op.queue, op.message_id, op.priority, now_ms + op.delay_ms)
+            # OR REPLACE deletes the old row and inserts a new one: a fresh seq.
+            execute(_PUSH, (op.queue, op.message_id, op.priority, now_ms + op.delay_ms))
         else:  # "remove" | "ack"
-            _delete_message(conn, op.queue, op.message_id)
+            execute(_DELETE_MESSAGE, (op.queue, op.message_id))
     return version
-
-
-def _commit_many(
-    conn: sqlite3.Connection, commits: list[Commit], now_ms: int
-) -> list[int | Exception]:
-    results: list[int | Exception] = []
-    for i, commit in enumerate(commits):
-        # Each commit in its own savepoint: one that fails leaves the others intact.
-        conn.execute(f"SAVEPOINT c{i}")
-        try:
-            results.append(_apply_commit(conn, commit, now_ms))
-        except Exception as exc:
-            conn.execute(f"ROLLBACK TO c{i}")
-            results.append(exc)
-        conn.execute(f"RELEASE c{i}")
-    return results
 
 
 def _push(conn: sqlite3.Connection, queue: str, message_id: str, priority: int, at: int) -> None:
@@ -353,9 +418,10 @@ class SqliteStore:
         return await self._write(lambda c: _apply_commit(c, commit, now_ms))
 
     async def commit_many(self, commits: list[Commit], now_ms: int) -> list[int | Exception]:
-        if not commits:
-            return []
-        return await self._write(lambda c: _commit_many(c, commits, now_ms))
+        # One job per commit, queued together: each fails alone (see sqlite_worker.py).
+        return await self.worker.run_many(
+            [partial(_apply_commit, commit=commit, now_ms=now_ms) for commit in commits]
+        )
 
     async def load(self, workflow_id: str) -> WorkflowRecord | None:
         return (await self.load_many([workflow_id]))[0]

@@ -73,6 +73,21 @@ MIGRATIONS: list[tuple[str, ...]] = [
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
+# Settings that change speed, never results (each connection sets them): a larger page
+# cache (grows only as pages are used; SQLite's default is 2 MiB), the database file read
+# through mmap (fewer read() calls; WAL frames are still read), temporary b-trees and
+# statement journals in memory, and a checkpoint every 10,000 WAL pages (~40 MiB) instead
+# of 1,000. The checkpoint runs inside a commit on the writer thread and costs two fsyncs
+# (at synchronous=NORMAL the WAL is synced only then), which at 1,000 pages stalled the
+# writer for several ms every ~200 commits. Process-crash durability is unchanged: every
+# committed transaction is in the WAL file before COMMIT returns.
+PERFORMANCE_PRAGMAS = (
+    "cache_size = -32768",  # KiB: 32 MiB at most per connection
+    "mmap_size = 268435456",
+    "temp_store = MEMORY",
+    "wal_autocheckpoint = 10000",
+)
+
 
 def _lower(text: str | None) -> str | None:
     return None if text is None else text.lower()
@@ -94,6 +109,8 @@ def connect(path: str, *, read_only: bool = False) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA busy_timeout = 5000")
+    for pragma in PERFORMANCE_PRAGMAS:
+        conn.execute(f"PRAGMA {pragma}")
     # freeText folds case like Python (core.search), not SQLite's ASCII-only lower().
     conn.create_function("podium_lower", 1, _lower, deterministic=True)
     return conn

@@ -2,24 +2,31 @@
 
 Rules:
 - Every statement runs on this thread; the trio loop never touches sqlite3. A job is a
-  plain function `fn(conn) -> result`; trio callers wait on a trio.Event that the thread
-  sets through the loop's TrioToken, so no trio worker thread is held per call.
+  plain function `fn(conn) -> result`, re-runnable: it reads and writes only through
+  `conn` (a batch may run it again, see below). A trio caller parks its own task
+  (trio.lowlevel) and the thread reschedules it through the loop's TrioToken, so no trio
+  worker thread is held per call.
 - Group commit: jobs that arrive while a transaction is in flight queue up, and the
   thread runs all of them in the next single transaction (BEGIN IMMEDIATE ... COMMIT),
-  each write job inside its own SAVEPOINT: a job that raises is rolled back alone and
-  gets its exception; the others commit. One fsync-free WAL commit serves the batch.
-- Results are handed out only after COMMIT succeeded, the whole batch in one hand-off
-  to each trio run (one loop wake-up, not one per job); if COMMIT fails, every job of the
-  batch gets the error (nothing of the batch is visible).
+  with no statement of its own between jobs. A job that raises without having changed a
+  row (the usual failure: a version conflict found before any write) just gets its
+  exception. One that raises after changing rows (`total_changes` moved) poisons the
+  transaction: it is rolled back and the batch runs again without that job, which keeps
+  its exception; every other job's result comes from the run that commits. One WAL commit
+  (no fsync at synchronous=NORMAL) serves the batch.
+- Results are handed out only after COMMIT succeeded; if COMMIT (or the transaction)
+  fails, every job of the batch gets the error (nothing of the batch is visible). The
+  hand-off wakes each trio run once per batch, and not at all while an earlier wake-up
+  of that run is still pending (its delivery takes the later results along).
 - A cancelled caller stops waiting; its job still runs (it may already be applied).
 """
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -33,21 +40,78 @@ T = TypeVar("T")
 MAX_BATCH = 512
 
 
-class _Job(Generic[T]):
-    __slots__ = ("done", "error", "fn", "result", "token", "write")
+class _Mailbox:
+    """Finished jobs on their way back to one trio run: one wake-up per pending delivery.
 
-    def __init__(self, fn: Callable[[sqlite3.Connection], T], write: bool) -> None:
+    `post` runs on the worker thread, `deliver` on the trio thread (via run_sync_soon).
+    """
+
+    __slots__ = ("_done", "_lock", "_scheduled", "_token")
+
+    def __init__(self, token: trio.lowlevel.TrioToken) -> None:
+        self._token = token
+        self._done: deque[_Job[Any]] = deque()
+        self._lock = threading.Lock()
+        self._scheduled = False
+
+    def post(self, jobs: list[_Job[Any]]) -> None:
+        self._done.extend(jobs)
+        with self._lock:
+            if self._scheduled:
+                return  # the pending delivery drains these too
+            self._scheduled = True
+        try:
+            self._token.run_sync_soon(self.deliver)
+        except trio.RunFinishedError:
+            # The caller's trio run is gone: nobody waits for these results.
+            self._done.clear()
+            with self._lock:
+                self._scheduled = False
+
+    def deliver(self) -> None:
+        # Clear the flag first: a job posted after this point schedules its own delivery.
+        with self._lock:
+            self._scheduled = False
+        done = self._done
+        while done:
+            waiter = done.popleft().waiter
+            waiter.pending -= 1
+            if waiter.pending == 0 and not waiter.abandoned:
+                trio.lowlevel.reschedule(waiter.task)
+
+
+class _Waiter:
+    """The trio task waiting for `pending` jobs (one per `run`, several per `run_many`)."""
+
+    __slots__ = ("abandoned", "pending", "task")
+
+    def __init__(self, pending: int) -> None:
+        self.task = trio.lowlevel.current_task()
+        self.pending = pending
+        self.abandoned = False  # the caller was cancelled: do not reschedule it
+
+    def abort(self, _: object) -> trio.lowlevel.Abort:
+        self.abandoned = True
+        return trio.lowlevel.Abort.SUCCEEDED
+
+
+class _Job(Generic[T]):
+    __slots__ = ("error", "failed_batch", "fn", "mailbox", "result", "waiter", "write")
+
+    def __init__(
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        write: bool,
+        mailbox: _Mailbox,
+        waiter: _Waiter,
+    ) -> None:
         self.fn = fn
         self.write = write
+        self.mailbox = mailbox
+        self.waiter = waiter
         self.result: T | None = None
         self.error: BaseException | None = None
-        self.token = trio.lowlevel.current_trio_token()
-        self.done = trio.Event()
-
-    def finish(self) -> None:
-        # If the caller's trio run is gone, nobody waits for this result.
-        with contextlib.suppress(trio.RunFinishedError):
-            self.token.run_sync_soon(self.done.set)
+        self.failed_batch = False  # the error is the whole transaction's, not this job's
 
 
 class SqliteWorker:
@@ -58,8 +122,10 @@ class SqliteWorker:
         self._jobs: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._started = False
-        self.batches = 0  # transactions run (tests and benchmarks read it)
+        self._mailboxes: dict[trio.lowlevel.TrioToken, _Mailbox] = {}
+        self.batches = 0  # transactions committed (tests and benchmarks read it)
         self.jobs_done = 0
+        self.replays = 0  # transactions rolled back to drop a job that failed mid-write
 
     def start(self) -> None:
         self._thread.start()
@@ -82,7 +148,15 @@ class SqliteWorker:
                 break
             if job is not None:
                 job.error = closed
-                job.finish()
+                job.failed_batch = True
+                job.mailbox.post([job])
+
+    def _mailbox(self) -> _Mailbox:
+        token = trio.lowlevel.current_trio_token()
+        mailbox = self._mailboxes.get(token)
+        if mailbox is None:
+            mailbox = self._mailboxes[token] = _Mailbox(token)
+        return mailbox
 
     async def run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool = True) -> T:
         """Run `fn(conn)` on the worker thread (in the next group transaction if `write`).
@@ -92,12 +166,46 @@ class SqliteWorker:
         """
         if not self._started:
             raise InternalError("the SQLite store is not open: call `await store.open()` first")
-        job: _Job[T] = _Job(fn, write)
+        waiter = _Waiter(1)
+        job: _Job[T] = _Job(fn, write, self._mailbox(), waiter)
         self._jobs.put(job)
-        await job.done.wait()
+        await trio.lowlevel.wait_task_rescheduled(waiter.abort)
         if job.error is not None:
             raise job.error
         return job.result  # type: ignore[return-value]
+
+    async def run_many(
+        self, fns: list[Callable[[sqlite3.Connection], T]], *, write: bool = True
+    ) -> list[T | Exception]:
+        """Run each of `fns` as its own job, queued together (normally one transaction).
+
+        Each job succeeds or fails on its own: a job's exception is returned in its slot
+        (sqlite3 errors as core.errors.Unavailable). One wake-up when all are done.
+
+        Raises:
+            core.errors.Unavailable: the transaction itself failed (nothing known applied).
+        """
+        if not self._started:
+            raise InternalError("the SQLite store is not open: call `await store.open()` first")
+        if not fns:
+            return []
+        waiter = _Waiter(len(fns))
+        mailbox = self._mailbox()
+        jobs: list[_Job[T]] = [_Job(fn, write, mailbox, waiter) for fn in fns]
+        put = self._jobs.put
+        for job in jobs:
+            put(job)
+        await trio.lowlevel.wait_task_rescheduled(waiter.abort)
+        results: list[T | Exception] = []
+        for job in jobs:
+            error = job.error
+            if error is None:
+                results.append(job.result)  # type: ignore[arg-type]
+            elif job.failed_batch or not isinstance(error, Exception):
+                raise error
+            else:
+                results.append(error)
+        return results
 
     # ------------------------------------------------------------------ thread side
 
@@ -133,61 +241,83 @@ class SqliteWorker:
         failure.__cause__ = exc
         while (job := self._jobs.get()) is not None:
             job.error = failure
-            job.finish()
+            job.failed_batch = True
+            job.mailbox.post([job])
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Job[Any]]) -> None:
-        writes = any(job.write for job in batch)
         try:
-            if writes:
-                conn.execute("BEGIN IMMEDIATE")
-            for job in batch:
-                _run_job(conn, job)
-            if writes:
-                conn.execute("COMMIT")
-                self.batches += 1
+            if any(job.write for job in batch):
+                self._run_transaction(conn, batch)
+            else:
+                for job in batch:
+                    _run_job(conn, job)
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             failure = Unavailable(f"SQLite transaction failed: {exc}")
             failure.__cause__ = exc
             for job in batch:
+                job.result = None
                 job.error = failure
+                job.failed_batch = True
         self.jobs_done += len(batch)
-        _finish_all(batch)
+        _post_all(batch)
+
+    def _run_transaction(self, conn: sqlite3.Connection, batch: list[_Job[Any]]) -> None:
+        dropped: set[int] = set()  # jobs that failed after writing: they keep their error
+        while True:
+            conn.execute("BEGIN IMMEDIATE")
+            poisoned = False
+            for i, job in enumerate(batch):
+                if i in dropped:
+                    continue
+                before = conn.total_changes
+                if _run_job(conn, job):
+                    continue
+                if not conn.in_transaction:
+                    # SQLite rolled the whole transaction back itself (I/O error, full
+                    # disk): the batch fails as one, before any later job runs.
+                    raise sqlite3.OperationalError(
+                        f"the transaction was rolled back by SQLite: {job.error}"
+                    )
+                if conn.total_changes == before:
+                    continue  # failed before changing anything: nothing to undo
+                dropped.add(i)
+                poisoned = True
+                break
+            if not poisoned:
+                conn.execute("COMMIT")
+                self.batches += 1
+                return
+            conn.execute("ROLLBACK")
+            self.replays += 1
 
 
-def _finish_all(batch: list[_Job[Any]]) -> None:
-    # One hand-off per trio run for the whole batch (not one per job): each
-    # run_sync_soon writes the loop's wake-up socket, a syscall and a GIL hand-off.
-    by_token: dict[trio.lowlevel.TrioToken, list[_Job[Any]]] = {}
+def _post_all(batch: list[_Job[Any]]) -> None:
+    # One post per trio run for the whole batch (not one per job).
+    first = batch[0].mailbox
+    if all(job.mailbox is first for job in batch):
+        first.post(batch)
+        return
+    by_box: dict[_Mailbox, list[_Job[Any]]] = {}
     for job in batch:
-        by_token.setdefault(job.token, []).append(job)
-    for token, jobs in by_token.items():
-        events = [job.done for job in jobs]
-        with contextlib.suppress(trio.RunFinishedError):
-            token.run_sync_soon(_set_all, events)
+        by_box.setdefault(job.mailbox, []).append(job)
+    for mailbox, jobs in by_box.items():
+        mailbox.post(jobs)
 
 
-def _set_all(events: list[trio.Event]) -> None:
-    for event in events:
-        event.set()
-
-
-def _run_job(conn: sqlite3.Connection, job: _Job[Any]) -> None:
-    if job.write:
-        conn.execute("SAVEPOINT job")
+def _run_job(conn: sqlite3.Connection, job: _Job[Any]) -> bool:
+    """Run one job, keeping its result or error; True if it succeeded."""
     try:
         job.result = job.fn(conn)
     except Exception as exc:
-        if job.write:
-            conn.execute("ROLLBACK TO job")
-            conn.execute("RELEASE job")
+        job.result = None
         if isinstance(exc, sqlite3.Error):
             failure = Unavailable(f"SQLite store error: {exc}")
             failure.__cause__ = exc
             job.error = failure
         else:  # PodiumError (e.g. VersionConflict) or a bug: passed through unchanged
             job.error = exc
-    else:
-        if job.write:
-            conn.execute("RELEASE job")
+        return False
+    job.error = None
+    return True

@@ -202,7 +202,17 @@ def build_router(state: AppState) -> Router:
     router.add(
         "GET", "/maybe-poll", long_poll, long_poll=lambda request: request.query_str("wait") == "1"
     )
+
+    async def headers(request: Request) -> Response:
+        return Response.json(request.headers)
+
+    async def big(request: Request) -> Response:
+        # Larger than a loopback socket's send buffer: written in several parts.
+        return Response(200, bytes(range(256)) * 32768, content_type=b"application/octet-stream")
+
     router.add("GET", "/gate", gate)
+    router.add("GET", "/headers", headers)
+    router.add("GET", "/big", big)
     return router
 
 

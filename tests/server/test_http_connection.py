@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import msgspec
 import pytest
 import trio
 
@@ -313,3 +314,30 @@ async def test_unsupported_expectation_is_417(raw: RawClient) -> None:
     await raw.send(get("/echo", "Expect: something-else", method="POST", body=b"x"))
     resp = await raw.response()
     assert resp.status == 417
+
+
+async def test_repeated_headers_reach_the_handler_joined(raw: RawClient) -> None:
+    # The handler echoes what it reads from `request.headers` (decoded on first use).
+    await raw.send(get("/headers", "X-Tag: one", "x-tag: two", "Content-Type: text/plain"))
+    resp = await raw.response()
+    assert resp.status == 200
+    assert msgspec.json.decode(resp.body) == {
+        "host": "test",
+        "x-tag": "one, two",
+        "content-type": "text/plain",
+    }
+
+
+async def test_many_pipelined_requests_on_a_socket_all_answered(raw: RawClient) -> None:
+    await raw.send(b"".join(get(f"/api/workflow/p{i}") for i in range(200)))
+    responses = await raw.responses(200)
+    assert [r.status for r in responses] == [200] * 200
+    assert b'"id":"p199"' in responses[-1].body
+
+
+async def test_a_response_larger_than_the_socket_buffer_arrives_whole(raw: RawClient) -> None:
+    await raw.send(get("/big") + get("/nc"))
+    big, after = await raw.responses(2)
+    assert big.status == 200
+    assert big.body == bytes(range(256)) * 32768
+    assert after.status == 204

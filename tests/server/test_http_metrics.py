@@ -134,3 +134,15 @@ async def test_http_layer_counts_its_requests(nursery: trio.Nursery) -> None:
     assert durations == {"/hello/{name}": 3.0, "none": 1.0}
     (open_connections,) = families["podium_http_open_connections"].samples
     assert open_connections.value == 1.0  # the scraping client's own connection
+
+
+def test_label_values_that_are_not_strings_count_as_their_text() -> None:
+    registry = Registry()
+    responses = registry.counter("podium_responses_total", "Responses.", ["status"])
+    responses.labels(200).inc()  # type: ignore[arg-type]
+    responses.labels("200").inc()
+    responses.labels(200).inc()  # type: ignore[arg-type]
+    assert responses.labels("200").value == 3
+    assert 'podium_responses_total{status="200"} 3\n' in registry.render()
+    with pytest.raises(ValueError, match="takes labels"):
+        responses.labels("200", "extra")

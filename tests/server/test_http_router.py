@@ -148,3 +148,23 @@ def test_decorator_registers() -> None:
     route, _ = router.resolve("POST", "/api/tasks")
     assert route.handler is update
     assert route.summary == "update"
+
+
+def test_a_repeated_parameter_path_resolves_the_same_with_fresh_parameters() -> None:
+    router = make_router(("GET", "/api/tasks/poll/batch/{taskType}"))
+    first = router.resolve("GET", "/api/tasks/poll/batch/encode")
+    first[1]["taskType"] = "changed by a handler"
+    again = router.resolve("GET", "/api/tasks/poll/batch/encode")
+    assert again[0] is first[0]
+    assert again[1] == {"taskType": "encode"}
+
+
+def test_a_route_added_later_takes_over_a_path_resolved_before() -> None:
+    router = make_router(("GET", "/api/workflow/{workflowId}"))
+    assert resolved(router, "GET", "/api/workflow/running") == (
+        "/api/workflow/{workflowId}",
+        {"workflowId": "running"},
+    )
+    router.add("GET", "/api/workflow/{name}/x", _handler)
+    router.add("GET", "/api/workflow/running", _handler)
+    assert resolved(router, "GET", "/api/workflow/running") == ("/api/workflow/running", {})

@@ -12,12 +12,13 @@ import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import msgspec
 import pytest
 import trio
 import trio.testing
 
 from core.errors import BadRequest, InternalError, Unavailable, VersionConflict
-from core.store import Commit, WorkflowRecord
+from core.store import Commit, QueueOp, WorkflowRecord
 from server.stores import sqlite_schema
 from server.stores.sqlite import SqliteStore, database_path
 from server.stores.sqlite_schema import SCHEMA_VERSION
@@ -131,10 +132,116 @@ async def test_a_failing_job_rolls_back_alone(store: SqliteStore) -> None:
     assert await store.get_task_def("kept") == b"k"
 
 
+async def test_a_commit_failing_after_its_row_was_written_fails_alone(
+    store: SqliteStore,
+) -> None:
+    # The bad priority only fails when its push binds, after the workflow row is written:
+    # the transaction is replayed without that commit, and nothing of it lands.
+    bad_push = QueueOp(kind="push", queue="q", message_id="bad-t", priority=10**20)
+    commits = [
+        Commit(record=rec("a"), expected_version=0, added_task_ids=["a-t"]),
+        Commit(
+            record=rec("bad"), expected_version=0, added_task_ids=["bad-t"], queue_ops=[bad_push]
+        ),
+        Commit(
+            record=rec("b"),
+            expected_version=0,
+            queue_ops=[QueueOp(kind="push", queue="q", message_id="b-t")],
+        ),
+    ]
+    replays = store.worker.replays
+    results = await store.commit_many(commits, T0)
+    assert results[0] == 1
+    assert isinstance(results[1], OverflowError)
+    assert results[2] == 1
+    assert store.worker.replays == replays + 1
+    assert await store.load("bad") is None
+    assert await store.workflow_id_for_task("bad-t") is None
+    assert await store.workflow_id_for_task("a-t") == "a"
+    assert await store.peek("q", 10) == ["b-t"]
+
+
+async def test_a_version_conflict_needs_no_rollback(store: SqliteStore) -> None:
+    await store.commit(Commit(record=rec("v"), expected_version=0), T0)
+    replays = store.worker.replays
+    results = await store.commit_many(
+        [
+            Commit(record=rec("v"), expected_version=5),
+            Commit(record=rec("v"), expected_version=0),
+            Commit(record=rec("missing"), expected_version=1),
+            Commit(record=rec("v"), expected_version=1),
+        ],
+        T0,
+    )
+    assert [type(r) for r in results[:3]] == [VersionConflict] * 3
+    assert "at version 1, not 5" in str(results[0])
+    assert "already exists" in str(results[1])
+    assert "does not exist" in str(results[2])
+    assert results[3] == 2
+    assert store.worker.replays == replays
+
+
+async def test_indexed_fields_changed_by_a_commit_are_searchable(store: SqliteStore) -> None:
+    # Most commits skip the indexed columns; one that changes them must update them.
+    await store.commit(Commit(record=rec("i"), expected_version=0), T0)
+    moved = WorkflowRecord(
+        workflow_id="i",
+        workflow_name="wf",
+        workflow_version=2,
+        status="COMPLETED",
+        create_time=T0,
+        update_time=T0 + 5,
+        end_time=T0 + 5,
+        correlation_id="c-1",
+        parent_workflow_id="p-1",
+        body=b"done",
+    )
+    assert await store.commit(Commit(record=moved, expected_version=1), T0) == 2
+    assert await store.ids_by_correlation("wf", "c-1", True) == ["i"]
+    assert await store.running_ids("wf", None) == []
+    loaded = await store.load("i")
+    assert loaded is not None
+    assert (loaded.status, loaded.workflow_version, loaded.end_time, loaded.body) == (
+        "COMPLETED",
+        2,
+        T0 + 5,
+        b"done",
+    )
+    same = msgspec.structs.replace(moved, update_time=T0 + 9, body=b"again")
+    assert await store.commit(Commit(record=same, expected_version=2), T0) == 3
+    loaded = await store.load("i")
+    assert loaded is not None
+    assert (loaded.update_time, loaded.body, loaded.version) == (T0 + 9, b"again", 3)
+
+
+async def test_a_cancelled_commit_many_still_lands(store: SqliteStore) -> None:
+    async with trio.open_nursery() as nursery:
+        release = await _park_worker(store, nursery)
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await store.commit_many(
+                [Commit(record=rec(f"m{i}"), expected_version=0) for i in range(3)], T0
+            )
+        assert scope.cancelled_caught
+        release.set()
+    await store.worker.run(lambda conn: None)  # FIFO: returns after the queued commits
+    assert await store.running_ids("wf", None) == ["m0", "m1", "m2"]
+
+
 async def test_wal_and_synchronous_normal(store: SqliteStore) -> None:
     mode = await store.worker.run(lambda c: c.execute("PRAGMA journal_mode").fetchone()[0])
     sync = await store.worker.run(lambda c: c.execute("PRAGMA synchronous").fetchone()[0])
     assert (mode, sync) == ("wal", 1)
+
+
+async def test_both_connections_use_the_performance_settings(store: SqliteStore) -> None:
+    def settings(conn: sqlite3.Connection) -> tuple[int, ...]:
+        names = ("cache_size", "temp_store", "wal_autocheckpoint", "synchronous")
+        return tuple(conn.execute(f"PRAGMA {name}").fetchone()[0] for name in names)
+
+    expected = (-32768, 2, 10000, 1)
+    assert await store.worker.run(settings, write=False) == expected
+    assert await store.reader.run(settings, write=False) == expected
 
 
 async def test_schema_version_is_recorded(store: SqliteStore) -> None:
