@@ -6,13 +6,15 @@ started the server's RSS and the store's memory are read again, and the differen
 divided by N are reported per held workflow. Store memory: Redis `INFO memory`
 used_memory (instance-wide: run it on a quiet Redis), SQLite the database file plus its
 WAL, none for memory://. Then every WAIT task is completed over the API
-(`POST /tasks/{workflowId}/hold/COMPLETED`, `--starters` at a time) and the harness
-waits until all N workflows ended.
+(`POST /tasks/{workflowId}/hold/COMPLETED`, `--starters` at a time) while the watcher
+(bench.load) reads the oldest unfinished ones in bulk, until all N workflows ended.
 - Starts and completions go through bench.load_http (keep-alive sockets, ~20x less
   client CPU per request than httpx), so the generator is not what limits the rates.
-- Per phase (start, release) it reports the rate, and the CPU seconds per 1000
-  operations of the server process, of the generator and (Redis only, `INFO cpu`,
-  instance-wide) of Redis, so runs on the busy shared machine can be compared.
+- Per phase it reports the rate, and the CPU seconds per 1000 workflows of the server
+  process, of the generator and (Redis only, `INFO cpu`, instance-wide) of Redis, so
+  runs on the busy shared machine can be compared: `start_*` (all started),
+  `release_*` (every completion request answered; the watcher runs alongside) and
+  `end_*` (from the first completion request until all N were seen ended).
 """
 
 from __future__ import annotations
@@ -171,19 +173,23 @@ async def _hold(api: str, args: argparse.Namespace, pid: int | None, store: str)
         report["store_mb"] = round(mem1 / 2**20, 1)
         report["store_bytes_per_held"] = round((mem1 - mem0) / args.hold)
     meter = _Meter(pid, store)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_progress_loop, state, "hold: releasing", not args.no_progress)
+    count = len(state.sent_ms)
+
+    async def release() -> None:
         report["release_refused"] = await _release(api, state, args.starters)
-        nursery.cancel_scope.cancel()
-    report.update(meter.report("release", len(state.sent_ms)))
+        report.update(meter.report("release", count))
+
     limits = httpx.Limits(max_connections=4)
     async with (
         httpx.AsyncClient(base_url=api, timeout=120, limits=limits) as http,
         trio.open_nursery() as nursery,
     ):
-        nursery.start_soon(_progress_loop, state, "hold: ending", not args.no_progress)
-        await _watch(http, state, time.monotonic() + args.timeout)
+        nursery.start_soon(_progress_loop, state, "hold: releasing", not args.no_progress)
+        async with trio.open_nursery() as inner:
+            inner.start_soon(release)
+            inner.start_soon(_watch, http, state, time.monotonic() + args.timeout)
         nursery.cancel_scope.cancel()
+    report.update(meter.report("end", count))
     report["completed"] = state.completed
     report["failed"] = state.failed + (args.hold - len(state.sent_ms) - state.start_errors)
     report["seconds"] = round(time.monotonic() - began, 1)
