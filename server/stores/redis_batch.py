@@ -24,6 +24,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -55,7 +56,7 @@ class ScriptPipeliner:
         self._source = source
         self._sha = sha
         self._set_sha = set_sha
-        self._pending: list[_Request] = []
+        self._pending: deque[_Request] = deque()
         self._busy = False
         self._drainer: asyncio.Task[None] | None = None
         self.max_batch = max_batch
@@ -91,7 +92,7 @@ class ScriptPipeliner:
                 batch: list[_Request] = []
                 size = 0
                 while self._pending and (not batch or size < self.max_batch):
-                    request = self._pending.pop(0)
+                    request = self._pending.popleft()
                     batch.append(request)
                     size += len(request.slots)
                 try:
