@@ -7,7 +7,10 @@ divided by N are reported per held workflow. Store memory: Redis `INFO memory`
 used_memory (instance-wide: run it on a quiet Redis), SQLite the database file plus its
 WAL, none for memory://. Then every WAIT task is completed over the API
 (`POST /tasks/{workflowId}/hold/COMPLETED`, `--starters` at a time) while the watcher
-(bench.load) reads the oldest unfinished ones in bulk, until all N workflows ended.
+(bench.load) reads the oldest unfinished ones in bulk, until all N workflows ended;
+`--timeout` counts from the last completion request. Rates need concurrency: use
+`--starters 64` (measured ~2x the starts/s of the default 16: Redis commits and reads
+of concurrent requests share pipelines).
 - Starts and completions go through bench.load_http (keep-alive sockets, ~20x less
   client CPU per request than httpx), so the generator is not what limits the rates.
 - Per phase it reports the rate, and the CPU seconds per 1000 workflows of the server
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -175,9 +179,21 @@ async def _hold(api: str, args: argparse.Namespace, pid: int | None, store: str)
     meter = _Meter(pid, store)
     count = len(state.sent_ms)
 
+    released = trio.Event()
+
     async def release() -> None:
         report["release_refused"] = await _release(api, state, args.starters)
         report.update(meter.report("release", count))
+        released.set()
+        # --timeout counts from the last completion request (releasing 1M takes longer).
+        await trio.sleep(args.timeout)
+        unfinished = state.total - state.completed - state.failed
+        raise TimeoutError(f"{unfinished} workflows unfinished {args.timeout} s after release")
+
+    async def watch(http: httpx.AsyncClient, scope: trio.CancelScope) -> None:
+        await _watch(http, state, math.inf)
+        await released.wait()
+        scope.cancel()
 
     limits = httpx.Limits(max_connections=4)
     async with (
@@ -187,7 +203,7 @@ async def _hold(api: str, args: argparse.Namespace, pid: int | None, store: str)
         nursery.start_soon(_progress_loop, state, "hold: releasing", not args.no_progress)
         async with trio.open_nursery() as inner:
             inner.start_soon(release)
-            inner.start_soon(_watch, http, state, time.monotonic() + args.timeout)
+            inner.start_soon(watch, http, inner.cancel_scope)
         nursery.cancel_scope.cancel()
     report.update(meter.report("end", count))
     report["completed"] = state.completed
