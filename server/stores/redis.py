@@ -10,7 +10,8 @@ Rules:
 - `commit` = one script that checks the version, writes the record and its indexes and
   applies the queue ops atomically. `commit_many` = those scripts pipelined in one round
   trip; each is atomic on its own, so a conflict fails only its slot. Concurrent commits
-  are pipelined together too (server.stores.redis_batch).
+  and the single commands and short pipelines of concurrent callers (loads, metadata,
+  poll data) share pipelines (server.stores.redis_batch), in submission order.
 - Search filters through the status / workflow-name sets when the query's top-level AND
   pins one of them (`status = X`, `status IN (...)`, `workflowType = 'x'`); otherwise it
   reads the index fields of *every* workflow (newest first, pipelined in chunks of
@@ -229,8 +230,8 @@ class RedisStore:
         return await self._run(lambda client: self._eval_on(client, script, self.prefix, *args))
 
     async def _cmd(self, *args: Any) -> Any:
-        """One Redis command, one round trip."""
-        return await self._run(lambda r: _exec(r, *args))
+        """One Redis command, one round trip (shared with concurrent callers)."""
+        return (await self._pipe([args]))[0]
 
     async def _pipe_on(self, r: aioredis.Redis, commands: list[tuple[Any, ...]]) -> list[Any]:
         # asyncio side: several commands, one round trip (not a transaction).
@@ -243,7 +244,15 @@ class RedisStore:
         return replies
 
     async def _pipe(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        return await self._run(lambda r: self._pipe_on(r, commands))
+        """Several commands in one round trip (not a transaction); raises the first error."""
+        pipeliner = self.pipeliner
+        if pipeliner is None:
+            raise BadRequest("RedisStore is not open: call `await store.open()` first")
+        replies = await self._run(lambda _: pipeliner.run(commands))
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
 
     # ------------------------------------------------------------------ metadata
 

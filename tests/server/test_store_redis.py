@@ -179,6 +179,54 @@ async def test_commits_from_concurrent_callers_share_one_pipeline(store: RedisSt
     assert len(await store.running_ids("order", None)) == 20
 
 
+async def test_reads_and_commits_of_concurrent_callers_share_one_pipeline_in_order(
+    store: RedisStore,
+) -> None:
+    from server.stores.redis import _commit_args
+
+    pipeliner = store.pipeliner
+    assert pipeliner is not None
+    wf_key = f"{store.prefix}:wf:w1"
+    commit_args = _commit_args(store.prefix, Commit(record=rec("w1"), expected_version=0), T0)
+    before = (pipeliner.round_trips, pipeliner.scripts)
+
+    async def together() -> list[Any]:
+        # Submitted in one loop iteration: a read before the commit, the commit, a read after.
+        return await asyncio.gather(
+            pipeliner.run([("HGET", wf_key, "v")]),
+            pipeliner.submit([commit_args]),
+            pipeliner.run([("HGET", wf_key, "v"), ("HGET", wf_key, "st")]),
+        )
+
+    first, committed, after = await store._run(lambda _: together())
+    assert (pipeliner.round_trips - before[0], pipeliner.scripts - before[1]) == (1, 1)
+    assert first == [None]
+    assert committed == [[1, 1]]
+    assert after == [b"1", b"RUNNING"]
+
+
+async def test_an_error_reply_raises_for_its_caller_only(store: RedisStore) -> None:
+    from redis.exceptions import ResponseError
+
+    await store.push("q", "m1", now_ms=T0)
+    wrong_type = store._pipe([("HGET", f"{store.prefix}:q:q", "x")])  # q:q is a sorted set
+    results: dict[str, Any] = {}
+
+    async def read_wrong() -> None:
+        with pytest.raises(ResponseError, match="WRONGTYPE"):
+            await wrong_type
+
+    async def read_size() -> None:
+        results["size"] = await store.size("q")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read_wrong)
+        nursery.start_soon(read_size)
+    assert results == {"size": 1}
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await store._cmd("HGET", f"{store.prefix}:q:q", "x")
+
+
 async def test_priority_outside_0_999_is_clamped(store: RedisStore) -> None:
     await store.push("q", "low", priority=-5, now_ms=T0)
     await store.push("q", "high", priority=5000, now_ms=T0)
