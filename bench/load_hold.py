@@ -11,7 +11,7 @@ WAL, none for memory://. Then every WAIT task is completed over the API
 `--timeout` counts from the last completion request. Rates need concurrency: use
 `--starters 64` (measured ~2x the starts/s of the default 16: Redis commits and reads
 of concurrent requests share pipelines).
-- Starts and completions go through bench.load_http (keep-alive sockets, ~20x less
+- Starts and completions go through client.http.HttpPool (keep-alive sockets, ~20x less
   client CPU per request than httpx), so the generator is not what limits the rates.
 - Per phase it reports the rate, and the CPU seconds per 1000 workflows of the server
   process, of the generator and (Redis only, `INFO cpu`, instance-wide) of Redis, so
@@ -29,14 +29,18 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
 import trio
 
 from bench import load_server
 from bench.load import RunState, _progress_loop, _watch, register
-from bench.load_http import Connection
 from bench.load_workloads import hold
+from client.http import HttpPool
+
+#: `post(path, body) -> (status, body)` on the API prefix.
+_Poster = Callable[[str, bytes], Awaitable[tuple[int, bytes]]]
+_JSON_HEADERS = "Content-Type: application/json\r\nAccept: text/plain, application/json\r\n"
 
 
 def _redis_client(store_url: str) -> Any:
@@ -107,21 +111,26 @@ async def _each(
     api: str,
     items: Iterator[Any],
     connections: int,
-    call: Callable[[Connection, Any], Awaitable[None]],
+    call: Callable[[_Poster, Any], Awaitable[None]],
 ) -> None:
-    """`call(connection, item)` for every item, on `connections` concurrent connections."""
+    """`call(post, item)` for every item, `connections` requests in flight at once."""
+    parts = urlsplit(api)
+    prefix = parts.path.rstrip("/")
+    async with HttpPool(f"{parts.scheme}://{parts.netloc}", max_connections=connections) as pool:
 
-    async def worker() -> None:
-        conn = Connection(api)
-        try:
+        async def post(path: str, body: bytes) -> tuple[int, bytes]:
+            response = await pool.request(
+                "POST", prefix + path, headers=_JSON_HEADERS, body=body, timeout_s=120
+            )
+            return response.status, response.body
+
+        async def worker() -> None:
             for item in items:
-                await call(conn, item)
-        finally:
-            await conn.aclose()
+                await call(post, item)
 
-    async with trio.open_nursery() as nursery:
-        for _ in range(connections):
-            nursery.start_soon(worker)
+        async with trio.open_nursery() as nursery:
+            for _ in range(connections):
+                nursery.start_soon(worker)
 
 
 async def _start(api: str, state: RunState, starters: int) -> None:
@@ -129,9 +138,9 @@ async def _start(api: str, state: RunState, starters: int) -> None:
     path = f"/workflow/{workload.workflow_name}"
     body = json.dumps(workload.input).encode()
 
-    async def start(conn: Connection, _n: int) -> None:
+    async def start(post: _Poster, _n: int) -> None:
         sent = time.time() * 1000
-        status, reply = await conn.post(path, body)
+        status, reply = await post(path, body)
         if status != 200:
             state.start_errors += 1
             state.failed += 1
@@ -148,9 +157,9 @@ async def _release(api: str, state: RunState, starters: int) -> int:
     """Completes every held WAIT task; returns how many requests were refused."""
     refused = 0
 
-    async def complete(conn: Connection, wid: str) -> None:
+    async def complete(post: _Poster, wid: str) -> None:
         nonlocal refused
-        status, _ = await conn.post(f"/tasks/{wid}/hold/COMPLETED", b"{}")
+        status, _ = await post(f"/tasks/{wid}/hold/COMPLETED", b"{}")
         if status != 200:
             refused += 1
 
@@ -190,20 +199,21 @@ async def _hold(api: str, args: argparse.Namespace, pid: int | None, store: str)
         unfinished = state.total - state.completed - state.failed
         raise TimeoutError(f"{unfinished} workflows unfinished {args.timeout} s after release")
 
-    async def watch(http: httpx.AsyncClient, scope: trio.CancelScope) -> None:
-        await _watch(http, state, math.inf)
+    async def watch(pool: HttpPool, scope: trio.CancelScope) -> None:
+        target = f"{urlsplit(api).path.rstrip('/')}/workflow/bulk/search?includeTasks=false"
+        await _watch(pool, target, state, math.inf)
         await released.wait()
         scope.cancel()
 
-    limits = httpx.Limits(max_connections=4)
+    parts = urlsplit(api)
     async with (
-        httpx.AsyncClient(base_url=api, timeout=120, limits=limits) as http,
+        HttpPool(f"{parts.scheme}://{parts.netloc}", max_connections=4) as watch_pool,
         trio.open_nursery() as nursery,
     ):
         nursery.start_soon(_progress_loop, state, "hold: releasing", not args.no_progress)
         async with trio.open_nursery() as inner:
             inner.start_soon(release)
-            inner.start_soon(watch, http, inner.cancel_scope)
+            inner.start_soon(watch, watch_pool, inner.cancel_scope)
         nursery.cancel_scope.cancel()
     report.update(meter.report("end", count))
     report["completed"] = state.completed
