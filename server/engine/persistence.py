@@ -18,6 +18,12 @@ Rules:
   decode to one shared (frozen) WorkflowDef object, so loading a workflow does not
   rebuild its definition or its reference-name index.
 - Encoding never mutates the workflow passed in.
+- `working_copy` is what a decide may mutate instead of a committed workflow
+  (server/engine/workflow_cache.py): new Workflow and Task objects, and new top-level
+  maps and lists (input, output, variables, inputData, outputData, ...). Values nested
+  deeper are shared: the decider never edits them in place (it builds a new map and
+  assigns it), and the cache's verify mode checks that in the test suite. Definitions
+  and workflowTasks are frozen and shared.
 """
 
 from __future__ import annotations
@@ -147,6 +153,36 @@ def decode_body(body: bytes) -> Workflow:
             if node is not None:
                 task.workflow_task = node
     return workflow
+
+
+_replace = msgspec.structs.replace
+
+
+def _task_copy(task: Task) -> Task:
+    meta = task.execution_metadata
+    if isinstance(meta, dict):
+        return _replace(
+            task,
+            input_data=dict(task.input_data),
+            output_data=dict(task.output_data),
+            execution_metadata=dict(meta),
+        )
+    return _replace(task, input_data=dict(task.input_data), output_data=dict(task.output_data))
+
+
+def working_copy(workflow: Workflow) -> Workflow:
+    """A copy of `workflow` a decide may mutate without touching `workflow` (module rules)."""
+    return _replace(
+        workflow,
+        tasks=[_task_copy(task) for task in workflow.tasks],
+        input=dict(workflow.input),
+        output=dict(workflow.output),
+        variables=dict(workflow.variables),
+        task_to_domain=dict(workflow.task_to_domain),
+        failed_reference_task_names=list(workflow.failed_reference_task_names),
+        failed_task_names=list(workflow.failed_task_names),
+        history=list(workflow.history),
+    )
 
 
 def search_text(workflow: Workflow) -> str:
