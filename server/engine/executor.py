@@ -359,7 +359,11 @@ class Executor:
 
     def remember(self, commit: Commit, version: int, workflow: Workflow | None = None) -> None:
         """Cache the record of a commit the store accepted at `version`, and the
-        `workflow` it was encoded from when given (nobody may change it afterwards)."""
+        `workflow` it was encoded from when given (nobody may change it afterwards). An
+        ended workflow keeps only its record: it is rarely decided again, and its
+        objects would only hold memory."""
+        if workflow is not None and workflow.status in WORKFLOW_TERMINAL:
+            workflow = None
         self.cache.put(msgspec.structs.replace(commit.record, version=version), workflow)
 
     async def _queue_op(self, op: QueueOp, now: int) -> None:

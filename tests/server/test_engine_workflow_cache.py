@@ -222,3 +222,22 @@ async def test_a_failed_decide_on_the_cached_copy_leaves_the_committed_object_al
         workflow = await engine.get_workflow(wf_id)
         assert "edited" not in workflow.input
         assert "edited" not in workflow.tasks[0].output_data
+
+
+async def test_starts_share_one_decoded_definition_until_it_changes(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    async with running_engine(MemoryStore()) as engine:
+        await register(engine, wf_def("one", [simple("a", "t")]))
+        first = await engine.get_workflow(await start(engine, "one"))
+        second = await engine.get_workflow(await start(engine, "one"))
+        shared = await engine.metadata.workflow_def("one", None)
+        assert shared is not None
+        assert first.workflow_definition == shared == second.workflow_definition
+        assert await engine.metadata.workflow_def("one", 1) is shared
+        # A new version (new stored bytes) is used at once, by the next start.
+        await register(engine, wf_def("one", [simple("a", "t"), simple("b", "t")], version=2))
+        newer = await engine.metadata.workflow_def("one", None)
+        assert newer is not shared and newer is not None and len(newer.tasks) == 2
+        third = await engine.get_workflow(await start(engine, "one"))
+        assert third.workflow_version == 2
