@@ -61,6 +61,7 @@ Guard = Callable[[Workflow], bool]
 # into the same commit (and may drop its queue ops); update-v2's hand-off
 # (server/engine/handoff.py).
 Then = Callable[["Staged"], Sequence[Event]]
+_BUILT_MAX = 1024
 
 
 class Staged(msgspec.Struct, kw_only=True):
@@ -110,6 +111,10 @@ class Executor:
         self._task_defs = task_defs
         self._active_domains = active_domains
         self.conflicts = 0  # version conflicts met and retried (tests and metrics)
+        # workflow id -> the last commit built for it and the workflow it was built from,
+        # so remember() can cache the object for a caller that passes only the commit
+        # (the poll's group commit). Bounded; an entry is used only for that very commit.
+        self._built: dict[str, tuple[Commit, Workflow]] = {}
 
     async def env_for(self, workflow: Workflow) -> DeciderEnv:
         defs = await self._task_defs()
@@ -230,6 +235,9 @@ class Executor:
             removed_task_ids=staged.removed,
             queue_ops=ops,
         )
+        if len(self._built) >= _BUILT_MAX:
+            self._built.clear()
+        self._built[staged.workflow.workflow_id] = (commit, staged.workflow)
         return commit, wake_at
 
     async def load(self, workflow_id: str) -> tuple[WorkflowRecord, Workflow]:
@@ -362,6 +370,9 @@ class Executor:
         `workflow` it was encoded from when given (nobody may change it afterwards). An
         ended workflow keeps only its record: it is rarely decided again, and its
         objects would only hold memory."""
+        built = self._built.pop(commit.record.workflow_id, None)
+        if workflow is None and built is not None and built[0] is commit:
+            workflow = built[1]
         if workflow is not None and workflow.status in WORKFLOW_TERMINAL:
             workflow = None
         self.cache.put(msgspec.structs.replace(commit.record, version=version), workflow)

@@ -83,10 +83,16 @@ async def test_poll_and_update_do_not_reload_what_this_engine_committed(
         wf_id = await start(engine, "seq")
         loads = store.loads
         [task] = await engine.poll("t")
+        # The poll's group commit cached the committed object too: no decode next time.
+        entry = engine.executor.cache.entry(wf_id)
+        assert entry is not None and entry[1] is not None
+        assert entry[1].tasks[0].status is TaskStatus.IN_PROGRESS
         nxt = await engine.update_task_v2(result(task))
         assert nxt is not None
         await engine.update_task(result(nxt))
         assert store.loads == loads  # every decide started from the cached record
+        ended = engine.executor.cache.entry(wf_id)
+        assert ended is not None and ended[1] is None  # an ended workflow keeps no objects
         workflow = await engine.get_workflow(wf_id)  # API reads still go to the store
         assert store.loads == loads + 1
         assert workflow.status is WorkflowStatus.COMPLETED
