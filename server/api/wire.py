@@ -133,7 +133,7 @@ _TASK_NULLABLE = tuple(
 def _task_wire(task: Task) -> Task:
     """A copy of `task` that msgspec encodes as Conductor's JSON (see module rules); it
     holds UNSET and Raw where the types say otherwise, so it is only ever encoded."""
-    blank = dict(_TASK_INTERNAL)
+    blank: dict[str, Any] = dict(_TASK_INTERNAL)
     for name in _TASK_NULLABLE:
         if getattr(task, name) is None:
             blank[name] = UNSET

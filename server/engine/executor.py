@@ -273,9 +273,7 @@ class Executor:
                     record, committed = entry
                     # Decide on a copy: the committed object stays as committed
                     # (server/engine/workflow_cache.py).
-                    workflow = (
-                        from_record(record) if committed is None else working_copy(committed)
-                    )
+                    workflow = from_record(record) if committed is None else working_copy(committed)
                     if guard is not None and not self._guard_passes(guard, workflow):
                         # Declined or refused on the cached copy: ask the store itself.
                         self.cache.drop(workflow_id)

@@ -17,7 +17,6 @@ from core import codec
 from core.models import EventHandler, TaskDef, WorkflowDef
 from core.store import Store
 
-
 _DEFS_MAX = 256  # decoded workflow definitions kept by their stored bytes
 
 

@@ -118,7 +118,7 @@ def _base_ref(ref: str) -> str:
 def _storage_twin(model: type[msgspec.Struct], name: str) -> type[msgspec.Struct]:
     """A Struct with `model`'s fields (order, wire names, defaults) that omits defaults;
     built positionally from `astuple`. Field types are Any: it is only ever encoded."""
-    fields = []
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
     for f in msgspec.structs.fields(model):
         if f.default is not msgspec.NODEFAULT:
             fields.append((f.name, Any, f.default))

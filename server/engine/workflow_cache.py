@@ -20,7 +20,10 @@ Rules:
   that declines (or raises) on a cached copy is re-checked on a fresh load.
 - An entry is dropped whenever the outcome of a write is unknown (any error or
   cancellation around a commit), and when the workflow is deleted by this process.
-- Bounded: least recently used entries are evicted past `limit` (entries are a few KB).
+- Bounded: least recently used entries are evicted past `limit` (records are a few KB),
+  and only the `objects_limit` most recently committed workflows keep their object (a
+  decoded workflow takes several times its record's memory; a held workflow is not
+  decided often enough to need it).
 """
 
 from __future__ import annotations
@@ -42,9 +45,12 @@ class WorkflowCache:
 
     verify = False  # class-wide: tests turn it on (see module rules)
 
-    def __init__(self, limit: int = 4096) -> None:
-        self._records: OrderedDict[str, tuple[WorkflowRecord, Workflow | None]] = OrderedDict()
+    def __init__(self, limit: int = 4096, objects_limit: int = 1024) -> None:
+        self._records: OrderedDict[str, WorkflowRecord] = OrderedDict()
+        # workflow id -> (its cached record, the workflow that record was encoded from)
+        self._objects: OrderedDict[str, tuple[WorkflowRecord, Workflow]] = OrderedDict()
         self._limit = limit
+        self._objects_limit = objects_limit
         self.hits = 0  # tests and benchmarks read these
         self.misses = 0
 
@@ -52,15 +58,19 @@ class WorkflowCache:
         """The cached record and its committed Workflow object (None when the committer
         did not give it), or None (counted as a miss). Never decide on the object itself:
         take persistence.working_copy of it."""
-        entry = self._records.get(workflow_id)
-        if entry is None:
+        record = self._records.get(workflow_id)
+        if record is None:
             self.misses += 1
             return None
         self._records.move_to_end(workflow_id)
         self.hits += 1
-        if self.verify and entry[1] is not None and encode_body(entry[1]) != entry[0].body:
+        pair = self._objects.get(workflow_id)
+        if pair is None or pair[0] is not record:
+            return record, None
+        workflow = pair[1]
+        if self.verify and encode_body(workflow) != record.body:
             raise CacheCorrupted(f"cached workflow {workflow_id} was changed after its commit")
-        return entry
+        return record, workflow
 
     def get(self, workflow_id: str) -> WorkflowRecord | None:
         """The cached record, or None (counted as a miss)."""
@@ -70,16 +80,24 @@ class WorkflowCache:
     def put(self, record: WorkflowRecord, workflow: Workflow | None = None) -> None:
         """Remember `record` (its `version` must be the one the store now holds) and the
         committed `workflow` it was encoded from, if given (nobody may change it later)."""
+        workflow_id = record.workflow_id
+        self._objects.pop(workflow_id, None)
         if self._limit <= 0:
             return
-        self._records[record.workflow_id] = (record, workflow)
-        self._records.move_to_end(record.workflow_id)
+        self._records[workflow_id] = record
+        self._records.move_to_end(workflow_id)
         while len(self._records) > self._limit:
-            self._records.popitem(last=False)
+            gone, _ = self._records.popitem(last=False)
+            self._objects.pop(gone, None)
+        if workflow is not None and self._objects_limit > 0:
+            self._objects[workflow_id] = (record, workflow)
+            while len(self._objects) > self._objects_limit:
+                self._objects.popitem(last=False)
 
     def drop(self, workflow_id: str) -> None:
         """Forget the workflow (its stored state is unknown or gone)."""
         self._records.pop(workflow_id, None)
+        self._objects.pop(workflow_id, None)
 
     def __len__(self) -> int:
         return len(self._records)

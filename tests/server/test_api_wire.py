@@ -142,11 +142,13 @@ def test_task_json_equals_the_dict_route() -> None:
         built = wire.task_builtins(task)
         assert json.loads(wire.task_json(task)) == built
         assert json.loads(wire.task_response(task).body) == built
-        assert "timerAt" not in built and "correlationId" not in built
+        assert "timerAt" not in built
+        assert "correlationId" not in built
     assert json.loads(wire.tasks_response(tasks).body) == [wire.task_builtins(t) for t in tasks]
     # Encoding twice reuses the node's JSON and never changes the task.
     assert wire.task_json(tasks[0]) == wire.task_json(tasks[0])
-    assert tasks[0].timer_at == 5 and tasks[0].workflow_task is node
+    assert tasks[0].timer_at == 5
+    assert tasks[0].workflow_task is node
 
 
 def _write(folder: Path, name: str, data: object) -> None:

@@ -142,7 +142,8 @@ def test_working_copy_is_equal_and_shares_no_top_level_state() -> None:
     workflow = _workflow(3)
     copy = working_copy(workflow)
     assert copy == workflow
-    assert copy.tasks is not workflow.tasks and copy.input is not workflow.input
+    assert copy.tasks is not workflow.tasks
+    assert copy.input is not workflow.input
     for mine, theirs in zip(copy.tasks, workflow.tasks, strict=True):
         assert mine is not theirs
         assert mine.input_data is not theirs.input_data

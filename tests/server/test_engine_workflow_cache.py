@@ -13,7 +13,7 @@ from core.enums import TaskStatus, WorkflowStatus
 from core.errors import BadRequest
 from core.models import Workflow
 from core.store import WorkflowRecord
-from server.engine.persistence import encode_body
+from server.engine.persistence import encode_body, to_record
 from server.engine.workflow_cache import CacheCorrupted, WorkflowCache
 from server.stores.memory import MemoryStore
 from tests.server.engine_helpers import (
@@ -85,14 +85,16 @@ async def test_poll_and_update_do_not_reload_what_this_engine_committed(
         [task] = await engine.poll("t")
         # The poll's group commit cached the committed object too: no decode next time.
         entry = engine.executor.cache.entry(wf_id)
-        assert entry is not None and entry[1] is not None
+        assert entry is not None
+        assert entry[1] is not None
         assert entry[1].tasks[0].status is TaskStatus.IN_PROGRESS
         nxt = await engine.update_task_v2(result(task))
         assert nxt is not None
         await engine.update_task(result(nxt))
         assert store.loads == loads  # every decide started from the cached record
         ended = engine.executor.cache.entry(wf_id)
-        assert ended is not None and ended[1] is None  # an ended workflow keeps no objects
+        assert ended is not None
+        assert ended[1] is None
         workflow = await engine.get_workflow(wf_id)  # API reads still go to the store
         assert store.loads == loads + 1
         assert workflow.status is WorkflowStatus.COMPLETED
@@ -175,7 +177,8 @@ async def test_a_later_decide_never_changes_what_an_earlier_call_got(
         second = await engine.update_task_v2(result(task, output_data={"n": {"k": 1}}))
         assert second is not None
         committed = engine.executor.cache.entry(wf_id)
-        assert committed is not None and committed[1] is not None
+        assert committed is not None
+        assert committed[1] is not None
         before = encode_body(committed[1])
         loads = store.loads
         snapshot = msgspec.json.encode(second)
@@ -188,7 +191,8 @@ async def test_a_later_decide_never_changes_what_an_earlier_call_got(
         assert encode_body(committed[1]) == before
         assert store.loads == loads
         after = engine.executor.cache.entry(wf_id)
-        assert after is not None and after[1] is not committed[1]
+        assert after is not None
+        assert after[1] is not committed[1]
 
 
 async def test_verify_mode_catches_a_committed_workflow_changed_in_place(
@@ -199,7 +203,8 @@ async def test_verify_mode_catches_a_committed_workflow_changed_in_place(
         await register(engine, wf_def("seq", [simple("a", "t"), simple("b", "t")]))
         wf_id = await start(engine, "seq", {"x": {"deep": [1]}})
         entry = engine.executor.cache.entry(wf_id)
-        assert entry is not None and entry[1] is not None
+        assert entry is not None
+        assert entry[1] is not None
         entry[1].input["x"]["deep"].append(2)  # an aliasing bug would do this
         with pytest.raises(CacheCorrupted):
             await engine.poll("t")
@@ -214,7 +219,8 @@ async def test_a_failed_decide_on_the_cached_copy_leaves_the_committed_object_al
         [task] = await engine.poll("t")
         await engine.update_task(result(task))
         entry = engine.executor.cache.entry(wf_id)
-        assert entry is not None and entry[1] is not None
+        assert entry is not None
+        assert entry[1] is not None
         before = encode_body(entry[1])
 
         def refuse(workflow: Workflow) -> bool:
@@ -244,6 +250,23 @@ async def test_starts_share_one_decoded_definition_until_it_changes(
         # A new version (new stored bytes) is used at once, by the next start.
         await register(engine, wf_def("one", [simple("a", "t"), simple("b", "t")], version=2))
         newer = await engine.metadata.workflow_def("one", None)
-        assert newer is not shared and newer is not None and len(newer.tasks) == 2
+        assert newer is not shared
+        assert newer is not None
+        assert len(newer.tasks) == 2
         third = await engine.get_workflow(await start(engine, "one"))
         assert third.workflow_version == 2
+
+
+def test_only_the_latest_committed_workflows_keep_their_objects() -> None:
+    cache = WorkflowCache(limit=3, objects_limit=2)
+    records = {}
+    for wf_id in ("a", "b", "c"):
+        workflow = Workflow(workflow_id=wf_id, workflow_name="w", workflow_version=1)
+        records[wf_id] = to_record(workflow, version=1)
+        cache.put(records[wf_id], workflow)
+    assert [cache.entry(x)[1] is not None for x in "abc"] == [False, True, True]  # type: ignore[index]
+    assert all(cache.entry(x)[0] is records[x] for x in "abc")  # type: ignore[index]
+    cache.put(records["b"])  # a commit without its object replaces the old object too
+    assert cache.entry("b")[1] is None  # type: ignore[index]
+    cache.drop("c")
+    assert cache.entry("c") is None
