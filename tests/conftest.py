@@ -16,6 +16,11 @@ from urllib.parse import urlparse
 import pytest
 
 import hotpath
+from server.engine.workflow_cache import WorkflowCache
+
+# Every use of a cached committed workflow checks it still encodes to its committed body,
+# so a decide that edits shared state in place fails the test that caused it.
+WorkflowCache.verify = True
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 REPO = Path(__file__).resolve().parent.parent

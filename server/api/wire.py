@@ -9,8 +9,13 @@ Rules:
   at any depth: a non-null value crashes the official Python SDK (sdk-wire 0.6).
 - Ids go out as `text/plain` bare strings (the SDK sends `Accept: text/plain`).
 - Definitions and their nodes are frozen and shared by every workflow decoded from the
-  same bytes (server/engine/persistence.py), so their scrubbed dicts are built once per
-  object and shared between responses (bounded; nothing here mutates a built dict).
+  same bytes (server/engine/persistence.py), so their scrubbed dicts (and a node's JSON)
+  are built once per object and shared between responses (bounded; nothing here mutates
+  a built dict).
+- A task response (poll, update-v2) is encoded straight from the Task by msgspec, no
+  dict in between: a copy of the task with its internal fields and top-level nulls set
+  to UNSET (which msgspec leaves out) and its workflowTask as the node's cached JSON.
+  The JSON equals the dict route's (`task_builtins`); tests compare the two.
 """
 
 from __future__ import annotations
@@ -74,6 +79,8 @@ def _drop_internal_and_null(data: dict[str, Any], internal: frozenset[str]) -> d
 _SHARED_MAX = 4096
 # id(frozen object) -> (the object, kept alive so its id is not reused; its scrubbed dict)
 _shared: dict[int, tuple[object, dict[str, Any]]] = {}
+# id(frozen WorkflowTask) -> (the node, kept alive; its scrubbed dict as JSON)
+_shared_json: dict[int, tuple[WorkflowTask, msgspec.Raw]] = {}
 
 
 def _frozen_builtins(obj: WorkflowDef | WorkflowTask) -> dict[str, Any]:
@@ -99,6 +106,46 @@ def _task_dict(task: Task) -> dict[str, Any]:
     if isinstance(node, WorkflowTask):
         data["workflowTask"] = _frozen_builtins(node)
     return data
+
+
+def _frozen_json(node: WorkflowTask) -> msgspec.Raw:
+    hit = _shared_json.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    raw = msgspec.Raw(encode(_frozen_builtins(node)))
+    if len(_shared_json) >= _SHARED_MAX:
+        _shared_json.clear()
+    _shared_json[id(node)] = (node, raw)
+    return raw
+
+
+# Task's fields that never leave the server, and those whose type admits None.
+_TASK_INTERNAL = {
+    f.name: UNSET for f in msgspec.structs.fields(Task) if f.encode_name in INTERNAL_TASK_FIELDS
+}
+_TASK_NULLABLE = tuple(
+    f.name
+    for f in msgspec.structs.fields(Task)
+    if f.type is Any or type(None) in getattr(f.type, "__args__", ())
+)
+
+
+def _task_wire(task: Task) -> Task:
+    """A copy of `task` that msgspec encodes as Conductor's JSON (see module rules); it
+    holds UNSET and Raw where the types say otherwise, so it is only ever encoded."""
+    blank: dict[str, Any] = dict(_TASK_INTERNAL)
+    for name in _TASK_NULLABLE:
+        if getattr(task, name) is None:
+            blank[name] = UNSET
+    node = task.workflow_task
+    if isinstance(node, WorkflowTask):
+        blank["workflow_task"] = _frozen_json(node)
+    return msgspec.structs.replace(task, **blank)
+
+
+def task_json(task: Task) -> bytes:
+    """A Task as Conductor's JSON bytes (equal to encoding `task_builtins(task)`)."""
+    return encode(_task_wire(task))
 
 
 def task_builtins(task: Task) -> dict[str, Any]:
@@ -149,12 +196,12 @@ def workflows_response(workflows: list[Workflow]) -> Response:
 
 def task_response(task: Task) -> Response:
     """One task as a JSON response (internals removed)."""
-    return Response.raw_json(encode(task_builtins(task)))
+    return Response.raw_json(encode(_task_wire(task)))
 
 
 def tasks_response(tasks: list[Task]) -> Response:
     """A JSON list of tasks (internals removed)."""
-    return Response.raw_json(encode([task_builtins(t) for t in tasks]))
+    return Response.raw_json(encode([_task_wire(t) for t in tasks]))
 
 
 def text(value: str) -> Response:

@@ -14,9 +14,10 @@ Rules:
   that starts an async system task caps the timer at `system_task_recheck_ms`, so a
   call lost with a dead process is re-offered soon.
 - Other actions are returned in the Outcome; the Engine performs them after the commit.
-- `apply` starts from the record this process committed last when it has it
-  (server/engine/workflow_cache.py): no store read, and the version check on commit still
-  catches any other writer. A guard or decider that declines or raises on a cached copy
+- `apply` starts from the workflow this process committed last when it has it
+  (server/engine/workflow_cache.py): no store read and no decode (it decides on a
+  working copy of the committed object), and the version check on commit still catches
+  any other writer. A guard or decider that declines or raises on a cached copy
   is asked again with the store's copy, so a verdict never rests on a stale record.
 """
 
@@ -46,7 +47,7 @@ from core.errors import NotFound, Unavailable, VersionConflict
 from core.models import TaskDef, Workflow
 from core.store import DECIDER_QUEUE, Commit, QueueOp, Store, WorkflowRecord
 from server.engine.config import EngineConfig
-from server.engine.persistence import from_record, to_record
+from server.engine.persistence import from_record, to_record, working_copy
 from server.engine.signals import WorkflowLocks
 from server.engine.workflow_cache import WorkflowCache
 
@@ -60,6 +61,7 @@ Guard = Callable[[Workflow], bool]
 # into the same commit (and may drop its queue ops); update-v2's hand-off
 # (server/engine/handoff.py).
 Then = Callable[["Staged"], Sequence[Event]]
+_BUILT_MAX = 1024
 
 
 class Staged(msgspec.Struct, kw_only=True):
@@ -109,6 +111,10 @@ class Executor:
         self._task_defs = task_defs
         self._active_domains = active_domains
         self.conflicts = 0  # version conflicts met and retried (tests and metrics)
+        # workflow id -> the last commit built for it and the workflow it was built from,
+        # so remember() can cache the object for a caller that passes only the commit
+        # (the poll's group commit). Bounded; an entry is used only for that very commit.
+        self._built: dict[str, tuple[Commit, Workflow]] = {}
 
     async def env_for(self, workflow: Workflow) -> DeciderEnv:
         defs = await self._task_defs()
@@ -229,6 +235,9 @@ class Executor:
             removed_task_ids=staged.removed,
             queue_ops=ops,
         )
+        if len(self._built) >= _BUILT_MAX:
+            self._built.clear()
+        self._built[staged.workflow.workflow_id] = (commit, staged.workflow)
         return commit, wake_at
 
     async def load(self, workflow_id: str) -> tuple[WorkflowRecord, Workflow]:
@@ -257,10 +266,14 @@ class Executor:
         async with self.locks.hold(workflow_id):
             cached = True
             for _ in range(self.config.conflict_retries):
-                record = self.cache.get(workflow_id) if cached else None
-                from_cache, cached = record is not None, False
-                if record is not None:
-                    workflow = from_record(record)
+                entry = self.cache.entry(workflow_id) if cached else None
+                from_cache, cached = entry is not None, False
+                record = None
+                if entry is not None:
+                    record, committed = entry
+                    # Decide on a copy: the committed object stays as committed
+                    # (server/engine/workflow_cache.py).
+                    workflow = from_record(record) if committed is None else working_copy(committed)
                     if guard is not None and not self._guard_passes(guard, workflow):
                         # Declined or refused on the cached copy: ask the store itself.
                         self.cache.drop(workflow_id)
@@ -306,7 +319,7 @@ class Executor:
             await self._queue_op(timer, now)
             return Outcome(workflow=staged.workflow, actions=staged.actions, wake_at_ms=wake_at)
         commit, wake_at = self.build_commit(staged, version, extra_ops)
-        if not await self.commit(commit):
+        if not await self.commit(commit, staged.workflow):
             self.conflicts += 1
             return None
         return Outcome(
@@ -323,7 +336,7 @@ class Executor:
             staged = await self.stage(workflow, events)
             staged.added = [t.task_id for t in workflow.tasks]
             commit, wake_at = self.build_commit(staged, 0)
-            if not await self.commit(commit):
+            if not await self.commit(commit, workflow):
                 return None
             return Outcome(
                 workflow=workflow,
@@ -333,8 +346,10 @@ class Executor:
                 wake_at_ms=wake_at,
             )
 
-    async def commit(self, commit: Commit) -> bool:
-        """Commit to the store and keep the cache in step; False on a version conflict."""
+    async def commit(self, commit: Commit, workflow: Workflow | None = None) -> bool:
+        """Commit to the store and keep the cache in step; False on a version conflict.
+        `workflow`: the one `commit` was built from, cached with it (it must not change
+        after the commit)."""
         workflow_id = commit.record.workflow_id
         try:
             version = await self.store.commit(commit, self.now_ms())
@@ -345,12 +360,20 @@ class Executor:
             # Failed, cancelled or unknown: the stored state is not known any more.
             self.cache.drop(workflow_id)
             raise
-        self.remember(commit, version)
+        self.remember(commit, version, workflow)
         return True
 
-    def remember(self, commit: Commit, version: int) -> None:
-        """Cache the record of a commit the store accepted at `version`."""
-        self.cache.put(msgspec.structs.replace(commit.record, version=version))
+    def remember(self, commit: Commit, version: int, workflow: Workflow | None = None) -> None:
+        """Cache the record of a commit the store accepted at `version`, and the
+        `workflow` it was encoded from when given (nobody may change it afterwards). An
+        ended workflow keeps only its record: it is rarely decided again, and its
+        objects would only hold memory."""
+        built = self._built.pop(commit.record.workflow_id, None)
+        if workflow is None and built is not None and built[0] is commit:
+            workflow = built[1]
+        if workflow is not None and workflow.status in WORKFLOW_TERMINAL:
+            workflow = None
+        self.cache.put(msgspec.structs.replace(commit.record, version=version), workflow)
 
     async def _queue_op(self, op: QueueOp, now: int) -> None:
         if op.kind == "push":

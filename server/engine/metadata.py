@@ -4,7 +4,9 @@ Rules: the decider needs every task definition synchronously (DeciderEnv.task_de
 they are held in memory and re-read at most every `metadata_ttl_ms`;
 `invalidate()` (Engine.metadata_changed) makes the next read fresh, which is what the
 REST layer calls after a metadata write in this process. Workflow definitions are read
-per start (one round trip) so a new version is used at once.
+per start (one round trip) so a new version is used at once; equal stored bytes decode to
+one shared (frozen) WorkflowDef object (bounded memo), so a start does not decode its
+definition again and the encoders and the decider's plan cache find it by identity.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Callable, Mapping
 from core import codec
 from core.models import EventHandler, TaskDef, WorkflowDef
 from core.store import Store
+
+_DEFS_MAX = 256  # decoded workflow definitions kept by their stored bytes
 
 
 class MetadataCache:
@@ -25,6 +29,7 @@ class MetadataCache:
         self._task_defs_at = -1
         self._handlers: list[EventHandler] = []
         self._handlers_at = -1
+        self._defs: dict[bytes, WorkflowDef] = {}  # stored bytes -> their decode
 
     def invalidate(self) -> None:
         self._task_defs_at = -1
@@ -51,7 +56,14 @@ class MetadataCache:
         body = await self._store.get_workflow_def(name, version)
         if body is None:
             return None
-        return codec.decode(body, WorkflowDef, subject="stored workflow definition")
+        body = bytes(body)
+        decoded = self._defs.get(body)
+        if decoded is None:
+            decoded = codec.decode(body, WorkflowDef, subject="stored workflow definition")
+            if len(self._defs) >= _DEFS_MAX:
+                self._defs.clear()
+            self._defs[body] = decoded
+        return decoded
 
     async def event_handlers(self) -> list[EventHandler]:
         if self._stale(self._handlers_at):

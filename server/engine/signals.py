@@ -23,27 +23,58 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import trio
 
 
+class _Hold:
+    """`async with locks.hold(id)`: the workflow's trio.Lock, taken and given back (a
+    plain class: cheaper to enter than a generator-based context manager)."""
+
+    __slots__ = ("_lock", "_locks", "_workflow_id")
+
+    def __init__(self, locks: WorkflowLocks, workflow_id: str) -> None:
+        self._locks = locks
+        self._workflow_id = workflow_id
+        self._lock: trio.Lock | None = None
+
+    async def __aenter__(self) -> None:
+        table = self._locks._locks
+        workflow_id = self._workflow_id
+        lock, users = table.get(workflow_id, (None, 0))
+        if lock is None:
+            lock = trio.Lock()
+        table[workflow_id] = (lock, users + 1)
+        try:
+            await lock.acquire()
+        except BaseException:
+            self._forget()
+            raise
+        self._lock = lock
+
+    async def __aexit__(self, *exc: object) -> None:
+        lock = self._lock
+        assert lock is not None
+        self._lock = None
+        try:
+            lock.release()
+        finally:
+            self._forget()
+
+    def _forget(self) -> None:
+        table = self._locks._locks
+        lock, users = table[self._workflow_id]
+        if users <= 1:
+            del table[self._workflow_id]
+        else:
+            table[self._workflow_id] = (lock, users - 1)
+
+
 class WorkflowLocks:
     """Per-workflow-id trio locks, created on demand."""
 
     def __init__(self) -> None:
         self._locks: dict[str, tuple[trio.Lock, int]] = {}
 
-    @asynccontextmanager
-    async def hold(self, workflow_id: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(workflow_id, (None, 0))
-        if lock is None:
-            lock = trio.Lock()
-        self._locks[workflow_id] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock_, users = self._locks[workflow_id]
-            if users <= 1:
-                del self._locks[workflow_id]
-            else:
-                self._locks[workflow_id] = (lock_, users - 1)
+    def hold(self, workflow_id: str) -> _Hold:
+        """`async with locks.hold(workflow_id):` serialises decides of that workflow."""
+        return _Hold(self, workflow_id)
 
     @asynccontextmanager
     async def hold_many(self, workflow_ids: Iterable[str]) -> AsyncIterator[None]:

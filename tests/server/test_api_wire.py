@@ -108,6 +108,49 @@ def test_workflow_without_internals_and_top_level_nulls() -> None:
     assert wire.task_builtins(task) == out
 
 
+def test_task_json_equals_the_dict_route() -> None:
+    definition = codec.convert(NESTED, WorkflowDef)
+    node = definition.tasks[0]
+    tasks = [
+        Task(
+            task_type="SUB_WORKFLOW",
+            status=TaskStatus.SCHEDULED,
+            reference_task_name="top",
+            task_id="t1",
+            workflow_instance_id="w1",
+            workflow_task=node,
+            input_data={"kept": None, "n": [1, {"a": None}]},
+            correlation_id=None,
+            worker_id="w",
+            timer_at=5,
+            loop_scope="x#1",
+            script_pending=True,
+        ),
+        Task(
+            task_type="SIMPLE",
+            status=TaskStatus.IN_PROGRESS,
+            reference_task_name="plain",
+            task_id="t2",
+            workflow_instance_id="w1",
+            workflow_task=None,
+            domain=None,
+            reason_for_incompletion="why",
+            execution_metadata={"k": None},
+        ),
+    ]
+    for task in tasks:
+        built = wire.task_builtins(task)
+        assert json.loads(wire.task_json(task)) == built
+        assert json.loads(wire.task_response(task).body) == built
+        assert "timerAt" not in built
+        assert "correlationId" not in built
+    assert json.loads(wire.tasks_response(tasks).body) == [wire.task_builtins(t) for t in tasks]
+    # Encoding twice reuses the node's JSON and never changes the task.
+    assert wire.task_json(tasks[0]) == wire.task_json(tasks[0])
+    assert tasks[0].timer_at == 5
+    assert tasks[0].workflow_task is node
+
+
 def _write(folder: Path, name: str, data: object) -> None:
     (folder / name).write_text(json.dumps(data))
 
