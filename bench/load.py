@@ -7,18 +7,35 @@ Rules:
 - It registers the workload (bench/load_workloads.py), starts K worker processes
   (bench/load_worker.py: Podium's client, or conductor-python's with `--sdk`) and waits
   until each polls, then starts W workflows at `--rate` per second (0 = as fast as
-  `--starters` concurrent requests go) and watches them finish through bulk fetches of
-  the oldest unfinished ids (no tasks), so watching adds little load.
-- Figures: start-to-complete latency = the workflow's endTime (server clock) minus when
-  the harness sent the start (same machine, one clock); workflows/s and tasks/s = runs
-  completed over first start sent .. last endTime; dispatch latency = worker receipt
-  minus the task's scheduledTime; server CPU (% of one core over the run) and RSS from
-  /proc. CPU seconds per completed workflow, split by process (server, all worker
-  processes, this generator), are taken over the same span (from /proc, and
-  `time.process_time` here), so a report says where the time went (milliseconds per
-  workflow; per worker task and per start too). `--hold N` instead starts N workflows
-  that wait on a WAIT task, reports server RSS and store memory per held workflow, then
-  completes them all.
+  `--starters` concurrent requests go) and waits for them to finish.
+- Completion, without asking the server while measuring: when the workload's last task
+  is a SIMPLE task whose update ends the workflow (`Workload.final_ref`) and the workers
+  are Podium's, each worker appends `workflow_id ms` when that task's update-v2 answer
+  came back (the workflow ended in that update's commit), and the harness follows those
+  files. That instant is at or after the server's endTime (the answer leaves after the
+  commit), so latencies are never flattered. A slow check asks the server only about
+  workflows unfinished 5 s after their start (the ones that may have failed). After the
+  measured span, every workflow is fetched once (bulk, no tasks): any that is not
+  COMPLETED counts as failed, and `completion.lag_ms` reports worker completion minus
+  server endTime (a negative minimum would mean the worker figure is wrong). Otherwise
+  (fork-10, `--sdk`, `--compare-sdk`: one method for both clients) it watches through
+  bulk fetches of the oldest unfinished ids (no tasks) and uses endTime.
+- Figures: start-to-complete latency = completion (above) minus when the harness sent
+  the start (same machine, one clock); workflows/s and tasks/s = runs completed over
+  first start sent .. last completion; dispatch latency = worker receipt minus the
+  task's scheduledTime, for every task (`dispatch_ms`) and for tasks that went through
+  the server's queue (`dispatch_queued_ms`: a workflow's first task, taken by a poll or
+  by an update-v2 that had nothing to hand off; the others are handed back by
+  update-v2 without queueing). `slots_full_s` is how long (summed over
+  workers) every slot of a worker was busy: a task queued then waits for a slot, not for
+  the server, so `--concurrency` (default 64 per worker, async worker functions) is
+  large enough that this stays 0 at the rates measured. Server CPU (% of one core over
+  the run) and RSS from /proc. CPU seconds per completed workflow, split by process
+  (server, all worker processes, this generator), are taken over the same span (from
+  /proc, and `time.process_time` here), so a report says where the time went
+  (milliseconds per workflow; per worker task and per start too). `--hold N` instead
+  starts N workflows that wait on a WAIT task, reports server RSS and store memory per
+  held workflow, then completes them all.
 - The generator starts workflows through Podium's own client (`ConductorClient`) and
   watches through `client.http.HttpPool`, the same transport the workers use.
 - `--compare-sdk` runs Podium's client, the SDK's, then Podium's again on one server.
@@ -68,6 +85,8 @@ class RunState:
     failed: int = 0
     start_errors: int = 0
     first_sent_ms: float = 0.0
+    # Worker-reported completions (see the module rules), by workflow id.
+    done_ms: dict[str, float] = field(default_factory=dict)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -104,7 +123,7 @@ def register(api: str, workload: Workload) -> None:
 
 
 def start_workers(
-    api: str, folder: Path, count: int, concurrency: int, sdk: bool
+    api: str, folder: Path, count: int, concurrency: int, sdk: bool, final_ref: str | None = None
 ) -> list[tuple[subprocess.Popen[bytes], Path]]:
     """K worker processes; returns once each has created its ready file."""
     env = {
@@ -116,10 +135,13 @@ def start_workers(
         stats = folder / f"worker-{i}.json"
         stats.unlink(missing_ok=True)  # a previous run's files (--compare-sdk)
         stats.with_suffix(".ready").unlink(missing_ok=True)
+        stats.with_suffix(".done").unlink(missing_ok=True)
         cmd = [sys.executable, "-m", "bench.load_worker", api, str(stats)]
         cmd += ["--concurrency", str(concurrency), "--worker-id", f"load-{i}"]
         if sdk:
             cmd.append("--sdk")
+        if final_ref is not None:
+            cmd += ["--final-ref", final_ref]
         log = (folder / f"worker-{i}.log").open("wb")
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         workers.append((proc, stats))
@@ -133,11 +155,21 @@ def start_workers(
     return workers
 
 
-def stop_workers(workers: list[tuple[subprocess.Popen[bytes], Path]]) -> list[float]:
-    """SIGTERM every worker, wait, and gather their dispatch latencies."""
+@dataclass
+class WorkerFigures:
+    """What the worker processes recorded (bench/load_worker.py)."""
+
+    dispatch_ms: list[float] = field(default_factory=list)
+    queued_ms: list[float] = field(default_factory=list)
+    slots_full_s: float = 0.0
+    max_in_flight: int = 0
+
+
+def stop_workers(workers: list[tuple[subprocess.Popen[bytes], Path]]) -> WorkerFigures:
+    """SIGTERM every worker, wait, and gather what they recorded."""
     for proc, _ in workers:
         proc.terminate()
-    latencies: list[float] = []
+    figures = WorkerFigures()
     for proc, stats in workers:
         try:
             proc.wait(timeout=30)
@@ -145,8 +177,12 @@ def stop_workers(workers: list[tuple[subprocess.Popen[bytes], Path]]) -> list[fl
             proc.kill()
             proc.wait()
         if stats.exists():
-            latencies.extend(json.loads(stats.read_text())["dispatch_ms"])
-    return latencies
+            data = json.loads(stats.read_text())
+            figures.dispatch_ms.extend(data["dispatch_ms"])
+            figures.queued_ms.extend(data.get("queued_ms", []))
+            figures.slots_full_s += data.get("slots_full_s", 0.0)
+            figures.max_in_flight = max(figures.max_in_flight, data.get("max_in_flight", 0))
+    return figures
 
 
 # --------------------------------------------------------------------------- the run
@@ -172,6 +208,8 @@ async def _start_all(
                 continue
             state.sent_ms[workflow_id] = sent
             state.pending[workflow_id] = None
+            if workflow_id in state.done_ms:  # its worker was quicker than this answer
+                _finish(state, workflow_id, True, state.done_ms[workflow_id])
 
     state.first_sent_ms = time.time() * 1000
     async with trio.open_nursery() as nursery:
@@ -198,38 +236,125 @@ class _Bulk(msgspec.Struct, rename="camel"):
 _bulk_answer = msgspec.json.Decoder(_Bulk)
 
 
+async def _fetch(pool: HttpPool, target: str, ids: list[str]) -> list[_Seen]:
+    """Status and times of workflows `ids` (one bulk fetch, no tasks)."""
+    response = await pool.request(
+        "POST", target, headers=_WATCH_HEADERS, body=msgspec.json.encode(ids), timeout_s=60
+    )
+    if response.status != 200:
+        raise RuntimeError(f"bulk search answered {response.status}: {response.text[:300]}")
+    return _bulk_answer.decode(response.body).bulk_successful_results
+
+
+def _finish(state: RunState, workflow_id: str, completed: bool, end_ms: float) -> None:
+    """Counts one pending workflow as ended at `end_ms`."""
+    if state.pending.pop(workflow_id, 0) is not None:
+        return  # not pending (already counted, or never started)
+    state.end_ms = max(state.end_ms, end_ms)
+    if completed:
+        state.completed += 1
+        state.latencies_ms.append(end_ms - state.sent_ms[workflow_id])
+    else:
+        state.failed += 1
+
+
+def _settle(state: RunState, found: list[_Seen], completed_too: bool = True) -> None:
+    """Counts the terminal workflows among `found` with their server endTime."""
+    for wf in found:
+        if wf.status not in TERMINAL:
+            continue
+        if wf.status == "COMPLETED" and not completed_too:
+            continue
+        end = float(wf.end_time or wf.update_time or time.time() * 1000)
+        _finish(state, wf.workflow_id, wf.status == "COMPLETED", end)
+
+
+def _check_timeout(state: RunState, deadline: float) -> None:
+    if time.monotonic() > deadline:
+        raise TimeoutError(
+            f"{state.total - state.completed - state.failed} workflows unfinished at timeout"
+        )
+
+
 async def _watch(pool: HttpPool, target: str, state: RunState, deadline: float) -> None:
+    """Completion from the server: bulk fetches of the oldest unfinished workflows."""
     while state.completed + state.failed < state.total:
-        if time.monotonic() > deadline:
-            raise TimeoutError(
-                f"{state.total - state.completed - state.failed} workflows unfinished at timeout"
-            )
+        _check_timeout(state, deadline)
         # While starts are still going, look at a few of the oldest (they finish first)
         # once a second so watching costs the server little (measured: at 300 fetches/s
         # it took ~12% of the server's busy time); afterwards, at everything left.
         still_starting = len(state.sent_ms) + state.start_errors < state.total
         await trio.sleep(1.0 if still_starting else 0.3)
         batch = list(itertools.islice(state.pending, 100 if still_starting else WATCH_BATCH))
-        if not batch:
-            continue
-        response = await pool.request(
-            "POST", target, headers=_WATCH_HEADERS, body=msgspec.json.encode(batch), timeout_s=60
-        )
-        if response.status != 200:
-            raise RuntimeError(f"bulk search answered {response.status}: {response.text[:300]}")
-        for wf in _bulk_answer.decode(response.body).bulk_successful_results:
-            status = wf.status
-            if status not in TERMINAL:
+        if batch:
+            _settle(state, await _fetch(pool, target, batch))
+
+
+# A workflow unfinished this long after its start is asked about (it may have failed).
+STRAGGLER_MS = 5000.0
+
+
+async def _follow(
+    pool: HttpPool, target: str, state: RunState, deadline: float, files: list[Path]
+) -> None:
+    """Completion from the workers' `.done` files (see the module rules)."""
+    readers: dict[Path, Any] = {}
+    offsets = dict.fromkeys(files, "")
+    last_check = time.monotonic()
+    try:
+        while state.completed + state.failed < state.total:
+            _check_timeout(state, deadline)
+            await trio.sleep(0.1)
+            for path in files:
+                if path not in readers:
+                    if not path.exists():
+                        continue
+                    readers[path] = path.open()
+                text = offsets[path] + readers[path].read()
+                lines = text.split("\n")
+                offsets[path] = lines.pop()  # a partial last line waits for its end
+                for line in lines:
+                    workflow_id, _, at = line.partition(" ")
+                    end = float(at)
+                    state.done_ms[workflow_id] = end
+                    _finish(state, workflow_id, True, end)
+            if time.monotonic() - last_check < STRAGGLER_MS / 1000:
                 continue
-            wid = wf.workflow_id
-            state.pending.pop(wid, None)
-            end = float(wf.end_time or wf.update_time or time.time() * 1000)
-            state.end_ms = max(state.end_ms, end)
-            if status == "COMPLETED":
-                state.completed += 1
-                state.latencies_ms.append(end - state.sent_ms[wid])
-            else:
-                state.failed += 1
+            last_check = time.monotonic()
+            old = time.time() * 1000 - STRAGGLER_MS
+            stragglers = [w for w in itertools.islice(state.pending, 100) if state.sent_ms[w] < old]
+            if stragglers:
+                # Failed ones end here; completed ones are left to their worker's line.
+                _settle(state, await _fetch(pool, target, stragglers), completed_too=False)
+    finally:
+        for reader in readers.values():
+            reader.close()
+
+
+async def verify(api: str, state: RunState) -> dict[str, Any]:
+    """After the run: fetch every workflow once; see the module rules."""
+    origin = api.removesuffix("/api")
+    target = f"{api.removeprefix(origin)}/workflow/bulk/search?includeTasks=false"
+    ids = list(state.done_ms)
+    lags: list[float] = []
+    not_completed = 0
+    async with HttpPool(origin, max_connections=1) as pool:
+        for i in range(0, len(ids), WATCH_BATCH):
+            for wf in await _fetch(pool, target, ids[i : i + WATCH_BATCH]):
+                if wf.status != "COMPLETED" or not wf.end_time:
+                    not_completed += 1
+                    continue
+                lags.append(state.done_ms[wf.workflow_id] - wf.end_time)
+    missing = len(ids) - len(lags) - not_completed
+    return {
+        "source": "workers",
+        "checked": len(ids),
+        "not_completed": not_completed + missing,
+        "lag_ms": {
+            "min": None if not lags else round(min(lags), 2),
+            **{q: percentile(lags, n) for q, n in _QS},
+        },
+    }
 
 
 async def _progress_loop(state: RunState, label: str, enabled: bool) -> None:
@@ -239,8 +364,11 @@ async def _progress_loop(state: RunState, label: str, enabled: bool) -> None:
         await trio.sleep(0.5)
 
 
-async def drive(api: str, workload: Workload, args: argparse.Namespace) -> RunState:
-    """Starts the workflows and waits until every one has ended."""
+async def drive(
+    api: str, workload: Workload, args: argparse.Namespace, done_files: list[Path] | None = None
+) -> RunState:
+    """Starts the workflows and waits until every one has ended (followed through
+    `done_files` when given, else watched on the server)."""
     state = RunState(total=args.workflows)
     began = time.monotonic()
     deadline = time.monotonic() + args.timeout
@@ -256,7 +384,10 @@ async def drive(api: str, workload: Workload, args: argparse.Namespace) -> RunSt
             target = (
                 f"{client.base_url.removeprefix(origin)}/workflow/bulk/search?includeTasks=false"
             )
-            inner.start_soon(_watch, watch_pool, target, state, deadline)
+            if done_files is None:
+                inner.start_soon(_watch, watch_pool, target, state, deadline)
+            else:
+                inner.start_soon(_follow, watch_pool, target, state, deadline, done_files)
         nursery.cancel_scope.cancel()
     if not args.no_progress:
         _progress(state, began, workload.name, final=True)
@@ -267,17 +398,25 @@ def run_load(args: argparse.Namespace, api: str, pid: int | None, folder: Path) 
     """One throughput run; returns the report."""
     workload = WORKLOADS[args.workload]
     register(api, workload)
-    workers = start_workers(api, folder, args.workers, args.concurrency, args.sdk)
+    final_ref = None if args.sdk or args.compare_sdk else workload.final_ref
+    workers = start_workers(api, folder, args.workers, args.concurrency, args.sdk, final_ref)
     worker_pids = [proc.pid for proc, _ in workers]
+    done_files = None if final_ref is None else [s.with_suffix(".done") for _, s in workers]
     try:
         cpu0, wall0 = load_server.cpu_seconds(pid), time.monotonic()
         workers0, gen0 = _cpu_of(worker_pids), time.process_time()
-        state = trio.run(drive, api, workload, args)
+        state = trio.run(drive, api, workload, args, done_files)
         cpu1, wall1 = load_server.cpu_seconds(pid), time.monotonic()
         workers1, gen1 = _cpu_of(worker_pids), time.process_time()
         rss = load_server.rss_mb(pid)
+        # Outside the measured span: the server's word on every worker-reported end.
+        completion = {"source": "server"} if done_files is None else trio.run(verify, api, state)
     finally:
-        dispatch = stop_workers(workers)
+        figures = stop_workers(workers)
+    if completion.get("not_completed"):
+        state.completed -= completion["not_completed"]
+        state.failed += completion["not_completed"]
+    dispatch = figures.dispatch_ms
     seconds = max(1e-9, (state.end_ms - state.first_sent_ms) / 1000)
     cpu_pct = None if cpu0 is None or cpu1 is None else round(100 * (cpu1 - cpu0) / (wall1 - wall0))
     done = max(1, state.completed)
@@ -297,6 +436,12 @@ def run_load(args: argparse.Namespace, api: str, pid: int | None, folder: Path) 
         "tasks_per_s": round(state.completed * workload.worker_tasks / seconds, 1),
         "latency_ms": {q: percentile(state.latencies_ms, n) for q, n in _QS},
         "dispatch_ms": {q: percentile(dispatch, n) for q, n in _QS},
+        "dispatch_queued_ms": {q: percentile(figures.queued_ms, n) for q, n in _QS},
+        "queued_tasks": len(figures.queued_ms),
+        "slots_full_s": round(figures.slots_full_s, 3),
+        "max_in_flight": figures.max_in_flight,
+        "concurrency": args.concurrency,
+        "completion": completion,
         "worker_tasks": len(dispatch),
         "server_cpu_pct": cpu_pct,
         "cpu_ms_per_workflow": cpu_ms,

@@ -2,7 +2,10 @@
 
 Rules: every SIMPLE task is of type LOAD_TASK (one worker type serves them all, so the
 workers' long-polls are not split across types); a workload knows how many worker tasks
-one workflow runs, which turns workflows/s into tasks/s. Definitions are Conductor JSON
+one workflow runs, which turns workflows/s into tasks/s; `final_ref` names the SIMPLE
+task whose completion ends the workflow in the same commit (nothing runs after it), so
+the workers can report completions (bench/load_worker.py); None where a system task
+(a JOIN) ends it. Definitions are Conductor JSON
 (camelCase dicts), registered over HTTP by bench/load.py.
 """
 
@@ -24,6 +27,7 @@ class Workload:
     worker_tasks: int
     helpers: list[dict[str, Any]] = field(default_factory=list)
     input: dict[str, Any] = field(default_factory=dict)
+    final_ref: str | None = None
 
     @property
     def workflow_name(self) -> str:
@@ -50,7 +54,7 @@ def sequential(n: int = 5) -> Workload:
         simple(f"s{i}", inputParameters={"i": i, "prev": f"${{s{i - 1}.output.n}}" if i else 0})
         for i in range(n)
     ]
-    return Workload(f"sequential-{n}", _wdef(f"sequential_{n}", tasks), n)
+    return Workload(f"sequential-{n}", _wdef(f"sequential_{n}", tasks), n, final_ref=f"s{n - 1}")
 
 
 def fork(width: int = 10) -> Workload:
@@ -103,7 +107,12 @@ def mixed() -> Workload:
         simple("last", inputParameters={"doubled": "${calc.output.result}"}),
     ]
     return Workload(
-        "mixed", _wdef("mixed", tasks), 6, helpers=[child], input={"kind": "a", "x": 21}
+        "mixed",
+        _wdef("mixed", tasks),
+        6,
+        helpers=[child],
+        input={"kind": "a", "x": 21},
+        final_ref="last",
     )
 
 
