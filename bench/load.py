@@ -410,7 +410,9 @@ def run_load(args: argparse.Namespace, api: str, pid: int | None, folder: Path) 
         workers1, gen1 = _cpu_of(worker_pids), time.process_time()
         rss = load_server.rss_mb(pid)
         # Outside the measured span: the server's word on every worker-reported end.
-        completion = {"source": "server"} if done_files is None else trio.run(verify, api, state)
+        completion: dict[str, Any] = (
+            {"source": "server"} if done_files is None else trio.run(verify, api, state)
+        )
     finally:
         figures = stop_workers(workers)
     if completion.get("not_completed"):
