@@ -12,6 +12,14 @@ Rules:
 - A poll returns as soon as it has at least one task; with none it waits on the queue's
   waiter (woken by the commit that queues a task) up to `timeout_ms`, re-popping at least
   every `poll_recheck_ms`.
+- Pops of one queue are taken one at a time in this process, and a pop that comes back
+  short marks the queue empty at the waiter generation read before it. A poll that finds
+  that mark, with no push since and less than EMPTY_FOR_MS old, waits instead of
+  popping: the pollers a push wakes together, the re-poll that follows every answer and
+  update-v2's poll cost one store pop, not one each. Messages no push announces here
+  (another process's, a lapsed visibility timeout, a postponed task) are seen at most
+  EMPTY_FOR_MS later than before, and a waiting poll still re-pops every
+  `poll_recheck_ms`.
 - A claim starts from the workflow records this process committed last when it has them
   (the commit's version check catches other writers); a message is removed as stale only
   on the store's copy.
@@ -25,6 +33,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -43,6 +53,52 @@ if TYPE_CHECKING:
     from server.engine.engine import Engine
 
 log = logging.getLogger("podium.workers")
+
+# How long a pop that found a queue empty stands for later polls (see the module rules).
+EMPTY_FOR_MS = 50
+
+
+class _QueueScan:
+    """This process's pops of one queue: one at a time, and the last "empty" seen."""
+
+    __slots__ = ("empty_at", "empty_generation", "lock")
+
+    def __init__(self) -> None:
+        self.lock = trio.Lock()
+        self.empty_generation = -1
+        self.empty_at = -math.inf
+
+    def known_empty(self, generation: int, now: float) -> bool:
+        return generation == self.empty_generation and now - self.empty_at < EMPTY_FOR_MS / 1000
+
+
+_scans: weakref.WeakKeyDictionary[Engine, dict[str, _QueueScan]] = weakref.WeakKeyDictionary()
+
+
+def _scan_of(engine: Engine, queue: str) -> _QueueScan:
+    scans = _scans.get(engine)
+    if scans is None:
+        scans = _scans[engine] = {}
+    scan = scans.get(queue)
+    if scan is None:
+        scan = scans[queue] = _QueueScan()
+    return scan
+
+
+async def _pop(engine: Engine, queue: str, count: int, generation: int) -> list[str]:
+    """Pop up to `count` ids of `queue` unless it is known empty (see the module rules)."""
+    scan = _scan_of(engine, queue)
+    async with scan.lock:
+        if scan.known_empty(generation, trio.current_time()):
+            return []
+        ids = await engine.store.pop(
+            queue, count, unack_ms=engine.config.task_unack_ms, now_ms=engine.now_ms()
+        )
+        if len(ids) < count:
+            scan.empty_generation, scan.empty_at = generation, trio.current_time()
+        else:
+            scan.empty_generation = -1
+        return ids
 
 
 async def _record_poll(
@@ -89,9 +145,7 @@ async def poll(
         # Pop and claim are shielded: a poll cancelled here (client gone) must not leave
         # a store call half done; tasks it claimed are given back below instead.
         with trio.CancelScope(shield=True):
-            ids = await engine.store.pop(
-                queue, count - len(got), unack_ms=config.task_unack_ms, now_ms=engine.now_ms()
-            )
+            ids = await _pop(engine, queue, count - len(got), generation)
             if ids:
                 got.extend(await claim(engine, queue, ids, worker_id))
         try:
