@@ -261,3 +261,68 @@ async def test_sweeper_survives_store_errors(
         assert (await engine.get_workflow(wf_id)).status is WorkflowStatus.COMPLETED
     assert store.failures == 0
     assert "popping the decider queue failed" in caplog.text
+
+
+def _count_pops(engine: Any, queue: str) -> list[str]:
+    """Wraps engine.store.pop to record every pop of `queue`."""
+    pops: list[str] = []
+    pop = engine.store.pop
+
+    async def counting_pop(name: str, count: int, **kw: Any) -> list[str]:
+        if name == queue:
+            pops.append(name)
+        return await pop(name, count, **kw)
+
+    engine.store.pop = counting_pop
+    return pops
+
+
+async def test_pollers_woken_by_one_push_pop_the_queue_once(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    async with running_engine() as engine:
+        await register(engine, wf_def("w", [simple("a", "herd")]))
+        pops = _count_pops(engine, "herd")
+        got: list[list[Task]] = []
+
+        async def waiting_worker() -> None:
+            got.append(await engine.poll("herd", count=5, timeout_ms=5_000))
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(3):
+                nursery.start_soon(waiting_worker)
+            await trio.testing.wait_all_tasks_blocked()
+            pops.clear()
+            await start(engine, "w")
+            await trio.testing.wait_all_tasks_blocked()
+            # One poller took the task; the pop that came back short stands for the
+            # others, which wait again instead of popping the emptied queue.
+            assert pops == ["herd"]
+            assert [len(tasks) for tasks in got] == [1]
+        assert sorted(len(tasks) for tasks in got) == [0, 0, 1]
+
+
+async def test_a_queue_found_empty_is_popped_again_after_a_push_or_a_while(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    from server.engine.workers import EMPTY_FOR_MS
+
+    async with running_engine() as engine:
+        await register(engine, wf_def("w", [simple("a", "quiet")]))
+        pops = _count_pops(engine, "quiet")
+        assert await engine.poll("quiet", timeout_ms=0) == []
+        assert await engine.poll("quiet", timeout_ms=0) == []
+        assert pops == ["quiet"]  # the second poll knew the queue was empty
+        await start(engine, "w")  # a push: the next poll pops
+        [task] = await engine.poll("quiet", timeout_ms=0)
+        assert task.status is TaskStatus.IN_PROGRESS
+        assert len(pops) == 2
+        # A message no push announced here (say, another server's) is seen once the
+        # empty mark has lapsed.
+        wf_id = await start(engine, "w")
+        [popped] = await engine.store.pop("quiet", 1, unack_ms=1, now_ms=engine.now_ms())
+        assert await engine.poll("quiet", timeout_ms=0) == []  # hidden, and marked empty
+        await trio.sleep(EMPTY_FOR_MS / 1000)
+        [again] = await engine.poll("quiet", timeout_ms=0)
+        assert again.task_id == popped
+        assert again.workflow_instance_id == wf_id
