@@ -12,13 +12,13 @@ Rules:
 - A poll returns as soon as it has at least one task; with none it waits on the queue's
   waiter (woken by the commit that queues a task) up to `timeout_ms`, re-popping at least
   every `poll_recheck_ms`.
-- Pops of one queue are taken one at a time in this process, and a pop that comes back
-  short marks the queue empty at the waiter generation read before it. A poll that finds
-  that mark, with no push since and less than EMPTY_FOR_MS old, waits instead of
-  popping: the pollers a push wakes together, the re-poll that follows every answer and
-  update-v2's poll cost one store pop, not one each. Messages no push announces here
-  (another process's, a lapsed visibility timeout, a postponed task) are seen at most
-  EMPTY_FOR_MS later than before, and a waiting poll still re-pops every
+- A pop that comes back short marks the queue empty at the waiter generation read
+  before it. A poll that finds that mark, with no push since and less than EMPTY_FOR_MS
+  old, waits instead of popping: the re-poll that follows every answer and update-v2's
+  poll at a workflow's end cost no store round trip while nothing was queued. Pops are
+  never serialised (concurrent ones share the store's group commit). Messages no push
+  announces here (another process's, a lapsed visibility timeout, a postponed task) are
+  seen at most EMPTY_FOR_MS later than before, and a waiting poll still re-pops every
   `poll_recheck_ms`.
 - A claim starts from the workflow records this process committed last when it has them
   (the commit's version check catches other writers); a message is removed as stale only
@@ -59,12 +59,11 @@ EMPTY_FOR_MS = 50
 
 
 class _QueueScan:
-    """This process's pops of one queue: one at a time, and the last "empty" seen."""
+    """The last time this process found one queue empty (see the module rules)."""
 
-    __slots__ = ("empty_at", "empty_generation", "lock")
+    __slots__ = ("empty_at", "empty_generation")
 
     def __init__(self) -> None:
-        self.lock = trio.Lock()
         self.empty_generation = -1
         self.empty_at = -math.inf
 
@@ -88,17 +87,16 @@ def _scan_of(engine: Engine, queue: str) -> _QueueScan:
 async def _pop(engine: Engine, queue: str, count: int, generation: int) -> list[str]:
     """Pop up to `count` ids of `queue` unless it is known empty (see the module rules)."""
     scan = _scan_of(engine, queue)
-    async with scan.lock:
-        if scan.known_empty(generation, trio.current_time()):
-            return []
-        ids = await engine.store.pop(
-            queue, count, unack_ms=engine.config.task_unack_ms, now_ms=engine.now_ms()
-        )
-        if len(ids) < count:
-            scan.empty_generation, scan.empty_at = generation, trio.current_time()
-        else:
-            scan.empty_generation = -1
-        return ids
+    if scan.known_empty(generation, trio.current_time()):
+        return []
+    ids = await engine.store.pop(
+        queue, count, unack_ms=engine.config.task_unack_ms, now_ms=engine.now_ms()
+    )
+    if len(ids) < count:
+        scan.empty_generation, scan.empty_at = generation, trio.current_time()
+    elif scan.empty_generation == generation:
+        scan.empty_generation = -1  # a full pop at the marked generation: not empty
+    return ids
 
 
 async def _record_poll(

@@ -277,31 +277,6 @@ def _count_pops(engine: Any, queue: str) -> list[str]:
     return pops
 
 
-async def test_pollers_woken_by_one_push_pop_the_queue_once(
-    autojump_clock: trio.abc.Clock,
-) -> None:
-    async with running_engine() as engine:
-        await register(engine, wf_def("w", [simple("a", "herd")]))
-        pops = _count_pops(engine, "herd")
-        got: list[list[Task]] = []
-
-        async def waiting_worker() -> None:
-            got.append(await engine.poll("herd", count=5, timeout_ms=5_000))
-
-        async with trio.open_nursery() as nursery:
-            for _ in range(3):
-                nursery.start_soon(waiting_worker)
-            await trio.testing.wait_all_tasks_blocked()
-            pops.clear()
-            await start(engine, "w")
-            await trio.testing.wait_all_tasks_blocked()
-            # One poller took the task; the pop that came back short stands for the
-            # others, which wait again instead of popping the emptied queue.
-            assert pops == ["herd"]
-            assert [len(tasks) for tasks in got] == [1]
-        assert sorted(len(tasks) for tasks in got) == [0, 0, 1]
-
-
 async def test_a_queue_found_empty_is_popped_again_after_a_push_or_a_while(
     autojump_clock: trio.abc.Clock,
 ) -> None:
