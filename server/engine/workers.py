@@ -12,14 +12,18 @@ Rules:
 - A poll returns as soon as it has at least one task; with none it waits on the queue's
   waiter (woken by the commit that queues a task) up to `timeout_ms`, re-popping at least
   every `poll_recheck_ms`.
-- A pop that comes back short marks the queue empty at the waiter generation read
-  before it. A poll that finds that mark, with no push since and less than EMPTY_FOR_MS
-  old, waits instead of popping: the re-poll that follows every answer and update-v2's
-  poll at a workflow's end cost no store round trip while nothing was queued. Pops are
-  never serialised (concurrent ones share the store's group commit). Messages no push
-  announces here (another process's, a lapsed visibility timeout, a postponed task) are
-  seen at most EMPTY_FOR_MS later than before, and a waiting poll still re-pops every
-  `poll_recheck_ms`.
+- A pop that comes back short marks the queue empty at the waiter generation read before
+  it. A poll that finds that mark, with no push since and less than EMPTY_FOR_MS old,
+  waits instead of popping: the re-poll that follows every answer and update-v2's poll
+  at a workflow's end cost no store round trip while nothing was queued. A pop asking
+  for at least as many messages as pushes were announced since the last empty mark
+  "covers" its generation: a poll at that generation (the pollers one push woke
+  together) waits for its verdict instead of popping alongside it. Other pops are never
+  serialised (concurrent ones share the store's group commit; a lock around pops convoys
+  update-v2's one-task polls under a backlog: measured 214 instead of 300 wf/s).
+  Messages no push announces here (another process's, a lapsed visibility timeout, a
+  postponed task) are seen at most EMPTY_FOR_MS later than before, and a waiting poll
+  still re-pops every `poll_recheck_ms`.
 - A claim starts from the workflow records this process committed last when it has them
   (the commit's version check catches other writers); a message is removed as stale only
   on the store's copy.
@@ -59,13 +63,16 @@ EMPTY_FOR_MS = 50
 
 
 class _QueueScan:
-    """The last time this process found one queue empty (see the module rules)."""
+    """The last time this process found one queue empty, and a pop in flight that takes
+    every message announced since (see the module rules)."""
 
-    __slots__ = ("empty_at", "empty_generation")
+    __slots__ = ("covering", "covering_generation", "empty_at", "empty_generation")
 
     def __init__(self) -> None:
         self.empty_generation = -1
         self.empty_at = -math.inf
+        self.covering: trio.Event | None = None
+        self.covering_generation = -1
 
     def known_empty(self, generation: int, now: float) -> bool:
         return generation == self.empty_generation and now - self.empty_at < EMPTY_FOR_MS / 1000
@@ -89,13 +96,27 @@ async def _pop(engine: Engine, queue: str, count: int, generation: int) -> list[
     scan = _scan_of(engine, queue)
     if scan.known_empty(generation, trio.current_time()):
         return []
-    ids = await engine.store.pop(
-        queue, count, unack_ms=engine.config.task_unack_ms, now_ms=engine.now_ms()
-    )
-    if len(ids) < count:
-        scan.empty_generation, scan.empty_at = generation, trio.current_time()
-    elif scan.empty_generation == generation:
-        scan.empty_generation = -1  # a full pop at the marked generation: not empty
+    if scan.covering is not None and scan.covering_generation == generation:
+        await scan.covering.wait()  # its verdict first: it asked for everything announced
+        if scan.known_empty(generation, trio.current_time()):
+            return []
+    covering = None
+    if scan.empty_generation >= 0 and count >= generation - scan.empty_generation:
+        covering = scan.covering = trio.Event()
+        scan.covering_generation = generation
+    try:
+        ids = await engine.store.pop(
+            queue, count, unack_ms=engine.config.task_unack_ms, now_ms=engine.now_ms()
+        )
+        if len(ids) < count:
+            scan.empty_generation, scan.empty_at = generation, trio.current_time()
+        elif scan.empty_generation == generation:
+            scan.empty_generation = -1  # a full pop at the marked generation: not empty
+    finally:
+        if covering is not None:
+            covering.set()
+            if scan.covering is covering:
+                scan.covering = None
     return ids
 
 

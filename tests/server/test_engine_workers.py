@@ -271,10 +271,36 @@ def _count_pops(engine: Any, queue: str) -> list[str]:
     async def counting_pop(name: str, count: int, **kw: Any) -> list[str]:
         if name == queue:
             pops.append(name)
+            await trio.lowlevel.checkpoint()  # other polls run while this pop is in flight
         return await pop(name, count, **kw)
 
     engine.store.pop = counting_pop
     return pops
+
+
+async def test_pollers_woken_by_one_push_pop_the_queue_once(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    async with running_engine() as engine:
+        await register(engine, wf_def("w", [simple("a", "herd")]))
+        pops = _count_pops(engine, "herd")
+        got: list[list[Task]] = []
+
+        async def waiting_worker() -> None:
+            got.append(await engine.poll("herd", count=5, timeout_ms=5_000))
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(3):
+                nursery.start_soon(waiting_worker)
+            await trio.testing.wait_all_tasks_blocked()
+            pops.clear()
+            await start(engine, "w")
+            await trio.testing.wait_all_tasks_blocked()
+            # The first woken poll asked for more than was announced: the others wait
+            # for its answer (it came back short, so the queue is empty) and pop nothing.
+            assert pops == ["herd"]
+            assert [len(tasks) for tasks in got] == [1]
+        assert sorted(len(tasks) for tasks in got) == [0, 0, 1]
 
 
 async def test_a_queue_found_empty_is_popped_again_after_a_push_or_a_while(
