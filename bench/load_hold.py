@@ -8,9 +8,9 @@ used_memory (instance-wide: run it on a quiet Redis), SQLite the database file p
 WAL, none for memory://. Then every WAIT task is completed over the API
 (`POST /tasks/{workflowId}/hold/COMPLETED`, `--starters` at a time) while the watcher
 (bench.load) reads the oldest unfinished ones in bulk, until all N workflows ended;
-`--timeout` counts from the last completion request. Rates need concurrency: use
-`--starters 64` (measured ~2x the starts/s of the default 16: Redis commits and reads
-of concurrent requests share pipelines).
+`--timeout` counts from the last completion request. Rates need concurrency: with
+`--hold`, `--starters` defaults to 64 (measured ~2x the starts/s of 16: Redis commits and
+reads of concurrent requests share pipelines).
 - Starts and completions go through client.http.HttpPool (keep-alive sockets, ~20x less
   client CPU per request than httpx), so the generator is not what limits the rates.
 - Per phase it reports the rate, and the CPU seconds per 1000 workflows of the server

@@ -44,7 +44,12 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=0, help="starts per second (0 = max)")
     parser.add_argument("--workers", "-K", type=int, default=2, help="worker processes")
     parser.add_argument("--concurrency", type=int, default=64, help="tasks at once per worker")
-    parser.add_argument("--starters", type=int, default=16, help="concurrent start requests")
+    parser.add_argument(
+        "--starters",
+        type=int,
+        default=None,
+        help="concurrent start (and --hold completion) requests (default 16; 64 with --hold)",
+    )
     parser.add_argument("--server", help="target a running server (root URL) instead")
     parser.add_argument("--server-pid", type=int, help="the --server's pid, for CPU and RSS")
     parser.add_argument("--store", help="store URL for the self-started server")
