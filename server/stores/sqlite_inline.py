@@ -129,7 +129,7 @@ class InlineWriter:
         try:
             yield
         finally:
-            self._held -= 1
+            self._held = max(0, self._held - 1)  # stop() may have cleared it
             if self._queue:
                 self._wake()
 
