@@ -3,9 +3,11 @@
 Rules:
 - URL: `sqlite:///relative/path.db`, `sqlite:////absolute/path.db` (SQLAlchemy's
   convention), or `sqlite:///:memory:` (one private database, gone on close).
-- All writes run on one dedicated thread (server/stores/sqlite_worker.py) that batches
-  concurrent calls into one transaction (group commit); reads run on a second thread with
-  its own connection (WAL: readers never wait for the writer). The trio loop never blocks.
+- All writes run on the trio thread (server/stores/sqlite_inline.py), which batches the
+  calls of one scheduler batch into one transaction (group commit); reads run on a
+  thread with its own connection (server/stores/sqlite_worker.py; WAL: readers never wait
+  for the writer), and WAL checkpoints on a third (the loop never waits for an fsync).
+  Open, use and close a store within one trio run.
   Each commit's version check runs inside that transaction, so a conflicting commit fails
   alone and applies nothing.
 - WAL journal with synchronous=NORMAL: a committed transaction survives a process crash
@@ -39,6 +41,7 @@ from core.store import (
 from server.stores import sqlite_schema
 from server.stores.commit_rules import TERMINAL_STATUSES, next_version
 from server.stores.sql_search import render_order_by, render_where
+from server.stores.sqlite_inline import InlineWriter
 from server.stores.sqlite_worker import SqliteWorker
 
 _INDEX_COLUMNS = (
@@ -84,7 +87,7 @@ def database_path(url: str) -> str:
     return url[len(prefix) :]
 
 
-# ---------------------------------------------------------------------- writes (worker thread)
+# ---------------------------------------------------------------------- writes (the writer)
 
 
 # A commit's workflow write, cheapest first. Most commits change neither the status nor
@@ -256,7 +259,7 @@ def _delete_workflow(conn: sqlite3.Connection, workflow_id: str) -> bool:
     return True
 
 
-# ---------------------------------------------------------------------- reads (worker thread)
+# ---------------------------------------------------------------------- reads (reader thread)
 
 
 def _load_many(conn: sqlite3.Connection, ids: list[str]) -> list[WorkflowRecord | None]:
@@ -297,8 +300,9 @@ class SqliteStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.path = database_path(url)
-        self._writer: SqliteWorker | None = None
-        self._reader: SqliteWorker | None = None
+        self._writer: InlineWriter | None = None
+        self._reader: InlineWriter | SqliteWorker | None = None
+        self._checkpointer: SqliteWorker | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -306,39 +310,47 @@ class SqliteStore:
         if self._writer is not None:
             return
         in_memory = self.path == ":memory:"
-        writer = SqliteWorker(partial(sqlite_schema.connect, self.path), f"sqlite-w:{self.path}")
-        writer.start()
-        try:
-            await writer.run(sqlite_schema.migrate, write=False)
-        except BaseException:
-            await writer.stop()
-            raise
-        reader = writer
+        read_only = partial(sqlite_schema.connect, self.path, read_only=True)
+        checkpointer = None
         if not in_memory:
+            checkpointer = SqliteWorker(read_only, f"sqlite-c:{self.path}")
+        writer = InlineWriter(
+            partial(sqlite_schema.connect, self.path, autocheckpoint=in_memory),
+            f"sqlite-w:{self.path}",
+            checkpoint=None
+            if checkpointer is None
+            else partial(checkpointer.run, sqlite_schema.checkpoint, write=False),
+        )
+        await writer.start(sqlite_schema.migrate)
+        reader: InlineWriter | SqliteWorker = writer
+        if checkpointer is not None:
+            checkpointer.start()
             # A second connection on its own thread: WAL lets reads run while the writer's
             # transaction is in flight, and a read started after a commit returned sees it.
-            connect = partial(sqlite_schema.connect, self.path, read_only=True)
-            reader = SqliteWorker(connect, f"sqlite-r:{self.path}")
+            reader = SqliteWorker(read_only, f"sqlite-r:{self.path}")
             reader.start()
-        self._writer, self._reader = writer, reader
+        self._writer, self._reader, self._checkpointer = writer, reader, checkpointer
 
     async def close(self) -> None:
-        writer, reader = self._writer, self._reader
-        self._writer = self._reader = None
+        writer, reader, checkpointer = self._writer, self._reader, self._checkpointer
+        self._writer = self._reader = self._checkpointer = None
         if reader is not None and reader is not writer:
             await reader.stop()
         if writer is not None:
             await writer.stop()
+        if checkpointer is not None:
+            # After the writer: its last checkpoint request has been answered.
+            await checkpointer.stop()
 
     @property
-    def worker(self) -> SqliteWorker:
-        """The writer thread (every write, in group-committed transactions)."""
+    def worker(self) -> InlineWriter:
+        """The writer (every write, in group-committed transactions on the trio thread)."""
         if self._writer is None:
             raise InternalError(f"store {self.url} is not open: call `await store.open()` first")
         return self._writer
 
     @property
-    def reader(self) -> SqliteWorker:
+    def reader(self) -> InlineWriter | SqliteWorker:
         """The reader thread (its own connection; the writer itself for :memory:)."""
         if self._reader is None:
             raise InternalError(f"store {self.url} is not open: call `await store.open()` first")

@@ -76,11 +76,12 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # Settings that change speed, never results (each connection sets them): a larger page
 # cache (grows only as pages are used; SQLite's default is 2 MiB), the database file read
 # through mmap (fewer read() calls; WAL frames are still read), temporary b-trees and
-# statement journals in memory, and a checkpoint every 10,000 WAL pages (~40 MiB) instead
-# of 1,000. The checkpoint runs inside a commit on the writer thread and costs two fsyncs
-# (at synchronous=NORMAL the WAL is synced only then), which at 1,000 pages stalled the
-# writer for several ms every ~200 commits. Process-crash durability is unchanged: every
-# committed transaction is in the WAL file before COMMIT returns.
+# statement journals in memory. The write connection turns automatic checkpoints off
+# (`connect(..., autocheckpoint=False)`): a checkpoint costs two fsyncs (at
+# synchronous=NORMAL the WAL is synced only then) and the writer runs on the trio loop, so
+# `checkpoint` runs them on another thread (server/stores/sqlite_inline.py decides when).
+# Process-crash durability is unchanged: every committed transaction is in the WAL file
+# before COMMIT returns.
 PERFORMANCE_PRAGMAS = (
     "cache_size = -32768",  # KiB: 32 MiB at most per connection
     "mmap_size = 268435456",
@@ -93,16 +94,20 @@ def _lower(text: str | None) -> str | None:
     return None if text is None else text.lower()
 
 
-def connect(path: str, *, read_only: bool = False) -> sqlite3.Connection:
+def connect(
+    path: str, *, read_only: bool = False, autocheckpoint: bool = True
+) -> sqlite3.Connection:
     """Open `path` in autocommit mode (transactions are explicit), WAL, synchronous=NORMAL.
 
     `read_only` connections refuse writes (`PRAGMA query_only`), so a read job that tried
-    to write would fail instead of bypassing the writer's group commit.
+    to write would fail instead of bypassing the writer's group commit. Without
+    `autocheckpoint` the connection's commits never checkpoint (see `checkpoint`). The
+    connection may be used from another thread than the one opening it (one at a time).
     """
     if path != ":memory:":
         # Runs on the worker thread, like every other file access of the store.
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     if read_only:
         conn.execute("PRAGMA query_only = ON")
     else:
@@ -111,6 +116,8 @@ def connect(path: str, *, read_only: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout = 5000")
     for pragma in PERFORMANCE_PRAGMAS:
         conn.execute(f"PRAGMA {pragma}")
+    if not autocheckpoint:
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
     # freeText folds case like Python (core.search), not SQLite's ASCII-only lower().
     conn.create_function("podium_lower", 1, _lower, deterministic=True)
     return conn
@@ -142,3 +149,15 @@ def migrate(conn: sqlite3.Connection, *, target: int = SCHEMA_VERSION) -> int:
             conn.execute("ROLLBACK")
             raise
     return found
+
+
+def checkpoint(conn: sqlite3.Connection) -> int:
+    """Copy the WAL into the database without waiting for anyone (PASSIVE).
+
+    Returns the WAL's length in pages when the checkpoint started. The WAL file starts
+    over only at a transaction that begins after a checkpoint copied every frame, so
+    under a steady stream of commits it keeps growing (server/stores/sqlite_inline.py
+    pauses commits for one checkpoint when this grows too large).
+    """
+    _busy, log, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0]
+    return int(log)

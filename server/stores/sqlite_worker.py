@@ -245,52 +245,8 @@ class SqliteWorker:
             job.mailbox.post([job])
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Job[Any]]) -> None:
-        try:
-            if any(job.write for job in batch):
-                self._run_transaction(conn, batch)
-            else:
-                for job in batch:
-                    _run_job(conn, job)
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            failure = Unavailable(f"SQLite transaction failed: {exc}")
-            failure.__cause__ = exc
-            for job in batch:
-                job.result = None
-                job.error = failure
-                job.failed_batch = True
-        self.jobs_done += len(batch)
+        _run_batch(conn, batch, self)
         _post_all(batch)
-
-    def _run_transaction(self, conn: sqlite3.Connection, batch: list[_Job[Any]]) -> None:
-        dropped: set[int] = set()  # jobs that failed after writing: they keep their error
-        while True:
-            conn.execute("BEGIN IMMEDIATE")
-            poisoned = False
-            for i, job in enumerate(batch):
-                if i in dropped:
-                    continue
-                before = conn.total_changes
-                if _run_job(conn, job):
-                    continue
-                if not conn.in_transaction:
-                    # SQLite rolled the whole transaction back itself (I/O error, full
-                    # disk): the batch fails as one, before any later job runs.
-                    raise sqlite3.OperationalError(
-                        f"the transaction was rolled back by SQLite: {job.error}"
-                    )
-                if conn.total_changes == before:
-                    continue  # failed before changing anything: nothing to undo
-                dropped.add(i)
-                poisoned = True
-                break
-            if not poisoned:
-                conn.execute("COMMIT")
-                self.batches += 1
-                return
-            conn.execute("ROLLBACK")
-            self.replays += 1
 
 
 def _post_all(batch: list[_Job[Any]]) -> None:
@@ -321,3 +277,56 @@ def _run_job(conn: sqlite3.Connection, job: _Job[Any]) -> bool:
         return False
     job.error = None
     return True
+
+
+def _run_batch(conn: sqlite3.Connection, batch: list[_Job[Any]], stats: Any) -> None:
+    """Run `batch` (one transaction if any job writes); every job gets its outcome.
+
+    `stats` counts `batches`, `jobs_done` and `replays`.
+    """
+    try:
+        if any(job.write for job in batch):
+            _run_transaction(conn, batch, stats)
+        else:
+            for job in batch:
+                _run_job(conn, job)
+    except sqlite3.Error as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        failure = Unavailable(f"SQLite transaction failed: {exc}")
+        failure.__cause__ = exc
+        for job in batch:
+            job.result = None
+            job.error = failure
+            job.failed_batch = True
+    stats.jobs_done += len(batch)
+
+
+def _run_transaction(conn: sqlite3.Connection, batch: list[_Job[Any]], stats: Any) -> None:
+    dropped: set[int] = set()  # jobs that failed after writing: they keep their error
+    while True:
+        conn.execute("BEGIN IMMEDIATE")
+        poisoned = False
+        for i, job in enumerate(batch):
+            if i in dropped:
+                continue
+            before = conn.total_changes
+            if _run_job(conn, job):
+                continue
+            if not conn.in_transaction:
+                # SQLite rolled the whole transaction back itself (I/O error, full
+                # disk): the batch fails as one, before any later job runs.
+                raise sqlite3.OperationalError(
+                    f"the transaction was rolled back by SQLite: {job.error}"
+                )
+            if conn.total_changes == before:
+                continue  # failed before changing anything: nothing to undo
+            dropped.add(i)
+            poisoned = True
+            break
+        if not poisoned:
+            conn.execute("COMMIT")
+            stats.batches += 1
+            return
+        conn.execute("ROLLBACK")
+        stats.replays += 1

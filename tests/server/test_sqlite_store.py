@@ -1,15 +1,14 @@
 """SQLite-specific behaviour beyond the contract: group commit, pragmas, migrations, URLs.
 
-Rules: no sleeps and no timing assertions. To make batching deterministic a test parks
-the worker thread on a threading.Event, queues jobs from trio, then releases it.
+Rules: no sleeps and no timing assertions. To make batching deterministic a test holds
+the writer (`InlineWriter.hold`), queues jobs from trio, then releases it.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import sys
-import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import msgspec
@@ -19,7 +18,7 @@ import trio.testing
 
 from core.errors import BadRequest, InternalError, Unavailable, VersionConflict
 from core.store import Commit, QueueOp, WorkflowRecord
-from server.stores import sqlite_schema
+from server.stores import sqlite_inline, sqlite_schema
 from server.stores.sqlite import SqliteStore, database_path
 from server.stores.sqlite_schema import SCHEMA_VERSION
 
@@ -48,19 +47,11 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
         await s.close()
 
 
-async def _park_worker(store: SqliteStore, nursery: trio.Nursery) -> threading.Event:
-    """Occupy the worker thread with a write job until the returned event is set."""
-    release = threading.Event()
-    entered = trio.Event()
-    token = trio.lowlevel.current_trio_token()
-
-    def blocker(conn: sqlite3.Connection) -> None:
-        token.run_sync_soon(entered.set)
-        release.wait(timeout=30)
-
-    nursery.start_soon(store.worker.run, blocker)
-    await entered.wait()
-    return release
+def _hold_writer(store: SqliteStore) -> Callable[[], None]:
+    """Queue writes without running them until the returned function is called."""
+    held = store.worker.hold()
+    held.__enter__()
+    return lambda: held.__exit__(None, None, None)
 
 
 async def test_concurrent_commits_share_one_transaction(store: SqliteStore) -> None:
@@ -71,15 +62,15 @@ async def test_concurrent_commits_share_one_transaction(store: SqliteStore) -> N
 
     before = store.worker.batches
     async with trio.open_nursery() as nursery:
-        release = await _park_worker(store, nursery)
+        release = _hold_writer(store)
         for i in range(20):
             nursery.start_soon(commit, f"w{i}")
         # Every commit is queued behind the parked transaction; the loop is not blocked.
         await trio.testing.wait_all_tasks_blocked()
-        release.set()
+        release()
     assert results == {f"w{i}": 1 for i in range(20)}
-    # One transaction for the parked job, one for all twenty commits.
-    assert store.worker.batches - before == 2
+    # One transaction for all twenty commits.
+    assert store.worker.batches - before == 1
     loaded = await store.load_many([f"w{i}" for i in range(20)])
     assert all(r is not None and r.version == 1 for r in loaded)
 
@@ -94,14 +85,14 @@ async def test_a_conflict_in_a_group_fails_alone(store: SqliteStore) -> None:
             outcomes[label] = exc
 
     async with trio.open_nursery() as nursery:
-        release = await _park_worker(store, nursery)
+        release = _hold_writer(store)
         nursery.start_soon(commit, "first", rec("dup"))
         await trio.testing.wait_all_tasks_blocked()
         nursery.start_soon(commit, "second", rec("dup"))
         await trio.testing.wait_all_tasks_blocked()
         nursery.start_soon(commit, "other", rec("other"))
         await trio.testing.wait_all_tasks_blocked()
-        release.set()
+        release()
     assert outcomes["first"] == 1
     assert isinstance(outcomes["second"], VersionConflict)
     assert outcomes["other"] == 1
@@ -114,7 +105,7 @@ async def test_a_failing_job_rolls_back_alone(store: SqliteStore) -> None:
         raise ValueError("boom")
 
     async with trio.open_nursery() as nursery:
-        release = await _park_worker(store, nursery)
+        release = _hold_writer(store)
         errors: list[BaseException] = []
 
         async def failing() -> None:
@@ -126,7 +117,7 @@ async def test_a_failing_job_rolls_back_alone(store: SqliteStore) -> None:
         nursery.start_soon(failing)
         nursery.start_soon(store.put_task_def, "kept", b"k")
         await trio.testing.wait_all_tasks_blocked()
-        release.set()
+        release()
     assert [str(e) for e in errors] == ["boom"]
     assert await store.get_task_def("half") is None
     assert await store.get_task_def("kept") == b"k"
@@ -215,15 +206,14 @@ async def test_indexed_fields_changed_by_a_commit_are_searchable(store: SqliteSt
 
 
 async def test_a_cancelled_commit_many_still_lands(store: SqliteStore) -> None:
-    async with trio.open_nursery() as nursery:
-        release = await _park_worker(store, nursery)
-        with trio.CancelScope() as scope:
-            scope.cancel()
-            await store.commit_many(
-                [Commit(record=rec(f"m{i}"), expected_version=0) for i in range(3)], T0
-            )
-        assert scope.cancelled_caught
-        release.set()
+    release = _hold_writer(store)
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await store.commit_many(
+            [Commit(record=rec(f"m{i}"), expected_version=0) for i in range(3)], T0
+        )
+    assert scope.cancelled_caught
+    release()
     await store.worker.run(lambda conn: None)  # FIFO: returns after the queued commits
     assert await store.running_ids("wf", None) == ["m0", "m1", "m2"]
 
@@ -239,9 +229,9 @@ async def test_both_connections_use_the_performance_settings(store: SqliteStore)
         names = ("cache_size", "temp_store", "wal_autocheckpoint", "synchronous")
         return tuple(conn.execute(f"PRAGMA {name}").fetchone()[0] for name in names)
 
-    expected = (-32768, 2, 10000, 1)
-    assert await store.worker.run(settings, write=False) == expected
-    assert await store.reader.run(settings, write=False) == expected
+    # The writer never checkpoints by itself (the loop must not wait for fsyncs).
+    assert await store.worker.run(settings, write=False) == (-32768, 2, 0, 1)
+    assert await store.reader.run(settings, write=False) == (-32768, 2, 10000, 1)
 
 
 async def test_schema_version_is_recorded(store: SqliteStore) -> None:
@@ -316,14 +306,13 @@ def test_bad_sqlite_urls(url: str) -> None:
 
 async def test_reads_do_not_wait_for_the_writer(store: SqliteStore) -> None:
     await store.commit(Commit(record=rec("r"), expected_version=0), T0)
-    async with trio.open_nursery() as nursery:
-        release = await _park_worker(store, nursery)
-        # The writer thread is parked; reads still answer from their own connection.
-        loaded = await store.load("r")
-        assert loaded is not None
-        assert loaded.version == 1
-        assert await store.running_ids("wf", None) == ["r"]
-        release.set()
+    release = _hold_writer(store)
+    # The writer is held; reads still answer from their own connection.
+    loaded = await store.load("r")
+    assert loaded is not None
+    assert loaded.version == 1
+    assert await store.running_ids("wf", None) == ["r"]
+    release()
 
 
 async def test_the_reader_connection_refuses_writes(store: SqliteStore) -> None:
@@ -334,14 +323,13 @@ async def test_the_reader_connection_refuses_writes(store: SqliteStore) -> None:
 async def test_a_cancelled_caller_stops_waiting_but_its_commit_still_lands(
     store: SqliteStore,
 ) -> None:
-    async with trio.open_nursery() as nursery:
-        release = await _park_worker(store, nursery)
-        with trio.CancelScope() as scope:
-            scope.cancel()
-            await store.commit(Commit(record=rec("c"), expected_version=0), T0)
-        assert scope.cancelled_caught
-        release.set()
-    # The worker ran the queued job: the outcome is decided by the store, not the caller.
+    release = _hold_writer(store)
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await store.commit(Commit(record=rec("c"), expected_version=0), T0)
+    assert scope.cancelled_caught
+    release()
+    # The writer ran the queued job: the outcome is decided by the store, not the caller.
     await store.worker.run(lambda conn: None)  # FIFO: returns after the queued commit
     loaded = await store.load("c")
     assert loaded is not None
@@ -413,5 +401,59 @@ async def test_commits_survive_a_process_that_dies_without_closing(tmp_path: Pat
     try:
         assert await store.running_ids("wf", None) == sorted(f"w{i}" for i in range(40))
         assert await store.size("q") == 40
+    finally:
+        await store.close()
+
+
+async def test_commits_started_together_share_one_transaction_without_holding(
+    store: SqliteStore,
+) -> None:
+    # The flusher runs once per scheduler batch: tasks made runnable together queue first.
+    before = store.worker.batches
+    async with trio.open_nursery() as nursery:
+        for i in range(10):
+            nursery.start_soon(store.commit, Commit(record=rec(f"t{i}"), expected_version=0), T0)
+    assert store.worker.batches - before == 1
+    assert len(await store.running_ids("wf", None)) == 10
+
+
+async def test_the_wal_stays_bounded_under_sustained_writes(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Checkpoints run on another thread while commits go on; the WAL file must not grow
+    # with the number of commits.
+    monkeypatch.setattr(sqlite_inline, "CHECKPOINT_EVERY", 200)
+    monkeypatch.setattr(sqlite_inline, "WAL_LIMIT_PAGES", 400)
+    wal = store.path + "-wal"
+    body = bytes(3000)  # about one page per commit
+
+    async def writer(round_: int, lane: int) -> None:
+        for i in range(500):
+            record = msgspec.structs.replace(rec(f"b{round_}-{lane}-{i}"), body=body)
+            await store.commit(Commit(record=record, expected_version=0), T0)
+
+    sizes: list[int] = []
+    for round_ in range(4):
+        async with trio.open_nursery() as nursery:
+            for lane in range(8):
+                nursery.start_soon(writer, round_, lane)
+        sizes.append((await trio.Path(wal).stat()).st_size)
+    # 16,000 commits of ~3 pages each (about 200 MB of WAL without checkpoints); the
+    # bound leaves room for the limit plus a few checkpoint intervals of pages.
+    assert store.worker.write_pauses > 0
+    assert max(sizes) < 4096 * 4000, sizes
+    assert sizes[-1] < 2 * sizes[0], sizes  # the file is reused, not grown
+
+
+async def test_a_store_used_from_another_trio_run_is_an_internal_error(tmp_path: Path) -> None:
+    store = SqliteStore(f"sqlite:///{tmp_path / 'runs.db'}")
+    await store.open()
+    try:
+
+        async def elsewhere() -> None:
+            with pytest.raises(InternalError, match="opened in another trio run"):
+                await store.put_task_def("t", b"x")
+
+        await trio.to_thread.run_sync(trio.run, elsewhere)
     finally:
         await store.close()
