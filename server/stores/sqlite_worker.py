@@ -1,9 +1,12 @@
-"""The one thread that owns a SQLite connection, with group commit (used by SqliteStore).
+"""A thread that owns one SQLite connection, with group commit; and the batch rules.
+
+SqliteStore uses it for its reader and its checkpointer (writes run on the trio thread,
+server/stores/sqlite_inline.py, with this module's `_run_batch` rules).
 
 Rules:
-- Every statement runs on this thread; the trio loop never touches sqlite3. A job is a
-  plain function `fn(conn) -> result`, re-runnable: it reads and writes only through
-  `conn` (a batch may run it again, see below). A trio caller parks its own task
+- Every statement of this connection runs on this thread; the trio loop never touches
+  it. A job is a plain function `fn(conn) -> result`, re-runnable: it reads and writes
+  only through `conn` (a batch may run it again, see below). A trio caller parks its own task
   (trio.lowlevel) and the thread reschedules it through the loop's TrioToken, so no trio
   worker thread is held per call.
 - Group commit: jobs that arrive while a transaction is in flight queue up, and the
