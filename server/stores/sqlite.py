@@ -120,6 +120,22 @@ _PUSH = (
 _DELETE_MESSAGE = "DELETE FROM queue_message WHERE queue = ? AND message_id = ?"
 
 
+def _columns(r: WorkflowRecord) -> tuple[object, ...]:
+    """The record's values in the column order `_INSERT` and `_UPDATE_ALL` set them."""
+    return (
+        r.workflow_name,
+        r.workflow_version,
+        r.status,
+        r.create_time,
+        r.update_time,
+        r.end_time,
+        r.correlation_id,
+        r.parent_workflow_id,
+        r.search_text,
+        r.body,
+    )
+
+
 def _write_record(conn: sqlite3.Connection, commit: Commit) -> int:
     """Insert or update the workflow row (version checked in SQL); return its new version.
 
@@ -129,22 +145,7 @@ def _write_record(conn: sqlite3.Connection, commit: Commit) -> int:
     r = commit.record
     expected = commit.expected_version
     if expected == 0:
-        cur = conn.execute(
-            _INSERT,
-            (
-                r.workflow_name,
-                r.workflow_version,
-                r.status,
-                r.create_time,
-                r.update_time,
-                r.end_time,
-                r.correlation_id,
-                r.parent_workflow_id,
-                r.search_text,
-                r.body,
-                r.workflow_id,
-            ),
-        )
+        cur = conn.execute(_INSERT, (*_columns(r), r.workflow_id))
         if cur.rowcount == 1:
             return 1
     else:
@@ -169,24 +170,7 @@ def _write_record(conn: sqlite3.Connection, commit: Commit) -> int:
         )
         if cur.rowcount == 1:
             return version
-        cur = conn.execute(
-            _UPDATE_ALL,
-            (
-                r.workflow_name,
-                r.workflow_version,
-                r.status,
-                r.create_time,
-                r.update_time,
-                r.end_time,
-                r.correlation_id,
-                r.parent_workflow_id,
-                r.search_text,
-                r.body,
-                version,
-                r.workflow_id,
-                expected,
-            ),
-        )
+        cur = conn.execute(_UPDATE_ALL, (*_columns(r), version, r.workflow_id, expected))
         if cur.rowcount == 1:
             return version
     # Nothing written: the stored version says why (this raises VersionConflict).
@@ -222,18 +206,11 @@ def _apply_commit(conn: sqlite3.Connection, commit: Commit, now_ms: int) -> int:
 
 def _push(conn: sqlite3.Connection, queue: str, message_id: str, priority: int, at: int) -> None:
     # OR REPLACE deletes the old row and inserts a new one: a fresh seq (insertion order).
-    conn.execute(
-        "INSERT OR REPLACE INTO queue_message (queue, message_id, priority, deliver_at) "
-        "VALUES (?, ?, ?, ?)",
-        (queue, message_id, priority, at),
-    )
+    conn.execute(_PUSH, (queue, message_id, priority, at))
 
 
 def _delete_message(conn: sqlite3.Connection, queue: str, message_id: str) -> bool:
-    cur = conn.execute(
-        "DELETE FROM queue_message WHERE queue = ? AND message_id = ?", (queue, message_id)
-    )
-    return cur.rowcount > 0
+    return conn.execute(_DELETE_MESSAGE, (queue, message_id)).rowcount > 0
 
 
 def _pop(conn: sqlite3.Connection, queue: str, count: int, unack_ms: int, now_ms: int) -> list[str]:

@@ -37,7 +37,15 @@ from typing import Any, TypeVar
 import trio
 
 from core.errors import InternalError, Unavailable
-from server.stores.sqlite_worker import MAX_BATCH, _Job, _run_batch, _run_job, _Waiter
+from server.stores.sqlite_worker import (
+    MAX_BATCH,
+    _Job,
+    _result_of,
+    _results_of,
+    _run_batch,
+    _run_job,
+    _Waiter,
+)
 
 T = TypeVar("T")
 
@@ -145,9 +153,7 @@ class InlineWriter:
         self._queue.append(job)
         self._wake()
         await trio.lowlevel.wait_task_rescheduled(waiter.abort)
-        if job.error is not None:
-            raise job.error
-        return job.result  # type: ignore[return-value]
+        return _result_of(job)
 
     async def run_many(
         self, fns: list[Callable[[sqlite3.Connection], T]], *, write: bool = True
@@ -168,16 +174,7 @@ class InlineWriter:
         self._queue.extend(jobs)
         self._wake()
         await trio.lowlevel.wait_task_rescheduled(waiter.abort)
-        results: list[T | Exception] = []
-        for job in jobs:
-            error = job.error
-            if error is None:
-                results.append(job.result)  # type: ignore[arg-type]
-            elif job.failed_batch or not isinstance(error, Exception):
-                raise error
-            else:
-                results.append(error)
-        return results
+        return _results_of(jobs)
 
     # ------------------------------------------------------------------ flusher
 

@@ -173,9 +173,7 @@ class SqliteWorker:
         job: _Job[T] = _Job(fn, write, self._mailbox(), waiter)
         self._jobs.put(job)
         await trio.lowlevel.wait_task_rescheduled(waiter.abort)
-        if job.error is not None:
-            raise job.error
-        return job.result  # type: ignore[return-value]
+        return _result_of(job)
 
     async def run_many(
         self, fns: list[Callable[[sqlite3.Connection], T]], *, write: bool = True
@@ -199,16 +197,7 @@ class SqliteWorker:
         for job in jobs:
             put(job)
         await trio.lowlevel.wait_task_rescheduled(waiter.abort)
-        results: list[T | Exception] = []
-        for job in jobs:
-            error = job.error
-            if error is None:
-                results.append(job.result)  # type: ignore[arg-type]
-            elif job.failed_batch or not isinstance(error, Exception):
-                raise error
-            else:
-                results.append(error)
-        return results
+        return _results_of(jobs)
 
     # ------------------------------------------------------------------ thread side
 
@@ -250,6 +239,28 @@ class SqliteWorker:
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Job[Any]]) -> None:
         _run_batch(conn, batch, self)
         _post_all(batch)
+
+
+def _result_of(job: _Job[T]) -> T:
+    """A finished job's result, or its error raised."""
+    if job.error is not None:
+        raise job.error
+    return job.result  # type: ignore[return-value]
+
+
+def _results_of(jobs: list[_Job[T]]) -> list[T | Exception]:
+    """Finished jobs' results, each job's own error in its slot; a failure of the whole
+    batch (or a BaseException) is raised."""
+    results: list[T | Exception] = []
+    for job in jobs:
+        error = job.error
+        if error is None:
+            results.append(job.result)  # type: ignore[arg-type]
+        elif job.failed_batch or not isinstance(error, Exception):
+            raise error
+        else:
+            results.append(error)
+    return results
 
 
 def _post_all(batch: list[_Job[Any]]) -> None:
