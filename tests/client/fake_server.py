@@ -18,6 +18,8 @@ from urllib.parse import parse_qs, urlsplit
 import h11
 import trio
 
+from tests.client.h11_reading import read_request
+
 
 @dataclass
 class Request:
@@ -121,28 +123,14 @@ class FakeConductor:
     async def _read_request(
         self, conn: h11.Connection, stream: trio.SocketStream
     ) -> Request | None:
-        head: h11.Request | None = None
-        body = b""
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                data = await stream.receive_some(65536)
-                if not data:
-                    return None
-                conn.receive_data(data)
-                continue
-            if isinstance(event, h11.Request):
-                head = event
-            elif isinstance(event, h11.Data):
-                body += event.data
-            elif isinstance(event, h11.EndOfMessage):
-                assert head is not None
-                parts = urlsplit(head.target.decode())
-                query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-                headers = {k.decode().lower(): v.decode() for k, v in head.headers}
-                return Request(head.method.decode(), parts.path, query, headers, body)
-            elif isinstance(event, h11.ConnectionClosed):
-                return None
+        read = await read_request(conn, stream)
+        if read is None:
+            return None
+        head, body = read
+        parts = urlsplit(head.target.decode())
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        headers = {k.decode().lower(): v.decode() for k, v in head.headers}
+        return Request(head.method.decode(), parts.path, query, headers, body)
 
     async def _handle(self, req: Request) -> tuple[int, bytes, str] | None:
         path = req.path

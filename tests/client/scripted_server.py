@@ -15,6 +15,8 @@ import h11
 import trio
 import trio.lowlevel
 
+from tests.client.h11_reading import read_request
+
 
 @dataclass
 class Answer:
@@ -62,24 +64,10 @@ class ScriptedServer:
         conn = h11.Connection(h11.SERVER)
         try:
             while True:
-                head: h11.Request | None = None
-                body = b""
-                while True:
-                    event = conn.next_event()
-                    if event is h11.NEED_DATA:
-                        data = await stream.receive_some(65536)
-                        if not data:
-                            return
-                        conn.receive_data(data)
-                    elif isinstance(event, h11.Request):
-                        head = event
-                    elif isinstance(event, h11.Data):
-                        body += event.data
-                    elif isinstance(event, h11.EndOfMessage):
-                        break
-                    else:
-                        return
-                assert head is not None
+                read = await read_request(conn, stream)
+                if read is None:
+                    return
+                head, body = read
                 self.requests.append((head, body))
                 answer = self.script(len(self.requests) - 1, head, body)
                 for piece in answer.pieces:

@@ -139,10 +139,10 @@ async def test_idle_connection_closed_by_the_server_is_replaced(
     )
     async with HttpPool(server.url) as pool:
 
-        async def answered_then_closed(method: str, **options: bool) -> bytes:
+        async def answered_then_closed(method: str, retry_safe: bool | None = None) -> bytes:
             server.closed = trio.Event()
             body = b"{}" if method == "POST" else None
-            answer = await pool.request(method, "/p", body=body, **options)
+            answer = await pool.request(method, "/p", body=body, retry_safe=retry_safe)
             await server.closed.wait()
             return answer.body
 
