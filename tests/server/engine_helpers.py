@@ -12,10 +12,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
+import trio.lowlevel
 
 from core import codec
 from core.models import StartWorkflowRequest, TaskDef, TaskResult, WorkflowDef
-from core.store import Store
+from core.store import Store, WorkflowRecord
 from server.engine import Engine, EngineConfig
 from server.stores.memory import MemoryStore
 
@@ -53,6 +54,27 @@ def wf_def(name: str, tasks: list[dict[str, Any]], **extra: Any) -> WorkflowDef:
 
 def simple(ref: str, name: str | None = None, **extra: Any) -> dict[str, Any]:
     return {"name": name or ref, "taskReferenceName": ref, "type": "SIMPLE", **extra}
+
+
+def fork_join(
+    branches: list[list[dict[str, Any]]], join_on: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """A FORK_JOIN of `branches` (ref "fork") and its JOIN (ref "join", on `join_on`)."""
+    fork = {"name": "fork", "taskReferenceName": "fork", "type": "FORK_JOIN", "forkTasks": branches}
+    join: dict[str, Any] = {"name": "join", "taskReferenceName": "join", "type": "JOIN"}
+    if join_on is not None:
+        join["joinOn"] = join_on
+    return [fork, join]
+
+
+class YieldingStore(MemoryStore):
+    """A MemoryStore whose loads yield to other tasks, like any networked store does,
+    so two engines (two "processes") on it really interleave their load/decide/commit."""
+
+    async def load(self, workflow_id: str) -> WorkflowRecord | None:
+        record = await super().load(workflow_id)
+        await trio.lowlevel.checkpoint()  # the answer is in flight while others run
+        return record
 
 
 async def register(engine: Engine, *defs: WorkflowDef | TaskDef) -> None:

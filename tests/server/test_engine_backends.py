@@ -12,6 +12,7 @@ from core.enums import TaskStatus, WorkflowStatus
 from core.store import DECIDER_QUEUE
 from server.engine import Engine
 from tests.server.engine_helpers import (
+    fork_join,
     register,
     result,
     running_engine,
@@ -60,13 +61,7 @@ async def test_flow_with_retry(engine: Engine) -> None:
 
 
 async def test_concurrent_updates(engine: Engine) -> None:
-    fork = {
-        "name": "fork",
-        "taskReferenceName": "fork",
-        "type": "FORK_JOIN",
-        "forkTasks": [[simple(f"p{i}", "bk_par")] for i in range(4)],
-    }
-    join = {"name": "join", "taskReferenceName": "join", "type": "JOIN"}
+    fork, join = fork_join([[simple(f"p{i}", "bk_par")] for i in range(4)])
     await register(engine, wf_def("bk_fork", [fork, join]))
     wf_id = await start(engine, "bk_fork")
     tasks = await engine.poll("bk_par", count=4)

@@ -12,10 +12,12 @@ import trio.lowlevel
 
 from core.enums import TaskStatus, WorkflowStatus
 from core.models import Task
-from core.store import Commit, WorkflowRecord
+from core.store import Commit
 from server.engine import Engine
 from server.stores.memory import MemoryStore
 from tests.server.engine_helpers import (
+    YieldingStore,
+    fork_join,
     register,
     result,
     running_engine,
@@ -119,18 +121,7 @@ async def test_update_v2_prefers_its_own_workflow_over_older_queued_tasks(
 async def test_fork_hands_off_one_task_and_queues_the_rest(
     autojump_clock: trio.abc.Clock,
 ) -> None:
-    fork = {
-        "name": "fork",
-        "taskReferenceName": "fork",
-        "type": "FORK_JOIN",
-        "forkTasks": [[simple(f"p{i}", "fork_t")] for i in range(3)],
-    }
-    join = {
-        "name": "join",
-        "taskReferenceName": "join",
-        "type": "JOIN",
-        "joinOn": ["p0", "p1", "p2"],
-    }
+    fork, join = fork_join([[simple(f"p{i}", "fork_t")] for i in range(3)], ["p0", "p1", "p2"])
     store = RecordingStore()
     async with running_engine(store) as engine:
         await register(engine, wf_def("forked", [simple("first", "fork_t"), fork, join]))
@@ -348,28 +339,11 @@ async def test_a_task_handed_to_a_cancelled_caller_is_given_back(
         assert nxt.worker_id == "w2"
 
 
-class YieldingStore(MemoryStore):
-    """Loads yield to other tasks, so two engines really interleave their commits."""
-
-    async def load(self, workflow_id: str) -> WorkflowRecord | None:
-        record = await super().load(workflow_id)
-        await trio.lowlevel.checkpoint()
-        return record
-
-
 async def test_racing_update_v2s_hand_each_task_out_once(autojump_clock: trio.abc.Clock) -> None:
-    fork = {
-        "name": "fork",
-        "taskReferenceName": "fork",
-        "type": "FORK_JOIN",
-        "forkTasks": [[simple(f"p{i}", "race_t"), simple(f"q{i}", "race_t")] for i in range(6)],
-    }
-    join = {
-        "name": "join",
-        "taskReferenceName": "join",
-        "type": "JOIN",
-        "joinOn": [f"q{i}" for i in range(6)],
-    }
+    fork, join = fork_join(
+        [[simple(f"p{i}", "race_t"), simple(f"q{i}", "race_t")] for i in range(6)],
+        [f"q{i}" for i in range(6)],
+    )
     store = YieldingStore()
     async with running_engine(store) as engine_a, running_engine(store) as engine_b:
         await register(engine_a, wf_def("race", [fork, join]))

@@ -12,10 +12,11 @@ import trio.lowlevel
 from core.enums import TaskStatus, WorkflowStatus
 from core.errors import BadRequest
 from core.models import Task
-from core.store import WorkflowRecord
 from server.engine import EngineConfig
 from server.stores.memory import MemoryStore
 from tests.server.engine_helpers import (
+    YieldingStore,
+    fork_join,
     register,
     result,
     running_engine,
@@ -164,30 +165,10 @@ async def test_sweeper_repairs_a_lost_message(autojump_clock: trio.abc.Clock) ->
         assert engine.sweeper.repaired == 1
 
 
-class YieldingStore(MemoryStore):
-    """A MemoryStore whose loads yield to other tasks, like any networked store does,
-    so two engines (two "processes") really interleave their load/decide/commit."""
-
-    async def load(self, workflow_id: str) -> WorkflowRecord | None:
-        record = await super().load(workflow_id)
-        await trio.lowlevel.checkpoint()  # the answer is in flight while others run
-        return record
-
-
 async def test_concurrent_updates_lose_nothing(autojump_clock: trio.abc.Clock) -> None:
-    branches = [[simple(f"p{i}", "par")] for i in range(6)]
-    fork: dict[str, Any] = {
-        "name": "fork",
-        "taskReferenceName": "fork",
-        "type": "FORK_JOIN",
-        "forkTasks": branches,
-    }
-    join = {
-        "name": "join",
-        "taskReferenceName": "join",
-        "type": "JOIN",
-        "joinOn": [f"p{i}" for i in range(6)],
-    }
+    fork, join = fork_join(
+        [[simple(f"p{i}", "par")] for i in range(6)], [f"p{i}" for i in range(6)]
+    )
     store = YieldingStore()
     async with running_engine(store) as engine_a, running_engine(store) as engine_b:
         await register(engine_a, wf_def("forked", [fork, join]))
