@@ -301,6 +301,11 @@ def register(router: Router, ctx: ApiContext) -> None:
         query=SEARCH_QUERY,
         summary="Search workflows (full executions)",
     )
+    execute_q = (
+        QueryParam("requestId", str, None),
+        QueryParam("waitUntilTaskRef", str, None),
+        QueryParam("waitForSeconds", int, 10),
+    )
     add(
         "POST",
         "/api/workflow/execute/{name}/{version}",
@@ -308,11 +313,7 @@ def register(router: Router, ctx: ApiContext) -> None:
         body=StartWorkflowRequest,
         response=WorkflowRun,
         tags=TAGS,
-        query=(
-            QueryParam("requestId", str, None),
-            QueryParam("waitUntilTaskRef", str, None),
-            QueryParam("waitForSeconds", int, 10),
-        ),
+        query=execute_q,
         summary="Start a workflow and wait for it to finish (or reach a task)",
     )
     add(
@@ -322,10 +323,6 @@ def register(router: Router, ctx: ApiContext) -> None:
         body=StartWorkflowRequest,
         response=WorkflowRun,
         tags=TAGS,
-        query=(
-            QueryParam("requestId", str, None),
-            QueryParam("waitUntilTaskRef", str, None),
-            QueryParam("waitForSeconds", int, 10),
-        ),
+        query=execute_q,
         summary="Start the latest (or the body's) version of a workflow and wait",
     )
