@@ -13,9 +13,7 @@ machine is shared and the client threads compete with the server.
 
 from __future__ import annotations
 
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -24,15 +22,14 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.conftest import _wait_for_port, _wait_healthy
-
-_TICKS = os.sysconf("SC_CLK_TCK")
+from bench.load_server import ServerProcess, cpu_seconds, start_server
 
 
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+def _cpu(server: ServerProcess) -> float:
+    seconds = cpu_seconds(server.process.pid)
+    if seconds is None:
+        raise RuntimeError("server CPU needs /proc (Linux)")
+    return seconds
 
 
 DEFINITION = {
@@ -85,24 +82,9 @@ def _worker(base: str, stop: threading.Event, counts: list[int]) -> None:
 def main(kind: str = "sqlite", n: int = 1000, k: int = 4) -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench_api_"))
     store = "memory://" if kind == "memory" else f"sqlite:///{folder / 'bench.db'}"
-    log_path = folder / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "podium"),
-                "server",
-                "--port",
-                "0",
-                "--store",
-                store,
-            ],
-            cwd=folder,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    server = start_server(store, folder)
+    base = server.base_url
     try:
-        base = f"http://127.0.0.1:{_wait_for_port(proc, log_path)}"
-        _wait_healthy(base)
         httpx.put(f"{base}/api/metadata/workflow", json=[DEFINITION]).raise_for_status()
         latencies: list[float] = []
         counts: list[int] = []
@@ -111,17 +93,20 @@ def main(kind: str = "sqlite", n: int = 1000, k: int = 4) -> None:
         starters = [
             threading.Thread(target=_starter, args=(base, n // k, latencies)) for _ in range(k)
         ]
-        began, cpu_began = time.perf_counter(), _cpu_seconds(proc.pid)
+        began, cpu_began = time.perf_counter(), _cpu(server)
         for thread in workers + starters:
             thread.start()
         for thread in starters:
             thread.join()
         started = time.perf_counter() - began
         total = len(latencies)
-        query = {"query": "workflowType = 'bench_api' AND status = 'COMPLETED'", "size": 0}
+        query: dict[str, str | int] = {
+            "query": "workflowType = 'bench_api' AND status = 'COMPLETED'",
+            "size": 0,
+        }
         while httpx.get(f"{base}/api/workflow/search", params=query).json()["totalHits"] < total:
             time.sleep(0.01)
-        elapsed, cpu = time.perf_counter() - began, _cpu_seconds(proc.pid) - cpu_began
+        elapsed, cpu = time.perf_counter() - began, _cpu(server) - cpu_began
         stop.set()
         for thread in workers:
             thread.join()
@@ -137,8 +122,7 @@ def main(kind: str = "sqlite", n: int = 1000, k: int = 4) -> None:
         # Includes the completion check above (a search every 10 ms), as the rate does.
         print(f"server CPU: {cpu / total * 1e3:.2f} ms per workflow")
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        server.stop()
 
 
 if __name__ == "__main__":
