@@ -42,23 +42,9 @@ class CountingStore(MemoryStore):
 
 
 def test_cache_is_bounded_and_least_recently_used_goes_first() -> None:
-    cache = WorkflowCache(limit=2)
-    for wf_id in ("a", "b"):
-        cache.put(
-            WorkflowRecord(
-                workflow_id=wf_id,
-                workflow_name="w",
-                workflow_version=1,
-                status="RUNNING",
-                create_time=0,
-                update_time=0,
-                version=1,
-            )
-        )
-    assert cache.get("a") is not None  # "b" is now the least recently used
-    cache.put(
-        WorkflowRecord(
-            workflow_id="c",
+    def record(wf_id: str) -> WorkflowRecord:
+        return WorkflowRecord(
+            workflow_id=wf_id,
             workflow_name="w",
             workflow_version=1,
             status="RUNNING",
@@ -66,7 +52,12 @@ def test_cache_is_bounded_and_least_recently_used_goes_first() -> None:
             update_time=0,
             version=1,
         )
-    )
+
+    cache = WorkflowCache(limit=2)
+    for wf_id in ("a", "b"):
+        cache.put(record(wf_id))
+    assert cache.get("a") is not None  # "b" is now the least recently used
+    cache.put(record("c"))
     assert cache.get("b") is None
     assert [cache.get(x) is not None for x in ("a", "c")] == [True, True]
     cache.drop("a")
