@@ -107,6 +107,8 @@ class Engine:
         # task type -> domain -> last poll time (ms), for taskToDomain fallback lists.
         self.domain_polls: dict[str, dict[str, int]] = {}
         self.poll_records: dict[tuple[str, str, str], int] = {}
+        # queue -> when this process last found it empty (server.engine.workers rules).
+        self.queue_scans: dict[str, workers.QueueScan] = {}
         self.executor = Executor(
             store,
             now_ms=now_ms,

@@ -38,7 +38,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import weakref
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -62,7 +61,7 @@ log = logging.getLogger("podium.workers")
 EMPTY_FOR_MS = 50
 
 
-class _QueueScan:
+class QueueScan:
     """The last time this process found one queue empty, and a pop in flight that takes
     every message announced since (see the module rules)."""
 
@@ -78,16 +77,10 @@ class _QueueScan:
         return generation == self.empty_generation and now - self.empty_at < EMPTY_FOR_MS / 1000
 
 
-_scans: weakref.WeakKeyDictionary[Engine, dict[str, _QueueScan]] = weakref.WeakKeyDictionary()
-
-
-def _scan_of(engine: Engine, queue: str) -> _QueueScan:
-    scans = _scans.get(engine)
-    if scans is None:
-        scans = _scans[engine] = {}
-    scan = scans.get(queue)
+def _scan_of(engine: Engine, queue: str) -> QueueScan:
+    scan = engine.queue_scans.get(queue)
     if scan is None:
-        scan = scans[queue] = _QueueScan()
+        scan = engine.queue_scans[queue] = QueueScan()
     return scan
 
 
