@@ -47,7 +47,7 @@ from core.errors import NotFound, Unavailable, VersionConflict
 from core.models import TaskDef, Workflow
 from core.store import DECIDER_QUEUE, Commit, QueueOp, Store, WorkflowRecord
 from server.engine.config import EngineConfig
-from server.engine.persistence import from_record, to_record, working_copy
+from server.engine.persistence import from_record, to_record
 from server.engine.signals import WorkflowLocks
 from server.engine.workflow_cache import WorkflowCache
 
@@ -266,14 +266,12 @@ class Executor:
         async with self.locks.hold(workflow_id):
             cached = True
             for _ in range(self.config.conflict_retries):
-                entry = self.cache.entry(workflow_id) if cached else None
+                entry = self.cache.working(workflow_id) if cached else None
                 from_cache, cached = entry is not None, False
                 record = None
                 if entry is not None:
-                    record, committed = entry
-                    # Decide on a copy: the committed object stays as committed
-                    # (server/engine/workflow_cache.py).
-                    workflow = from_record(record) if committed is None else working_copy(committed)
+                    # A copy: the committed object stays as committed (workflow_cache.py).
+                    record, workflow = entry
                     if guard is not None and not self._guard_passes(guard, workflow):
                         # Declined or refused on the cached copy: ask the store itself.
                         self.cache.drop(workflow_id)

@@ -192,12 +192,11 @@ async def claim(engine: Engine, queue: str, ids: list[str], worker_id: str | Non
     executor = engine.executor
     handed: dict[str, Task] = {}
     async with executor.locks.hold_many(owners):
-        records, cached = await _records_of(engine, list(owners))
+        found_all, cached = await _records_of(engine, list(owners))
         prepared: list[tuple[WorkflowRecord, Staged, list[QueueOp]]] = []
         now = engine.now_ms()
-        for found, (workflow_id, task_ids) in zip(records, owners.items(), strict=True):
-            record = found
-            workflow = None if record is None else from_record(record)
+        for found, (workflow_id, task_ids) in zip(found_all, owners.items(), strict=True):
+            record, workflow = found if found is not None else (None, None)
             stale = workflow is not None and not _all_scheduled(workflow, task_ids)
             if stale and workflow_id in cached:
                 # Messages are removed only on the store's word, never a cached copy's.
@@ -295,19 +294,20 @@ async def claim(engine: Engine, queue: str, ids: list[str], worker_id: str | Non
 
 async def _records_of(
     engine: Engine, workflow_ids: list[str]
-) -> tuple[list[WorkflowRecord | None], set[str]]:
-    """Records to claim from, and the ids among them that came from the cache: this
-    process's last commits where it has them (the commit's version check catches anyone
-    else's), the store for the rest, in one round trip."""
+) -> tuple[list[tuple[WorkflowRecord, Workflow] | None], set[str]]:
+    """The record and a workflow to decide on for each id (None: no such workflow), and
+    the ids among them that came from the cache: this process's last commits where it
+    has them (the commit's version check catches anyone else's; a working copy, no
+    decode), the store for the rest, in one round trip."""
     cache = engine.executor.cache
-    records = [cache.get(workflow_id) for workflow_id in workflow_ids]
-    cached = {workflow_ids[i] for i, record in enumerate(records) if record is not None}
-    missing = [i for i, record in enumerate(records) if record is None]
+    found = [cache.working(workflow_id) for workflow_id in workflow_ids]
+    cached = {workflow_ids[i] for i, pair in enumerate(found) if pair is not None}
+    missing = [i for i, pair in enumerate(found) if pair is None]
     if missing:
         loaded = await engine.store.load_many([workflow_ids[i] for i in missing])
         for i, record in zip(missing, loaded, strict=True):
-            records[i] = record
-    return records, cached
+            found[i] = None if record is None else (record, from_record(record))
+    return found, cached
 
 
 async def _give_back(engine: Engine, tasks: list[Task]) -> None:

@@ -32,7 +32,7 @@ from collections import OrderedDict
 
 from core.models import Workflow
 from core.store import WorkflowRecord
-from server.engine.persistence import encode_body
+from server.engine.persistence import encode_body, from_record, working_copy
 
 
 class CacheCorrupted(AssertionError):
@@ -71,6 +71,15 @@ class WorkflowCache:
         if self.verify and encode_body(workflow) != record.body:
             raise CacheCorrupted(f"cached workflow {workflow_id} was changed after its commit")
         return record, workflow
+
+    def working(self, workflow_id: str) -> tuple[WorkflowRecord, Workflow] | None:
+        """The cached record and a Workflow to decide on: a working copy of the committed
+        object, or the record's body decoded when there is no object; None on a miss."""
+        entry = self.entry(workflow_id)
+        if entry is None:
+            return None
+        record, committed = entry
+        return record, from_record(record) if committed is None else working_copy(committed)
 
     def get(self, workflow_id: str) -> WorkflowRecord | None:
         """The cached record, or None (counted as a miss)."""
