@@ -22,6 +22,7 @@ import trio
 import hotpath
 from core import __version__
 from server.api import ApiContext, ApiMetrics, build_router
+from server.collector import tune_for_serving
 from server.config import ServerConfig, redacted_url
 from server.engine import Engine
 from server.http import HttpConfig, HttpServer, serve_http
@@ -103,4 +104,5 @@ async def serve(
 
 def run(config: ServerConfig) -> None:
     """Blocking entry point (the CLI): serve until SIGINT/SIGTERM."""
+    tune_for_serving()
     trio.run(partial(serve, config))
