@@ -159,7 +159,7 @@ def register(router: Router, ctx: ApiContext) -> None:
     async def get_workflow_def(request: Request) -> Response:
         name = path_str(request, "name")
         number = optional_int(request, "version")
-        definition = await engine.metadata.workflow_def(name, number)
+        definition = await engine.metadata.workflow_def(name, number, fresh=True)
         if definition is None:
             shown = number if number is not None else "latest"
             raise NotFound(f"No such workflow found by name: {name}, version: {shown}")

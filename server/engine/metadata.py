@@ -3,10 +3,14 @@
 Rules: the decider needs every task definition synchronously (DeciderEnv.task_defs), so
 they are held in memory and re-read at most every `metadata_ttl_ms`;
 `invalidate()` (Engine.metadata_changed) makes the next read fresh, which is what the
-REST layer calls after a metadata write in this process. Workflow definitions are read
-per start (one round trip) so a new version is used at once; equal stored bytes decode to
-one shared (frozen) WorkflowDef object (bounded memo), so a start does not decode its
-definition again and the encoders and the decider's plan cache find it by identity.
+REST layer calls after a metadata write in this process. Workflow definitions looked up
+by (name, version) follow the same rule: a start reads its definition from the store at
+most once per `metadata_ttl_ms`, so a new version registered through this process is
+used by the very next start, and one registered through another process sharing the
+store within `metadata_ttl_ms` (docs/compatibility.md). `fresh=True` (the metadata GET
+API) always reads the store. Equal stored bytes decode to one shared (frozen)
+WorkflowDef object (bounded memo), so a start does not decode its definition again and
+the encoders and the decider's plan cache find it by identity.
 """
 
 from __future__ import annotations
@@ -30,10 +34,13 @@ class MetadataCache:
         self._handlers: list[EventHandler] = []
         self._handlers_at = -1
         self._defs: dict[bytes, WorkflowDef] = {}  # stored bytes -> their decode
+        # (name, version or None for the latest) -> (when it was read, the definition)
+        self._lookups: dict[tuple[str, int | None], tuple[int, WorkflowDef]] = {}
 
     def invalidate(self) -> None:
         self._task_defs_at = -1
         self._handlers_at = -1
+        self._lookups.clear()
 
     def _stale(self, at: int) -> bool:
         return at < 0 or self._now_ms() - at >= self._ttl_ms
@@ -51,10 +58,18 @@ class MetadataCache:
         """The last task definitions read, without a round trip (may be empty)."""
         return self._task_defs
 
-    async def workflow_def(self, name: str, version: int | None) -> WorkflowDef | None:
-        """`version=None` is the latest version."""
+    async def workflow_def(
+        self, name: str, version: int | None, *, fresh: bool = False
+    ) -> WorkflowDef | None:
+        """`version=None` is the latest version; `fresh` skips the cache (module rules)."""
+        key = (name, version)
+        if not fresh:
+            hit = self._lookups.get(key)
+            if hit is not None and not self._stale(hit[0]):
+                return hit[1]
         body = await self._store.get_workflow_def(name, version)
         if body is None:
+            self._lookups.pop(key, None)
             return None
         body = bytes(body)
         decoded = self._defs.get(body)
@@ -63,6 +78,9 @@ class MetadataCache:
             if len(self._defs) >= _DEFS_MAX:
                 self._defs.clear()
             self._defs[body] = decoded
+        if len(self._lookups) >= _DEFS_MAX:
+            self._lookups.clear()
+        self._lookups[key] = (self._now_ms(), decoded)
         return decoded
 
     async def event_handlers(self) -> list[EventHandler]:
