@@ -63,6 +63,7 @@ from server.engine.persistence import from_record
 from server.engine.signals import QueueWaiters, TaskOwners
 from server.engine.sweeper import Sweeper
 from server.engine.system_tasks import SystemTaskRunner
+from server.engine.takers import Takers
 from server.engine.views import find_task, to_summary
 
 log = logging.getLogger("podium.engine")
@@ -102,6 +103,7 @@ class Engine:
         self.config = config or EngineConfig()
         self.metadata = MetadataCache(store, now_ms, self.config.metadata_ttl_ms)
         self.waiters = QueueWaiters()
+        self.takers = Takers()  # waiting polls open to direct hand-offs
         self.task_owners = TaskOwners()
         self.limits = AdmissionLimits()
         # task type -> domain -> last poll time (ms), for taskToDomain fallback lists.

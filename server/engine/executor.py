@@ -328,10 +328,16 @@ class Executor:
             wake_at_ms=wake_at,
         )
 
-    async def create(self, workflow: Workflow, events: Sequence[Event]) -> Outcome | None:
-        """Store a new workflow after deciding `events`; None if the id already exists."""
+    async def create(
+        self, workflow: Workflow, events: Sequence[Event], then: Then | None = None
+    ) -> Outcome | None:
+        """Store a new workflow after deciding `events`; None if the id already exists.
+        `then` may add events to the same commit, as in `apply`."""
         async with self.locks.hold(workflow.workflow_id):
             staged = await self.stage(workflow, events)
+            more = then(staged) if then is not None else ()
+            if more:
+                await self.stage(workflow, more, into=staged)
             staged.added = [t.task_id for t in workflow.tasks]
             commit, wake_at = self.build_commit(staged, 0)
             if not await self.commit(commit, workflow):

@@ -93,7 +93,7 @@ class QueueWaiters:
 
     def __init__(self) -> None:
         self._generation: dict[str, int] = {}
-        self._events: dict[str, trio.Event] = {}
+        self._waiting: dict[str, set[trio.Event]] = {}  # queue -> its waiting polls' events
         # (trio deadline, queue) for delayed pushes; served by run().
         self._delayed: list[tuple[float, str]] = []
         self._delayed_changed = trio.Event()
@@ -104,9 +104,10 @@ class QueueWaiters:
     def notify(self, queue: str) -> None:
         """A message became visible in `queue` now."""
         self._generation[queue] = self._generation.get(queue, 0) + 1
-        event = self._events.pop(queue, None)
-        if event is not None:
-            event.set()
+        waiting = self._waiting.pop(queue, None)
+        if waiting:
+            for event in waiting:
+                event.set()
 
     def notify_later(self, queue: str, delay_ms: int) -> None:
         """A message in `queue` becomes visible after `delay_ms`."""
@@ -118,21 +119,34 @@ class QueueWaiters:
             self._delayed_changed.set()
         heapq.heappush(self._delayed, (deadline, queue))
 
-    async def wait(self, queue: str, since: int, timeout_s: float) -> bool:
-        """Wait until `queue` gets a push after generation `since`, or `timeout_s` passes.
+    async def wait(
+        self, queue: str, since: int, timeout_s: float, event: trio.Event | None = None
+    ) -> bool:
+        """Wait until `queue` gets a push after generation `since`, `event` is set
+        (a direct hand-off, server/engine/takers.py), or `timeout_s` passes.
 
         Returns:
-            True when woken by a push, False on timeout.
+            True when woken, False on timeout.
         """
         if self._generation.get(queue, 0) != since:
             return True
-        event = self._events.get(queue)
         if event is None:
-            event = self._events[queue] = trio.Event()
-        with trio.move_on_after(timeout_s):
-            await event.wait()
+            event = trio.Event()
+        elif event.is_set():
             return True
-        return False
+        waiting = self._waiting.get(queue)
+        if waiting is None:
+            waiting = self._waiting[queue] = set()
+        waiting.add(event)
+        try:
+            with trio.move_on_after(timeout_s):
+                await event.wait()
+                return True
+            return False
+        finally:
+            waiting.discard(event)
+            if not waiting and self._waiting.get(queue) is waiting:
+                del self._waiting[queue]
 
     async def run(self) -> None:
         """Fire delayed wake-ups when they are due (runs in the engine's nursery)."""

@@ -20,6 +20,7 @@ from core.errors import BadRequest, Conflict, NotFound
 from core.models import UNSET, StartWorkflowRequest, Workflow, WorkflowDef
 from core.validation import check_workflow_def
 from server.engine.executor import Outcome
+from server.engine.takers import HandToWaiting
 
 if TYPE_CHECKING:
     from server.engine.engine import Engine
@@ -114,4 +115,10 @@ async def create(
         variables=copy.deepcopy(dict(definition.variables)),
         idempotency_key=request.idempotency_key,
     )
-    return await engine.executor.create(workflow, [StartWorkflow()])
+    hand = HandToWaiting(engine)
+    outcome = None
+    try:
+        outcome = await engine.executor.create(workflow, [StartWorkflow()], then=hand)
+    finally:
+        hand.settle(outcome.workflow if outcome is not None and outcome.committed else None)
+    return outcome

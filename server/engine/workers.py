@@ -172,9 +172,26 @@ async def poll(
         if remaining <= 0:
             return got
         if not ids:
-            await engine.waiters.wait(
-                queue, generation, min(remaining, config.poll_recheck_ms / 1000)
-            )
+            # Open to direct hand-offs while waiting (server/engine/takers.py).
+            taker = engine.takers.open(queue, worker_id, count)
+            try:
+                await engine.waiters.wait(
+                    queue, generation, min(remaining, config.poll_recheck_ms / 1000), taker.wake
+                )
+            except BaseException:
+                with trio.CancelScope(shield=True):
+                    await _give_back(engine, await engine.takers.close(taker))
+                raise
+            with trio.CancelScope(shield=True):
+                got.extend(await engine.takers.close(taker))
+            try:
+                await trio.lowlevel.checkpoint_if_cancelled()
+            except trio.Cancelled:
+                with trio.CancelScope(shield=True):
+                    await _give_back(engine, got)
+                raise
+            if got:
+                return got
 
 
 async def claim(engine: Engine, queue: str, ids: list[str], worker_id: str | None) -> list[Task]:

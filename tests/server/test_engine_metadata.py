@@ -49,7 +49,8 @@ async def test_another_process_s_new_version_is_used_after_the_ttl(
         cached = await engine.get_workflow(await start(engine, "one"))
         assert cached.workflow_version == 1
         fresh = await engine.metadata.workflow_def("one", None, fresh=True)
-        assert fresh is not None and fresh.version == 2
+        assert fresh is not None
+        assert fresh.version == 2
         await trio.sleep(2.5)
         later = await engine.get_workflow(await start(engine, "one"))
         assert later.workflow_version == 2

@@ -270,12 +270,19 @@ async def test_pollers_woken_by_one_push_pop_the_queue_once(
         async def waiting_worker() -> None:
             got.append(await engine.poll("herd", count=5, timeout_ms=5_000))
 
+        # A task queued while nobody waits, its message then lost: the pollers below
+        # find the queue empty and wait; the message comes back as repair re-queues it
+        # (a start would hand the task to a waiting poll directly, with no push).
+        wf_id = await start(engine, "w")
+        [task] = (await engine.get_workflow(wf_id)).tasks
+        assert await engine.store.remove("herd", task.task_id)
         async with trio.open_nursery() as nursery:
             for _ in range(3):
                 nursery.start_soon(waiting_worker)
             await trio.testing.wait_all_tasks_blocked()
             pops.clear()
-            await start(engine, "w")
+            await engine.store.push("herd", task.task_id, now_ms=engine.now_ms())
+            engine.waiters.notify("herd")
             await trio.testing.wait_all_tasks_blocked()
             # The first woken poll asked for more than was announced: the others wait
             # for its answer (it came back short, so the queue is empty) and pop nothing.
