@@ -8,11 +8,13 @@ Rules:
   operation it is blocked on (infinity while a handler runs) and the server's reaper,
   once a second, cancels the connection's single cancel scope when that deadline passed.
   Idle keep-alive (75 s by default), header, body and write timeouts all work that way.
-- A handler never sees a timeout; a handler of a route registered with `long_poll=True`
-  runs next to a task that reads the socket: EOF or a reset sets
-  `request.disconnected` and cancels the handler; bytes read meanwhile (pipelining) are
-  buffered and parsed after the response. EOF counts as a disconnect even if the client
-  only half-closed (HTTP clients do not half-close while awaiting a response).
+- A handler never sees a timeout; while a handler of a route registered with
+  `long_poll=True` runs, the socket is watched (server/http/peer_watch.py, one task for
+  every connection; streams without a file descriptor get a reading task of their own):
+  EOF or a reset sets `request.disconnected` and cancels the handler; bytes read
+  meanwhile (pipelining) are buffered and parsed after the response. EOF counts as a
+  disconnect even if the client only half-closed (HTTP clients do not half-close while
+  awaiting a response).
 - The server closes gracefully: `connection: close` on the last response, then shut down
   the write side and read-and-discard for a moment, so the close is never a reset. An idle
   connection is closed only after the keep-alive timeout or on shutdown.
@@ -278,6 +280,44 @@ class HttpConnection:
 
     async def _call_watched(self, route: Route, request: Request) -> Response | None:
         """Run a long-poll handler; None if the client went away (handler cancelled)."""
+        peers = self._tracker.peers if self._tracker is not None else None
+        if peers is None or self._fd < 0 or not peers.open:
+            return await self._call_watched_by_task(route, request)
+        scope = trio.CancelScope()
+        fd = self._fd
+
+        def on_readable() -> None:
+            # The server's PeerWatcher calls this when the socket has data or EOF.
+            try:
+                data = os.read(fd, RECEIVE_SIZE)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if data:
+                self._pending += data  # pipelined: parsed after the response
+                if len(self._pending) >= self._config.max_buffered_bytes:
+                    peers.unwatch(fd)  # enough read ahead; stop watching
+                return
+            peers.unwatch(fd)
+            self._peer_gone = True
+            request.disconnected.set()
+            scope.cancel()
+
+        response: Response | None = None
+        peers.watch(fd, on_readable)
+        try:
+            with scope:
+                try:
+                    response = await route.handler(request)
+                except Exception as exc:
+                    response = error_response(exc, instance=self._config.instance)
+        finally:
+            peers.unwatch(fd)
+        return None if self._peer_gone else response
+
+    async def _call_watched_by_task(self, route: Route, request: Request) -> Response | None:
+        """`_call_watched` for a stream with no file descriptor: a task reads it."""
         response: Response | None = None
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._watch_peer, nursery.cancel_scope, request)

@@ -17,6 +17,7 @@ import trio
 from server.http.config import HttpConfig
 from server.http.connection import HttpConnection
 from server.http.metrics import HttpMetrics
+from server.http.peer_watch import PeerWatcher
 from server.http.router import Router
 
 
@@ -27,6 +28,7 @@ class ConnectionTracker:
         self._config = config
         self._metrics = metrics
         self._connections: set[HttpConnection] = set()
+        self.peers = PeerWatcher()  # long-polling sockets, watched for disconnects
         self.shutting_down = False
         if metrics is not None:
             metrics.connections.set_function(self.__len__)
@@ -114,6 +116,7 @@ async def serve_http(
     handler = partial(tracker.serve, router=router)
     async with trio.open_nursery() as outer:
         outer.start_soon(tracker.reap)
+        outer.start_soon(tracker.peers.run)
         async with trio.open_nursery() as connections:
             async with trio.open_nursery() as accepting:
                 await accepting.start(

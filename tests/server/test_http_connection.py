@@ -175,6 +175,7 @@ async def test_long_poll_cancelled_when_client_disconnects(
     client = await RawClient.connect(server.port)
     await client.send(get("/poll"))
     await state.poll_started.wait()
+    assert len(server.tracker.peers) == 1  # the socket is in the server's watch set
     await client.aclose()
     # The handler's `finally` runs because the server cancelled it; without the
     # disconnect watcher it would wait for poll_release forever (the test would hang
@@ -184,6 +185,7 @@ async def test_long_poll_cancelled_when_client_disconnects(
     assert state.poll_request is not None
     assert state.poll_request.disconnected.is_set()
     assert not state.poll_release.is_set()
+    assert len(server.tracker.peers) == 0
 
 
 async def test_conditional_long_poll_watches_only_when_asked(
