@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 import msgspec
 
-from core.models import TaskDef, Workflow, WorkflowDef
+from core.enums import TaskStatus, WorkflowStatus
+from core.models import Task, TaskDef, Workflow, WorkflowDef
 
 T0 = 1_700_000_000_000
 
@@ -39,3 +40,16 @@ def workflow(defn: WorkflowDef, input: dict[str, Any] | None = None, **fields: A
 
 def simple(ref: str, name: str | None = None, **fields: Any) -> dict[str, Any]:
     return {"name": name or ref, "taskReferenceName": ref, "type": "SIMPLE", **fields}
+
+
+@overload
+def status_of(obj: Workflow) -> WorkflowStatus: ...
+@overload
+def status_of(obj: Task) -> TaskStatus: ...
+def status_of(obj: Workflow | Task) -> WorkflowStatus | TaskStatus:
+    """`obj.status`, read again after a decision changed the object in place.
+
+    mypy keeps the narrowing of an earlier `assert obj.status is X` across the call that
+    changed the object, and would call a later `obj.status is Y` impossible.
+    """
+    return obj.status

@@ -11,7 +11,7 @@ functions of the polled task. Nothing here is timed or random.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -39,8 +39,8 @@ class Driver:
         self,
         decider: ModuleType,
         *,
-        workflow_defs: list[WorkflowDef] = (),  # type: ignore[assignment]
-        task_defs: list[TaskDef] = (),  # type: ignore[assignment]
+        workflow_defs: Sequence[WorkflowDef] = (),
+        task_defs: Sequence[TaskDef] = (),
         workers: dict[str, Worker] | None = None,
         http: SystemRunner | None = None,
         active_domains: dict[str, frozenset[str]] | None = None,
@@ -113,7 +113,7 @@ class Driver:
                 msgspec.json.encode(self.workflows[workflow_id]), type=Workflow
             )
         wf = self.workflows[workflow_id]
-        decision = self.decider.decide(wf, event, self.env, self.now)
+        decision: ev.Decision = self.decider.decide(wf, event, self.env, self.now)
         self.decisions.append((workflow_id, event, decision))
         self.wakes[workflow_id] = decision.next_wake_ms
         for action in decision.actions:
@@ -160,8 +160,8 @@ class Driver:
                 ),
             )
         elif kind is ev.TerminateWorkflow:
-            child = self.workflows.get(action.workflow_id)
-            if child is not None and child.status not in WORKFLOW_TERMINAL:
+            target = self.workflows.get(action.workflow_id)
+            if target is not None and target.status not in WORKFLOW_TERMINAL:
                 self.decide(action.workflow_id, ev.Terminate(reason=action.reason))
         elif kind is ev.StartFailureWorkflow:
             self.failure_workflows.append(action)
@@ -209,17 +209,19 @@ class Driver:
                 task = find_row(self.workflows[workflow_id], task_id)
                 if task.status is TaskStatus.IN_PROGRESS:
                     self.polled.append((queue, task.reference_task_name))
-                    return task  # type: ignore[no-any-return]
+                    return task
         return None
 
     def complete(
         self,
-        task: Task,
+        task: Task | None,
         output: dict[str, Any] | None = None,
         status: TaskResultStatus = TaskResultStatus.COMPLETED,
         reason: str | None = None,
         callback_after_seconds: int = 0,
     ) -> ev.Decision:
+        """Report a polled task's result; `task` may be a poll's answer, which must be a task."""
+        assert task is not None, "nothing to complete: the poll found no visible task"
         return self.decide(
             task.workflow_instance_id,
             ev.TaskUpdate(

@@ -3,6 +3,7 @@ DO_WHILE (condition, items, nesting), DYNAMIC. Both twins; scripts run for real.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
@@ -22,9 +23,9 @@ def run(
     tasks: list[dict[str, Any]],
     input: dict[str, Any] | None = None,
     workers: dict[str, Any] | None = None,
-    others: list[WorkflowDef] = (),
+    others: Sequence[WorkflowDef] = (),
     **kw: Any,
-) -> tuple[Driver, str]:  # type: ignore[assignment]
+) -> tuple[Driver, str]:
     defn = wdef(tasks, name="flow")
     d = Driver(
         decider,
@@ -40,7 +41,7 @@ def run(
 def switch(
     ref: str,
     cases: dict[str, list[dict[str, Any]]],
-    default: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    default: Sequence[dict[str, Any]] = (),
     evaluator: str = "value-param",
     expression: str = "c",
     **kw: Any,
@@ -120,6 +121,7 @@ def test_switch_script_error_fails_the_workflow(decider: ModuleType) -> None:
     d, wid = run(decider, tasks)
     sw = d.task(wid, "sw")
     assert sw.status is TaskStatus.FAILED
+    assert isinstance(sw.reason_for_incompletion, str)
     assert "SyntaxError" in sw.reason_for_incompletion
     assert d.workflows[wid].status is WorkflowStatus.FAILED
 
@@ -444,6 +446,7 @@ def test_do_while_condition_error_is_terminal(decider: ModuleType) -> None:
     d, wid = run(decider, [loop("lp", [simple("b")], "throw new Error('bad cond')")])
     lp = d.task(wid, "lp")
     assert lp.status is TaskStatus.FAILED_WITH_TERMINAL_ERROR
+    assert isinstance(lp.reason_for_incompletion, str)
     assert "bad cond" in lp.reason_for_incompletion
 
 
@@ -489,7 +492,9 @@ def test_dynamic_task_without_name_fails(decider: ModuleType) -> None:
     ]
     d, wid = run(decider, tasks)
     assert d.workflows[wid].status is WorkflowStatus.FAILED
-    assert d.workflows[wid].reason_for_incompletion.startswith(
+    reason = d.workflows[wid].reason_for_incompletion
+    assert isinstance(reason, str)
+    assert reason.startswith(
         "Cannot map a dynamic task based on the parameter and input. Parameter= which"
     )
 

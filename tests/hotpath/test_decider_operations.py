@@ -4,6 +4,7 @@ callbacks, decide now; misuse raises with Podium's status codes. Both twins."""
 from __future__ import annotations
 
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,7 @@ from core import decisions as ev
 from core.enums import TaskResultStatus, TaskStatus, WorkflowStatus
 from core.errors import BadRequest, IllegalTransition, NotFound
 from core.models import RerunWorkflowRequest
-from tests.hotpath.defs import T0, simple, tdef, wdef
+from tests.hotpath.defs import T0, simple, status_of, tdef, wdef
 from tests.hotpath.driver import Driver
 
 R = TaskResultStatus
@@ -31,6 +32,7 @@ def fail_first(d: Driver, wid: str) -> None:
 def test_pause_holds_scheduling_and_resume_continues(decider: ModuleType) -> None:
     d, wid = driver(decider)
     t0 = d.poll("t0")
+    assert t0 is not None
     d.decide(wid, ev.Pause())
     wf = d.workflows[wid]
     assert wf.status is WorkflowStatus.PAUSED
@@ -40,7 +42,7 @@ def test_pause_holds_scheduling_and_resume_continues(decider: ModuleType) -> Non
     d.decide(wid, ev.Pause())  # pausing again is a no-op
     d.now += 5
     d.decide(wid, ev.Resume())
-    assert wf.status is WorkflowStatus.RUNNING
+    assert status_of(wf) is WorkflowStatus.RUNNING
     assert wf.last_retried_time == d.now
     assert d.refs(wid) == ["t0", "t1"]
 
@@ -101,7 +103,7 @@ def test_restart_starts_over_with_fresh_ids(decider: ModuleType) -> None:
     assert d.refs(wid) == ["t0"]
     assert wf.tasks[0].task_id not in old_ids
     d.run()
-    assert wf.status is WorkflowStatus.COMPLETED
+    assert status_of(wf) is WorkflowStatus.COMPLETED
 
 
 def test_restart_running_is_a_conflict_and_non_restartable_completed_is_not_found(
@@ -132,7 +134,7 @@ def test_retry_reschedules_failed_task(decider: ModuleType) -> None:
         TaskStatus.SCHEDULED,
     )
     d.run()
-    assert wf.status is WorkflowStatus.COMPLETED
+    assert status_of(wf) is WorkflowStatus.COMPLETED
     assert d.refs(wid) == ["t0", "t0", "t1"]
 
 
@@ -146,7 +148,7 @@ def test_retry_needs_a_terminal_workflow_with_failures(decider: ModuleType) -> N
 
 
 def test_retry_resets_failed_join_and_reruns_canceled_branches(decider: ModuleType) -> None:
-    tasks = [
+    tasks: list[dict[str, Any]] = [
         {
             "name": "f",
             "taskReferenceName": "f",
@@ -298,7 +300,7 @@ def test_retry_inside_a_loop_resumes_the_iteration(decider: ModuleType) -> None:
     assert d.task(wid, "lp").status is TaskStatus.IN_PROGRESS
     assert d.task(wid, "b__2").retry_count == 1
     d.run()
-    assert wf.status is WorkflowStatus.COMPLETED
+    assert status_of(wf) is WorkflowStatus.COMPLETED
     assert d.refs(wid) == ["lp", "b__1", "c__1", "b__2", "b__2", "c__2"]
     assert d.task(wid, "lp").output_data["iteration"] == 2
 

@@ -3,6 +3,7 @@ JSON_JQ_TRANSFORM, HTTP, EVENT, SUB_WORKFLOW, START_WORKFLOW. Both twins."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
@@ -12,7 +13,7 @@ from core import decisions as ev
 from core.enums import TaskResultStatus, TaskStatus, WorkflowStatus
 from core.models import WorkflowDef
 from hotpath.system_tasks import parse_duration_ms, parse_until_ms
-from tests.hotpath.defs import T0, simple, tdef, wdef, workflow
+from tests.hotpath.defs import T0, simple, status_of, tdef, wdef, workflow
 from tests.hotpath.driver import Driver
 
 R = TaskResultStatus
@@ -26,9 +27,9 @@ def start(
     decider: ModuleType,
     tasks: list[dict[str, Any]],
     input: dict[str, Any] | None = None,
-    others: list[WorkflowDef] = (),
+    others: Sequence[WorkflowDef] = (),
     **kw: Any,
-) -> tuple[Driver, str]:  # type: ignore[assignment]
+) -> tuple[Driver, str]:
     d = Driver(decider, workflow_defs=[wdef(tasks, name="sys"), *others], start_ms=T0, **kw)
     return d, d.start("sys", input or {})
 
@@ -76,7 +77,7 @@ def test_wait_duration_completes_on_sweep(decider: ModuleType) -> None:
     assert w.status is TaskStatus.IN_PROGRESS
     d.now = T0 + 10_000
     d.decide(wid, ev.Sweep())
-    assert w.status is TaskStatus.COMPLETED
+    assert status_of(w) is TaskStatus.COMPLETED
     assert d.refs(wid) == ["w", "z"]
 
 
@@ -125,7 +126,7 @@ def test_wait_and_human_without_timer_complete_from_outside(decider: ModuleType,
     ],
 )
 def test_terminate_task(decider: ModuleType, status: str, wf_status: WorkflowStatus) -> None:
-    tasks = [
+    tasks: list[dict[str, Any]] = [
         {
             "name": "f",
             "taskReferenceName": "f",
@@ -230,6 +231,7 @@ def test_inline_errors_are_terminal(
     d, wid = start(decider, [sys_task("i", "INLINE", inputParameters=params)])
     i = d.task(wid, "i")
     assert i.status is TaskStatus.FAILED_WITH_TERMINAL_ERROR
+    assert isinstance(i.reason_for_incompletion, str)
     assert reason in i.reason_for_incompletion
 
 
@@ -339,16 +341,17 @@ def test_sub_workflow_terminated_with_parent(decider: ModuleType) -> None:
     tasks = [sys_task("s", "SUB_WORKFLOW", subWorkflowParam={"name": "child", "version": 1})]
     d, wid = start(decider, tasks, others=[child])
     s = d.task(wid, "s")
+    assert isinstance(s.sub_workflow_id, str)
     child_wf = d.workflows[s.sub_workflow_id]
     assert child_wf.status is WorkflowStatus.RUNNING
     assert s.status is TaskStatus.IN_PROGRESS
     d.decide(wid, ev.Terminate(reason="stop"))
-    assert child_wf.status is WorkflowStatus.TERMINATED
+    assert status_of(child_wf) is WorkflowStatus.TERMINATED
     assert (
         child_wf.reason_for_incompletion
         == "Parent workflow has been terminated with status TERMINATED"
     )
-    assert s.status is TaskStatus.CANCELED
+    assert status_of(s) is TaskStatus.CANCELED
 
 
 def test_sub_workflow_id_is_deterministic(decider: ModuleType) -> None:

@@ -17,6 +17,7 @@ def test_facade_follows_the_switch() -> None:
     if hotpath.PURE_PYTHON:
         assert module is decider_py
     else:
+        assert module.__file__ is not None
         assert module.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
 
 

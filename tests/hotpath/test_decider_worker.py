@@ -12,7 +12,7 @@ from core import decisions as ev
 from core.enums import TaskResultStatus, TaskStatus, WorkflowStatus
 from core.errors import NotFound
 from core.models import Workflow
-from tests.hotpath.defs import T0, simple, tdef, wdef, workflow
+from tests.hotpath.defs import T0, simple, status_of, tdef, wdef, workflow
 
 R = TaskResultStatus
 
@@ -199,7 +199,7 @@ def test_permissive_failure_fails_workflow_at_the_end(decider: ModuleType) -> No
     h.poll("b")
     h.update("b", R.COMPLETED)
     a = h.row("a")
-    assert h.wf.status is WorkflowStatus.FAILED
+    assert status_of(h.wf) is WorkflowStatus.FAILED
     assert (
         h.wf.reason_for_incompletion
         == f"Task {a.task_id} failed with status: FAILED and reason: 'meh'"
@@ -292,7 +292,7 @@ def test_response_timeout_times_out_and_retries(decider: ModuleType) -> None:
     h.decide(ev.Sweep(), T0 + 29_999)
     assert t.status is TaskStatus.IN_PROGRESS
     h.decide(ev.Sweep(), T0 + 30_000)
-    assert t.status is TaskStatus.TIMED_OUT
+    assert status_of(t) is TaskStatus.TIMED_OUT
     assert t.reason_for_incompletion == (
         f"responseTimeout: 30 exceeded for the taskId: {t.task_id} with Task Definition: a"
     )
@@ -327,6 +327,7 @@ def test_task_timeout_policies(
             f"Timeout policy configured to {policy}"
         )
     if policy == "TIME_OUT_WF":
+        assert isinstance(h.wf.reason_for_incompletion, str)
         assert h.wf.reason_for_incompletion.startswith(
             f"Task {t.task_id} failed with status: TIMED_OUT"
         )

@@ -54,9 +54,13 @@ path_steps = st.sampled_from(
      "[\"x\"]", "['k\\'q']", "..a", "[*]", ".*", "[0:2]", "[0,1]", ".length()", ".sum()",
      ".first()", "[?(@.a == 1)]", "[?(@ == 'a')]"]
 )  # fmt: skip
-paths = st.builds(
-    lambda root, steps: root + "".join(steps), path_roots, st.lists(path_steps, max_size=4)
-)
+
+
+def _path(root: str, steps: list[str]) -> str:
+    return root + "".join(steps)
+
+
+paths = st.builds(_path, path_roots, st.lists(path_steps, max_size=4))
 
 
 @st.composite

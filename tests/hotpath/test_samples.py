@@ -14,7 +14,7 @@ import pytest
 from core import decisions as ev
 from core.enums import TaskResultStatus, TaskStatus, WorkflowStatus
 from core.models import TaskDef, WorkflowDef
-from tests.hotpath.defs import wdef
+from tests.hotpath.defs import status_of, wdef
 from tests.hotpath.driver import Driver
 
 
@@ -407,7 +407,7 @@ def test_set_variable_then_wait(decider: ModuleType, shared_dir: Path) -> None:
     assert wf.status is WorkflowStatus.RUNNING  # the WAIT has neither duration nor until
     assert wf.variables == {"var": "v1"}
     d.complete(d.task(wid, "wait0"))
-    assert wf.status is WorkflowStatus.COMPLETED
+    assert status_of(wf) is WorkflowStatus.COMPLETED
     assert wf.output == {"variables": {"var": "v1"}}
 
 
@@ -510,6 +510,7 @@ def test_sub_workflow_inline_definition(decider: ModuleType, shared_dir: Path) -
     assert wf.status is WorkflowStatus.COMPLETED
     assert d.refs(wid) == ["t1", "swt", "t2"]
     swt = d.task(wid, "swt")
+    assert isinstance(swt.sub_workflow_id, str)
     child = d.workflows[swt.sub_workflow_id]
     assert child.parent_workflow_id == wid
     assert child.correlation_id == "corr"
@@ -554,9 +555,11 @@ def test_sub_workflow_failure_fails_parent(decider: ModuleType, shared_dir: Path
     d.run()
     wf = d.workflows[wid]
     t2 = d.task(wid, "t2")
+    assert isinstance(t2.sub_workflow_id, str)
     child = d.workflows[t2.sub_workflow_id]
     assert child.status is WorkflowStatus.FAILED
     assert t2.status is TaskStatus.FAILED
+    assert isinstance(t2.reason_for_incompletion, str)
     assert t2.reason_for_incompletion.startswith(
         f"Sub workflow {child.workflow_id} failure reason: Task "
     )

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import cast
 
 import msgspec
 import pytest
 
 from core.decisions import DeciderEnv, TaskPolled, TaskUpdate
+from core.enums import TaskStatus
 from core.models import Task, Workflow, WorkflowTask
 from hotpath import struct_layout
 
@@ -82,9 +84,10 @@ def test_records_are_always_gc_tracked() -> None:
 
     task = Task(
         task_type="t",
-        status="SCHEDULED",
+        # A plain str on purpose: an enum member is itself GC-tracked, a str is not.
+        status=cast(TaskStatus, "SCHEDULED"),
         reference_task_name="r",
-        task_id="i",  # type: ignore[arg-type]
+        task_id="i",
         workflow_instance_id="w",
     )
     workflow = Workflow(workflow_id="w", workflow_name="n", workflow_version=1)

@@ -9,6 +9,7 @@ import pytest
 import trio
 
 from core.enums import TaskStatus, WorkflowStatus
+from core.models import Task
 from core.store import DECIDER_QUEUE
 from server.engine import Engine
 from tests.server.engine_helpers import (
@@ -43,7 +44,7 @@ async def test_flow_with_retry(engine: Engine) -> None:
     [first] = await engine.poll("bk_flaky", worker_id="w")
     await engine.update_task(result(first, "FAILED"))
     with trio.fail_after(10):
-        retried = []
+        retried: list[Task] = []
         while not retried:
             retried = await engine.poll("bk_flaky", timeout_ms=2_000)
     assert retried[0].retry_count == 1

@@ -3,6 +3,8 @@ chains, sub-workflows, operator commands."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import trio
 
@@ -168,7 +170,7 @@ async def test_system_task_chain_completes_in_one_call(
     autojump_clock: trio.abc.Clock, in_thread: bool
 ) -> None:
     async with running_engine(config=EngineConfig(scripts_in_thread=in_thread)) as engine:
-        tasks = [
+        tasks: list[dict[str, Any]] = [
             {
                 "name": "inline",
                 "taskReferenceName": "calc",

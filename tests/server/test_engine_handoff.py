@@ -154,7 +154,8 @@ async def test_rate_limit_still_postpones_the_next_task(autojump_clock: trio.abc
         workflow = await engine.get_workflow(wf_id)
         assert workflow.tasks[1].status is TaskStatus.SCHEDULED
         assert await engine.poll("rated_t") == []
-        [later] = await engine.poll("rated_t", timeout_ms=5_000) or [None]
+        polled: list[Task | None] = [*await engine.poll("rated_t", timeout_ms=5_000)]
+        [later] = polled or [None]
         while later is None:
             await trio.sleep(5)
             got = await engine.poll("rated_t")
@@ -313,7 +314,8 @@ async def test_a_lost_answer_is_redelivered_after_the_response_timeout(
         [task] = await engine.poll("lost_t")
         handed = await engine.update_task_v2(result(task))
         assert handed is not None  # ... and the worker never got the answer
-        [again] = await engine.poll("lost_t", timeout_ms=5_000) or [None]
+        polled: list[Task | None] = [*await engine.poll("lost_t", timeout_ms=5_000)]
+        [again] = polled or [None]
         while again is None:
             await trio.sleep(5)
             got = await engine.poll("lost_t")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from core.enums import TaskStatus, WorkflowStatus
-from core.models import UNSET, Task, Workflow, WorkflowTask
+from core.models import UNSET, Task, Workflow, WorkflowDef, WorkflowTask
 from server.engine.persistence import (
     _Body,
     _linked_for,
@@ -67,6 +67,7 @@ def test_round_trip_relinks_workflow_tasks() -> None:
     assert decoded == workflow
     definition = decoded.workflow_definition
     assert isinstance(definition, type(workflow.workflow_definition))
+    assert isinstance(definition, WorkflowDef)
     # Re-linked rows share the definition's node objects instead of holding copies.
     assert decoded.tasks[3].workflow_task is definition.tasks[3]
     assert decoded.tasks[-2].workflow_task is definition.tasks[0]  # t0__2 -> t0

@@ -9,6 +9,7 @@ from pathlib import Path
 import trio
 
 from core.enums import TaskStatus, WorkflowStatus
+from core.models import Task
 from core.store import DECIDER_QUEUE
 from server.engine import EngineConfig
 from server.stores.sqlite import SqliteStore
@@ -31,7 +32,7 @@ async def test_restart_redelivers_uncommitted_poll(tmp_path: Path) -> None:
         assert workflow.tasks[0].status is TaskStatus.SCHEDULED
         assert await engine.store.contains(DECIDER_QUEUE, wf_id)  # its timer survived
         with trio.fail_after(5):
-            tasks = []
+            tasks: list[Task] = []
             while not tasks:
                 tasks = await engine.poll("dur_task", worker_id="w2", timeout_ms=1_000)
         assert tasks[0].task_id == popped[0]

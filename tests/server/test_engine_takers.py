@@ -126,7 +126,7 @@ async def test_a_start_that_is_not_committed_hands_nothing(
         async def waiting_worker() -> None:
             got.extend(await engine.poll("keyed", worker_id="w1", timeout_ms=5_000))
 
-        keyed = {"idempotency_key": "k", "idempotency_strategy": "RETURN_EXISTING"}
+        keyed: dict[str, Any] = {"idempotency_key": "k", "idempotency_strategy": "RETURN_EXISTING"}
         first = await start(engine, "w", **keyed)
         [task] = (await engine.get_workflow(first)).tasks
         assert await engine.store.remove("keyed", task.task_id)  # so the poll below waits
@@ -153,12 +153,12 @@ async def test_a_poll_gone_while_its_task_was_being_committed_gives_it_back(
         await register(engine, wf_def("w", [simple("a", "gone")]))
         commit_entered = trio.Event()
         release_commit = trio.Event()
-        commit = engine.store.commit
+        real_commit = engine.store.commit
 
-        async def slow_commit(c: Commit, now_ms: int) -> int:
+        async def slow_commit(commit: Commit, now_ms: int) -> int:
             commit_entered.set()
             await release_commit.wait()
-            return await commit(c, now_ms)
+            return await real_commit(commit, now_ms)
 
         async with trio.open_nursery() as nursery:
             poll_scope = trio.CancelScope()
@@ -179,7 +179,7 @@ async def test_a_poll_gone_while_its_task_was_being_committed_gives_it_back(
             await commit_entered.wait()
             poll_scope.cancel()  # the client goes away while the hand-off is committed
             await trio.testing.wait_all_tasks_blocked()
-            engine.store.commit = commit  # type: ignore[method-assign]
+            engine.store.commit = real_commit  # type: ignore[method-assign]
             release_commit.set()
         [wf_id] = started
         workflow = await engine.get_workflow(wf_id)

@@ -3,6 +3,7 @@ safety (visibility timeouts), concurrent updates, sweeper repair."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -247,7 +248,7 @@ async def test_sweeper_survives_store_errors(
 def _count_pops(engine: Any, queue: str) -> list[str]:
     """Wraps engine.store.pop to record every pop of `queue`."""
     pops: list[str] = []
-    pop = engine.store.pop
+    pop: Callable[..., Awaitable[list[str]]] = engine.store.pop
 
     async def counting_pop(name: str, count: int, **kw: Any) -> list[str]:
         if name == queue:

@@ -51,7 +51,11 @@ def _hold_writer(store: SqliteStore) -> Callable[[], None]:
     """Queue writes without running them until the returned function is called."""
     held = store.worker.hold()
     held.__enter__()
-    return lambda: held.__exit__(None, None, None)
+
+    def release() -> None:
+        held.__exit__(None, None, None)
+
+    return release
 
 
 async def test_concurrent_commits_share_one_transaction(store: SqliteStore) -> None:

@@ -90,26 +90,30 @@ async def check_against_model(store: Store, ops: list[tuple[object, ...]]) -> No
         kind = op[0]
         if kind == "push":
             _, mid, priority, delay = op
-            await store.push(
-                queue, str(mid), priority=int(priority), delay_ms=int(delay), now_ms=now
-            )  # type: ignore[call-overload]
-            model.push(str(mid), int(priority), now + int(delay))  # type: ignore[call-overload]
+            assert isinstance(priority, int)
+            assert isinstance(delay, int)
+            await store.push(queue, str(mid), priority=priority, delay_ms=delay, now_ms=now)
+            model.push(str(mid), priority, now + delay)
         elif kind == "postpone":
             _, mid, priority, delay = op
-            await store.postpone(
-                queue, str(mid), delay_ms=int(delay), priority=int(priority), now_ms=now
-            )  # type: ignore[call-overload]
-            model.push(str(mid), int(priority), now + int(delay))  # type: ignore[call-overload]
+            assert isinstance(priority, int)
+            assert isinstance(delay, int)
+            await store.postpone(queue, str(mid), delay_ms=delay, priority=priority, now_ms=now)
+            model.push(str(mid), priority, now + delay)
         elif kind == "pop":
             _, count, unack = op
-            got = await store.pop(queue, int(count), unack_ms=int(unack), now_ms=now)  # type: ignore[call-overload]
-            assert got == model.pop(int(count), now, int(unack)), ops  # type: ignore[call-overload]
+            assert isinstance(count, int)
+            assert isinstance(unack, int)
+            got = await store.pop(queue, count, unack_ms=unack, now_ms=now)
+            assert got == model.pop(count, now, unack), ops
         elif kind in ("ack", "remove"):
             mid = str(op[1])
             done = await (store.ack(queue, mid) if kind == "ack" else store.remove(queue, mid))
             assert done == model.delete(mid), ops
         else:
-            now += int(op[1])  # type: ignore[call-overload]
+            step = op[1]
+            assert isinstance(step, int)
+            now += step
     assert await store.size(queue) == len(model.messages)
     assert await store.peek(queue, 10) == model.order()
     for mid in (f"m{i}" for i in range(6)):

@@ -169,7 +169,7 @@ async def test_commits_from_concurrent_callers_share_one_pipeline(store: RedisSt
     arg_lists = [_commit_args(store.prefix, c, T0) for c in commits]
     before = (pipeliner.round_trips, pipeliner.scripts)
 
-    async def together() -> list[Any]:
+    async def together() -> list[list[Any]]:
         # 21 callers submit in one loop iteration, before the first pipeline leaves.
         return await asyncio.gather(*(pipeliner.submit([a]) for a in arg_lists))
 
@@ -190,7 +190,7 @@ async def test_reads_and_commits_of_concurrent_callers_share_one_pipeline_in_ord
     commit_args = _commit_args(store.prefix, Commit(record=rec("w1"), expected_version=0), T0)
     before = (pipeliner.round_trips, pipeliner.scripts)
 
-    async def together() -> list[Any]:
+    async def together() -> tuple[list[Any], list[Any], list[Any]]:
         # Submitted in one loop iteration: a read before the commit, the commit, a read after.
         return await asyncio.gather(
             pipeliner.run([("HGET", wf_key, "v")]),
