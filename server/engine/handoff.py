@@ -69,11 +69,18 @@ class Handoff:
     def _admit(self, workflow_id: str, task: Task) -> bool:
         if self._started == task.task_id:
             return True  # admitted by an earlier attempt
-        engine = self._engine
-        task_def = engine.metadata.cached_task_defs().get(task.task_def_name or task.task_type)
-        now = engine.now_ms()
-        if engine.limits.delay_ms(task, task_def, now):
+        if not admit_now(self._engine, workflow_id, task):
             return False
-        engine.limits.started(workflow_id, task, task_def, now)
         self._started = task.task_id
         return True
+
+
+def admit_now(engine: Engine, workflow_id: str, task: Task) -> bool:
+    """Whether `task`'s admission limits let it start now; if so it is counted as started,
+    as a claim would count it (server/engine/limits.py)."""
+    task_def = engine.metadata.cached_task_defs().get(task.task_def_name or task.task_type)
+    now = engine.now_ms()
+    if engine.limits.delay_ms(task, task_def, now):
+        return False
+    engine.limits.started(workflow_id, task, task_def, now)
+    return True

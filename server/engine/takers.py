@@ -30,6 +30,7 @@ from core.decisions import Event, TaskPolled
 from core.enums import TaskStatus, WorkflowStatus
 from core.models import Task, Workflow
 from server.engine.executor import Staged
+from server.engine.handoff import admit_now
 from server.engine.views import find_task
 
 if TYPE_CHECKING:
@@ -163,12 +164,8 @@ class HandToWaiting:
     def _admit(self, workflow_id: str, task: Task) -> bool:
         if task.task_id in self._started:
             return True  # admitted by an earlier attempt
-        engine = self._engine
-        task_def = engine.metadata.cached_task_defs().get(task.task_def_name or task.task_type)
-        now = engine.now_ms()
-        if engine.limits.delay_ms(task, task_def, now):
+        if not admit_now(self._engine, workflow_id, task):
             return False
-        engine.limits.started(workflow_id, task, task_def, now)
         self._started.add(task.task_id)
         return True
 

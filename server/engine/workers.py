@@ -160,12 +160,7 @@ async def poll(
             ids = await _pop(engine, queue, count - len(got), generation)
             if ids:
                 got.extend(await claim(engine, queue, ids, worker_id))
-        try:
-            await trio.lowlevel.checkpoint_if_cancelled()
-        except trio.Cancelled:
-            with trio.CancelScope(shield=True):
-                await _give_back(engine, got)
-            raise
+        await _give_back_if_cancelled(engine, got)
         if got:
             return got
         remaining = deadline - trio.current_time()
@@ -184,12 +179,7 @@ async def poll(
                 raise
             with trio.CancelScope(shield=True):
                 got.extend(await engine.takers.close(taker))
-            try:
-                await trio.lowlevel.checkpoint_if_cancelled()
-            except trio.Cancelled:
-                with trio.CancelScope(shield=True):
-                    await _give_back(engine, got)
-                raise
+            await _give_back_if_cancelled(engine, got)
             if got:
                 return got
 
@@ -342,6 +332,18 @@ async def _give_back(engine: Engine, tasks: list[Task]) -> None:
         )
 
 
+async def _give_back_if_cancelled(engine: Engine, tasks: list[Task]) -> None:
+    """About to answer with `tasks`: if the caller was cancelled meanwhile (client gone),
+    give them back and re-raise."""
+    try:
+        await trio.lowlevel.checkpoint_if_cancelled()
+    except trio.Cancelled:
+        if tasks:
+            with trio.CancelScope(shield=True):
+                await _give_back(engine, tasks)
+        raise
+
+
 async def _owners_of(engine: Engine, task_ids: list[str]) -> list[str | None]:
     """The workflow id of each task; concurrent lookups, so a networked store pipelines
     them instead of paying one round trip after another."""
@@ -462,13 +464,7 @@ async def update_task_v2(engine: Engine, result: TaskResult) -> Task | None:
         found = find_task(workflow, handoff.handed)
         if found is not None and found.status is TaskStatus.IN_PROGRESS:
             handed = found
-    try:
-        await trio.lowlevel.checkpoint_if_cancelled()
-    except trio.Cancelled:
-        if handed is not None:
-            with trio.CancelScope(shield=True):
-                await _give_back(engine, [handed])
-        raise
+    await _give_back_if_cancelled(engine, [] if handed is None else [handed])
     if task is None or task.status not in TASK_TERMINAL:
         return None  # (nothing is handed off then either: see server/engine/handoff.py)
     domain = task.domain if isinstance(task.domain, str) and task.domain else None

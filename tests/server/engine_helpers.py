@@ -16,7 +16,7 @@ import trio.lowlevel
 
 from core import codec
 from core.models import StartWorkflowRequest, TaskDef, TaskResult, WorkflowDef
-from core.store import Store, WorkflowRecord
+from core.store import DECIDER_QUEUE, Commit, Store, WorkflowRecord
 from server.engine import Engine, EngineConfig
 from server.stores.memory import MemoryStore
 
@@ -75,6 +75,50 @@ class YieldingStore(MemoryStore):
         record = await super().load(workflow_id)
         await trio.lowlevel.checkpoint()  # the answer is in flight while others run
         return record
+
+
+class RecordingStore(MemoryStore):
+    """A MemoryStore that records what the engine asks of it: commits, task-queue pushes
+    made in commits, pops, workflow loads and workflow-definition reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.commits = 0
+        self.pops: list[str] = []
+        self.pushed: list[tuple[str, str]] = []  # (queue, task id)
+        self.loads = 0
+        self.def_reads = 0
+
+    def _seen(self, commit: Commit) -> None:
+        self.commits += 1
+        for op in commit.queue_ops:
+            if op.kind == "push" and op.queue != DECIDER_QUEUE:
+                self.pushed.append((op.queue, op.message_id))
+
+    async def commit(self, commit: Commit, now_ms: int) -> int:
+        self._seen(commit)
+        return await super().commit(commit, now_ms)
+
+    async def commit_many(self, commits: list[Commit], now_ms: int) -> list[int | Exception]:
+        for commit in commits:
+            self._seen(commit)
+        return await super().commit_many(commits, now_ms)
+
+    async def pop(self, queue: str, count: int, *, unack_ms: int, now_ms: int) -> list[str]:
+        self.pops.append(queue)
+        return await super().pop(queue, count, unack_ms=unack_ms, now_ms=now_ms)
+
+    async def load(self, workflow_id: str) -> WorkflowRecord | None:
+        self.loads += 1
+        return await super().load(workflow_id)
+
+    async def load_many(self, workflow_ids: list[str]) -> list[WorkflowRecord | None]:
+        self.loads += len(workflow_ids)
+        return await super().load_many(workflow_ids)
+
+    async def get_workflow_def(self, name: str, version: int | None) -> bytes | None:
+        self.def_reads += 1
+        return await super().get_workflow_def(name, version)
 
 
 async def register(engine: Engine, *defs: WorkflowDef | TaskDef) -> None:

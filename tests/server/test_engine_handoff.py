@@ -12,10 +12,9 @@ import trio.lowlevel
 
 from core.enums import TaskStatus, WorkflowStatus
 from core.models import Task
-from core.store import Commit
 from server.engine import Engine
-from server.stores.memory import MemoryStore
 from tests.server.engine_helpers import (
+    RecordingStore,
     YieldingStore,
     fork_join,
     register,
@@ -26,35 +25,6 @@ from tests.server.engine_helpers import (
     task_def,
     wf_def,
 )
-
-
-class RecordingStore(MemoryStore):
-    """A MemoryStore that records commits, task-queue pushes (in commits) and pops."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.commits = 0
-        self.pops: list[str] = []
-        self.pushed: list[tuple[str, str]] = []  # (queue, task id)
-
-    def _seen(self, commit: Commit) -> None:
-        self.commits += 1
-        for op in commit.queue_ops:
-            if op.kind == "push" and op.queue != "_deciderQueue":
-                self.pushed.append((op.queue, op.message_id))
-
-    async def commit(self, commit: Commit, now_ms: int) -> int:
-        self._seen(commit)
-        return await super().commit(commit, now_ms)
-
-    async def commit_many(self, commits: list[Commit], now_ms: int) -> list[int | Exception]:
-        for commit in commits:
-            self._seen(commit)
-        return await super().commit_many(commits, now_ms)
-
-    async def pop(self, queue: str, count: int, *, unack_ms: int, now_ms: int) -> list[str]:
-        self.pops.append(queue)
-        return await super().pop(queue, count, unack_ms=unack_ms, now_ms=now_ms)
 
 
 def chain(name: str, steps: int, task_type: str, **extra: Any) -> Any:

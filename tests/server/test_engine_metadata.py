@@ -9,23 +9,20 @@ import trio
 from core import codec
 from server.engine import EngineConfig
 from server.stores.memory import MemoryStore
-from tests.server.engine_helpers import register, running_engine, simple, start, wf_def
-
-
-class CountingStore(MemoryStore):
-    def __init__(self) -> None:
-        super().__init__()
-        self.def_reads = 0
-
-    async def get_workflow_def(self, name: str, version: int | None) -> bytes | None:
-        self.def_reads += 1
-        return await super().get_workflow_def(name, version)
+from tests.server.engine_helpers import (
+    RecordingStore,
+    register,
+    running_engine,
+    simple,
+    start,
+    wf_def,
+)
 
 
 async def test_starts_within_the_ttl_read_the_definition_once(
     autojump_clock: trio.abc.Clock,
 ) -> None:
-    store = CountingStore()
+    store = RecordingStore()
     async with running_engine(store, EngineConfig(metadata_ttl_ms=2_000)) as engine:
         await register(engine, wf_def("one", [simple("a", "t")]))
         for _ in range(5):
@@ -39,7 +36,7 @@ async def test_starts_within_the_ttl_read_the_definition_once(
 async def test_another_process_s_new_version_is_used_after_the_ttl(
     autojump_clock: trio.abc.Clock,
 ) -> None:
-    store = CountingStore()
+    store = RecordingStore()
     async with running_engine(store, EngineConfig(metadata_ttl_ms=2_000)) as engine:
         await register(engine, wf_def("one", [simple("a", "t")]))
         await start(engine, "one")

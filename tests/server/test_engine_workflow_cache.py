@@ -17,6 +17,7 @@ from server.engine.persistence import encode_body, to_record
 from server.engine.workflow_cache import CacheCorrupted, WorkflowCache
 from server.stores.memory import MemoryStore
 from tests.server.engine_helpers import (
+    RecordingStore,
     register,
     result,
     running_engine,
@@ -25,20 +26,6 @@ from tests.server.engine_helpers import (
     task_def,
     wf_def,
 )
-
-
-class CountingStore(MemoryStore):
-    """A MemoryStore that counts workflow loads."""
-
-    loads = 0
-
-    async def load(self, workflow_id: str) -> WorkflowRecord | None:
-        self.loads += 1
-        return await super().load(workflow_id)
-
-    async def load_many(self, workflow_ids: list[str]) -> list[WorkflowRecord | None]:
-        self.loads += len(workflow_ids)
-        return await super().load_many(workflow_ids)
 
 
 def test_cache_is_bounded_and_least_recently_used_goes_first() -> None:
@@ -68,7 +55,7 @@ def test_cache_is_bounded_and_least_recently_used_goes_first() -> None:
 async def test_poll_and_update_do_not_reload_what_this_engine_committed(
     autojump_clock: trio.abc.Clock,
 ) -> None:
-    store = CountingStore()
+    store = RecordingStore()
     async with running_engine(store) as engine:
         await register(engine, wf_def("seq", [simple("a", "t"), simple("b", "t")]))
         wf_id = await start(engine, "seq")
@@ -150,7 +137,7 @@ async def test_a_claim_never_drops_a_message_on_a_stale_cached_copy(
 async def test_a_later_decide_never_changes_what_an_earlier_call_got(
     autojump_clock: trio.abc.Clock,
 ) -> None:
-    store = CountingStore()
+    store = RecordingStore()
     async with running_engine(store) as engine:
         await register(
             engine,
