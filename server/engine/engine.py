@@ -56,14 +56,14 @@ from core.store import DECIDER_QUEUE, LogLine, SearchRequest, Store
 from server.engine import operations, post_commit, starting, workers
 from server.engine.config import EngineConfig
 from server.engine.events import EventBus
-from server.engine.executor import DecideFn, Executor, Guard, Outcome, ScriptFn, Then
+from server.engine.executor import DecideFn, Executor, Guard, Outcome, ScriptFn, Staged, Then
 from server.engine.limits import AdmissionLimits
 from server.engine.metadata import MetadataCache
 from server.engine.persistence import from_record
 from server.engine.signals import QueueWaiters, TaskOwners
 from server.engine.sweeper import Sweeper
 from server.engine.system_tasks import SystemTaskRunner
-from server.engine.takers import Takers
+from server.engine.takers import HandToWaiting, Takers
 from server.engine.views import find_task, to_summary
 
 log = logging.getLogger("podium.engine")
@@ -346,14 +346,26 @@ class Engine:
         then: Then | None = None,
     ) -> Workflow:
         """Decide one event on a stored workflow, commit, then perform its actions;
-        `then` may add events to the same commit (see Executor.apply).
+        `then` may add events to the same commit (see Executor.apply). Tasks the decision
+        queues go to long polls waiting on this process when there are any
+        (server/engine/takers.py), after `then` has had its pick.
 
         Raises:
             NotFound: unknown workflow.
             Unavailable: could not commit after repeated version conflicts.
             PodiumError: the decider's (or guard's) verdict on API misuse.
         """
-        outcome = await self.executor.apply(workflow_id, [event], guard=guard, then=then)
+        hand = HandToWaiting(self)
+
+        def then_hand(staged: Staged) -> Sequence[Event]:
+            first = then(staged) if then is not None else ()
+            return [*first, *hand(staged)]
+
+        outcome = None
+        try:
+            outcome = await self.executor.apply(workflow_id, [event], guard=guard, then=then_hand)
+        finally:
+            hand.settle(outcome.workflow if outcome is not None and outcome.committed else None)
         await self._after_commit(outcome)
         return outcome.workflow
 

@@ -4,12 +4,16 @@ waiting on that queue in this process, instead of queueing it.
 Rules:
 - A poll about to wait opens a Taker for its queue (worker id, room = tasks it still
   wants) and closes it when it stops waiting; only open takers are offered tasks.
-- `HandToWaiting` is the `then` of a start (Executor.create): after the start is staged,
-  each task it queues with no delivery delay, into a queue with an open taker that has
-  room, and admitted by its limits now (server/engine/limits.py, counted as started, as a
-  claim would count it), is decided TaskPolled for that taker's worker in the same staged
-  decision and its queue push is dropped. One commit holds the start and the claim; the
-  task never enters the queue, so no waiter is woken and no pop or claim commit follows.
+- `HandToWaiting` is the `then` of a start (server/engine/starting.py, Executor.create)
+  and of every Engine.apply (task updates, operator commands, system-task results), after
+  the caller's own `then` (update-v2's hand-off to the updating worker picks first). The
+  sweeper and the poll's claims decide without it. After the decision is staged, each
+  task it queues with no delivery delay, into a queue with an open taker that has room,
+  and admitted by its limits now (server/engine/limits.py, counted as started, as a claim
+  would count it), is decided TaskPolled for that taker's worker in the same staged
+  decision and its queue push is dropped. One commit holds the decision and the claim;
+  the task never enters the queue, so no waiter is woken and no pop or claim commit
+  follows.
 - A taker offered a task holds a reservation until the commit's outcome is known
   (`settle`): committed, the task as committed is delivered and the poll woken;
   otherwise the reservation is released. Closing a taker waits (the poll shields it) for
@@ -119,7 +123,8 @@ class Takers:
 
 
 class HandToWaiting:
-    """The `then` of one start: hands its queued tasks to open takers (module rules)."""
+    """The `then` of one start or apply: hands its queued tasks to open takers (module
+    rules)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine

@@ -16,6 +16,7 @@ from server.engine.takers import Takers
 from tests.server.engine_helpers import (
     RecordingStore,
     register,
+    result,
     running_engine,
     simple,
     start,
@@ -181,3 +182,33 @@ def test_a_released_reservation_reopens_a_full_taker() -> None:
     assert takers.reserve("q") is None  # full while its one reservation is pending
     takers.settle(taker, None)
     assert takers.reserve("q") is taker
+
+
+async def test_an_update_hands_the_next_task_to_a_poll_waiting_on_its_type(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    store = RecordingStore()
+    async with running_engine(store) as engine:
+        await register(engine, wf_def("w", [simple("a", "first"), simple("b", "second")]))
+        wf_id = await start(engine, "w")
+        [task_a] = await engine.poll("first", worker_id="w1", timeout_ms=0)
+        got: list[Task] = []
+
+        async def waiting_worker() -> None:
+            got.extend(await engine.poll("second", worker_id="w2", timeout_ms=5_000))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(waiting_worker)
+            await trio.testing.wait_all_tasks_blocked()
+            store.pops.clear()
+            commits, pushed = store.commits, len(store.pushed)
+            await engine.update_task(result(task_a))
+        [task_b] = got
+        assert task_b.reference_task_name == "b"
+        assert task_b.status is TaskStatus.IN_PROGRESS
+        assert task_b.worker_id == "w2"
+        assert store.pops == []
+        assert store.commits == commits + 1  # the update and the claim in one commit
+        assert len(store.pushed) == pushed  # "b" never entered its queue
+        workflow = await engine.get_workflow(wf_id)
+        assert [t.status for t in workflow.tasks] == [TaskStatus.COMPLETED, TaskStatus.IN_PROGRESS]
