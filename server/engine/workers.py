@@ -11,7 +11,8 @@ Rules:
   and tasks claimed for a caller that is gone are put back (SCHEDULED, re-queued).
 - A poll returns as soon as it has at least one task; with none it waits on the queue's
   waiter (woken by the commit that queues a task) up to `timeout_ms`, re-popping at least
-  every `poll_recheck_ms`.
+  every `poll_recheck_ms`. While it waits it is open to direct hand-offs: a commit that
+  would queue a task for it claims the task for it instead (server/engine/takers.py).
 - A pop that comes back short marks the queue empty at the waiter generation read before
   it. A poll that finds that mark, with no push since and less than EMPTY_FOR_MS old,
   waits instead of popping: the re-poll that follows every answer and update-v2's poll
