@@ -39,9 +39,8 @@ import trio
 from core.errors import InternalError, Unavailable
 from server.stores.sqlite_worker import (
     MAX_BATCH,
+    JobRunner,
     _Job,
-    _result_of,
-    _results_of,
     _run_batch,
     _run_job,
     _Waiter,
@@ -57,7 +56,7 @@ WAL_LIMIT_PAGES = 8000
 _NOT_OPEN = "the SQLite store is not open: call `await store.open()` first"
 
 
-class InlineWriter:
+class InlineWriter(JobRunner):
     """Owns the write connection made by `connect`; runs jobs on the trio thread."""
 
     def __init__(
@@ -141,44 +140,17 @@ class InlineWriter:
             if self._queue:
                 self._wake()
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool = True) -> T:
-        """Run `fn(conn)` in the next group transaction (`write`) or batch.
-
-        Raises:
-            Whatever `fn` raised; sqlite3 errors become core.errors.Unavailable.
-        """
-        self._enqueue_check()
-        waiter = _Waiter(1)
-        job: _Job[T] = _Job(fn, write, None, waiter)  # type: ignore[arg-type]
-        self._queue.append(job)
-        self._wake()
-        await trio.lowlevel.wait_task_rescheduled(waiter.abort)
-        return _result_of(job)
-
-    async def run_many(
-        self, fns: list[Callable[[sqlite3.Connection], T]], *, write: bool = True
-    ) -> list[T | Exception]:
-        """Run each of `fns` as its own job, queued together (normally one transaction).
-
-        Each job succeeds or fails on its own: a job's exception is returned in its slot
-        (sqlite3 errors as core.errors.Unavailable). One wake-up when all are done.
-
-        Raises:
-            core.errors.Unavailable: the transaction itself failed (nothing known applied).
-        """
-        self._enqueue_check()
-        if not fns:
-            return []
-        waiter = _Waiter(len(fns))
-        jobs: list[_Job[T]] = [_Job(fn, write, None, waiter) for fn in fns]  # type: ignore[arg-type]
+    def _submit(
+        self, fns: list[Callable[[sqlite3.Connection], Any]], write: bool, waiter: _Waiter
+    ) -> list[_Job[Any]]:
+        jobs: list[_Job[Any]] = [_Job(fn, write, None, waiter) for fn in fns]  # type: ignore[arg-type]
         self._queue.extend(jobs)
         self._wake()
-        await trio.lowlevel.wait_task_rescheduled(waiter.abort)
-        return _results_of(jobs)
+        return jobs
 
     # ------------------------------------------------------------------ flusher
 
-    def _enqueue_check(self) -> None:
+    def _check_open(self) -> None:
         if not self._open:
             raise InternalError(_NOT_OPEN)
         if trio.lowlevel.current_trio_token() is not self._token:

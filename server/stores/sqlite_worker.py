@@ -117,7 +117,55 @@ class _Job(Generic[T]):
         self.failed_batch = False  # the error is the whole transaction's, not this job's
 
 
-class SqliteWorker:
+class JobRunner:
+    """`run` and `run_many` for a runner of jobs (SqliteWorker: its own thread;
+    sqlite_inline.InlineWriter: the trio thread). A subclass says whether it is open
+    (`_check_open`, raising InternalError if not) and queues the jobs (`_submit`); the
+    caller parks until the last of its jobs is done."""
+
+    def _check_open(self) -> None:
+        raise NotImplementedError
+
+    def _submit(
+        self, fns: list[Callable[[sqlite3.Connection], Any]], write: bool, waiter: _Waiter
+    ) -> list[_Job[Any]]:
+        raise NotImplementedError
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool = True) -> T:
+        """Run `fn(conn)` in the runner's next group transaction (`write`) or batch.
+
+        Raises:
+            Whatever `fn` raised; sqlite3 errors become core.errors.Unavailable.
+        """
+        self._check_open()
+        waiter = _Waiter(1)
+        [job] = self._submit([fn], write, waiter)
+        await trio.lowlevel.wait_task_rescheduled(waiter.abort)
+        result: T = _result_of(job)
+        return result
+
+    async def run_many(
+        self, fns: list[Callable[[sqlite3.Connection], T]], *, write: bool = True
+    ) -> list[T | Exception]:
+        """Run each of `fns` as its own job, queued together (normally one transaction).
+
+        Each job succeeds or fails on its own: a job's exception is returned in its slot
+        (sqlite3 errors as core.errors.Unavailable). One wake-up when all are done.
+
+        Raises:
+            core.errors.Unavailable: the transaction itself failed (nothing known applied).
+        """
+        self._check_open()
+        if not fns:
+            return []
+        waiter = _Waiter(len(fns))
+        jobs = self._submit(fns, write, waiter)
+        await trio.lowlevel.wait_task_rescheduled(waiter.abort)
+        results: list[T | Exception] = _results_of(jobs)
+        return results
+
+
+class SqliteWorker(JobRunner):
     """Owns the connection made by `connect` and runs jobs on its own thread."""
 
     def __init__(self, connect: Callable[[], sqlite3.Connection], name: str) -> None:
@@ -161,43 +209,19 @@ class SqliteWorker:
             mailbox = self._mailboxes[token] = _Mailbox(token)
         return mailbox
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T], *, write: bool = True) -> T:
-        """Run `fn(conn)` on the worker thread (in the next group transaction if `write`).
-
-        Raises:
-            Whatever `fn` raised; sqlite3 errors become core.errors.Unavailable.
-        """
+    def _check_open(self) -> None:
         if not self._started:
             raise InternalError("the SQLite store is not open: call `await store.open()` first")
-        waiter = _Waiter(1)
-        job: _Job[T] = _Job(fn, write, self._mailbox(), waiter)
-        self._jobs.put(job)
-        await trio.lowlevel.wait_task_rescheduled(waiter.abort)
-        return _result_of(job)
 
-    async def run_many(
-        self, fns: list[Callable[[sqlite3.Connection], T]], *, write: bool = True
-    ) -> list[T | Exception]:
-        """Run each of `fns` as its own job, queued together (normally one transaction).
-
-        Each job succeeds or fails on its own: a job's exception is returned in its slot
-        (sqlite3 errors as core.errors.Unavailable). One wake-up when all are done.
-
-        Raises:
-            core.errors.Unavailable: the transaction itself failed (nothing known applied).
-        """
-        if not self._started:
-            raise InternalError("the SQLite store is not open: call `await store.open()` first")
-        if not fns:
-            return []
-        waiter = _Waiter(len(fns))
+    def _submit(
+        self, fns: list[Callable[[sqlite3.Connection], Any]], write: bool, waiter: _Waiter
+    ) -> list[_Job[Any]]:
         mailbox = self._mailbox()
-        jobs: list[_Job[T]] = [_Job(fn, write, mailbox, waiter) for fn in fns]
+        jobs: list[_Job[Any]] = [_Job(fn, write, mailbox, waiter) for fn in fns]
         put = self._jobs.put
         for job in jobs:
             put(job)
-        await trio.lowlevel.wait_task_rescheduled(waiter.abort)
-        return _results_of(jobs)
+        return jobs
 
     # ------------------------------------------------------------------ thread side
 
