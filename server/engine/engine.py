@@ -365,7 +365,7 @@ class Engine:
         try:
             outcome = await self.executor.apply(workflow_id, [event], guard=guard, then=then_hand)
         finally:
-            hand.settle(outcome.workflow if outcome is not None and outcome.committed else None)
+            hand.settle(outcome)
         await self._after_commit(outcome)
         return outcome.workflow
 

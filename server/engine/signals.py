@@ -119,20 +119,14 @@ class QueueWaiters:
             self._delayed_changed.set()
         heapq.heappush(self._delayed, (deadline, queue))
 
-    async def wait(
-        self, queue: str, since: int, timeout_s: float, event: trio.Event | None = None
-    ) -> bool:
-        """Wait until `queue` gets a push after generation `since`, `event` is set
-        (a direct hand-off, server/engine/takers.py), or `timeout_s` passes.
+    async def wait(self, queue: str, since: int, timeout_s: float, event: trio.Event) -> bool:
+        """Wait until `queue` gets a push after generation `since`, `event` is set (by
+        the push, or by a direct hand-off: server/engine/takers.py), or `timeout_s` passes.
 
         Returns:
             True when woken, False on timeout.
         """
-        if self._generation.get(queue, 0) != since:
-            return True
-        if event is None:
-            event = trio.Event()
-        elif event.is_set():
+        if self._generation.get(queue, 0) != since or event.is_set():
             return True
         waiting = self._waiting.get(queue)
         if waiting is None:

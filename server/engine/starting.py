@@ -120,5 +120,5 @@ async def create(
     try:
         outcome = await engine.executor.create(workflow, [StartWorkflow()], then=hand)
     finally:
-        hand.settle(outcome.workflow if outcome is not None and outcome.committed else None)
+        hand.settle(outcome)
     return outcome

@@ -32,8 +32,8 @@ import trio
 
 from core.decisions import Event, TaskPolled
 from core.enums import TaskStatus, WorkflowStatus
-from core.models import Task, Workflow
-from server.engine.executor import Staged
+from core.models import Task
+from server.engine.executor import Outcome, Staged
 from server.engine.handoff import admit_now
 from server.engine.views import find_task
 
@@ -174,11 +174,13 @@ class HandToWaiting:
         self._started.add(task.task_id)
         return True
 
-    def settle(self, committed: Workflow | None) -> None:
-        """After the commit: deliver each offered task as `committed` holds it (None: the
-        commit did not happen, every reservation is released)."""
+    def settle(self, outcome: Outcome | None) -> None:
+        """After the start or apply: deliver each offered task as the committed workflow
+        holds it; with no committed outcome (None, skipped, or the create found the id
+        taken) every reservation is released."""
         offers, self._offers = self._offers, []
         takers = self._engine.takers
+        committed = outcome.workflow if outcome is not None and outcome.committed else None
         for taker, task_id in offers:
             task = None if committed is None else find_task(committed, task_id)
             if task is not None and task.status is not TaskStatus.IN_PROGRESS:
