@@ -300,9 +300,7 @@ class HttpConnection:
                     peers.unwatch(fd)  # enough read ahead; stop watching
                 return
             peers.unwatch(fd)
-            self._peer_gone = True
-            request.disconnected.set()
-            scope.cancel()
+            self._peer_left(request, scope)
 
         response: Response | None = None
         peers.watch(fd, on_readable)
@@ -341,6 +339,10 @@ class HttpConnection:
                 await trio.sleep_forever()  # enough read ahead; stop watching
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
+        self._peer_left(request, handler_scope)
+
+    def _peer_left(self, request: Request, handler_scope: trio.CancelScope) -> None:
+        """The client went away (EOF or a reset) while a long-poll handler ran."""
         self._peer_gone = True
         request.disconnected.set()
         handler_scope.cancel()
