@@ -1,4 +1,4 @@
-"""The asyncio sidecar: run asyncio-only clients (redis.asyncio, asyncpg) from trio.
+"""The asyncio sidecar: run asyncio-only clients (asyncpg; redis.asyncio in tests) from trio.
 
 Rules:
 - One private asyncio event loop per process, in a daemon thread, shared by every store.

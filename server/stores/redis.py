@@ -1,17 +1,16 @@
-"""`redis://`: the whole Store on one Redis node, via redis.asyncio on the asyncio bridge.
+"""`redis://`: the whole Store on one Redis node, over a trio-native pipelined connection.
 
 Rules:
-- URL: `redis://[user:pass@]host:port/db?prefix=podium` (also `rediss://`). `prefix`
-  (default "podium") starts every key, so several Podiums, or tests, share one database;
-  the other query parameters go to redis-py unchanged.
-- Every call crosses to the sidecar loop once (server.stores.bridge) and costs one round
-  trip: multi-key writes are Lua scripts (server.stores.redis_lua, run by EVALSHA and
-  loaded again if the server lost them), reads are single commands or pipelines.
+- URL: `redis://[user:pass@]host:port/db?prefix=podium` (also `rediss://` and `unix://`).
+  `prefix` (default "podium") starts every key, so several Podiums, or tests, share one
+  database; server.stores.redis_wire lists the other query parameters it honours.
+- All traffic goes through one connection owned by server.stores.redis_batch: concurrent
+  calls (commits, loads, metadata, poll data, queue scripts) share round trips, in
+  submission order. Multi-key writes are Lua scripts (server.stores.redis_lua, run by
+  EVALSHA and loaded again if the server lost them); reads are single commands or pipelines.
 - `commit` = one script that checks the version, writes the record and its indexes and
-  applies the queue ops atomically. `commit_many` = those scripts pipelined in one round
-  trip; each is atomic on its own, so a conflict fails only its slot. Concurrent commits
-  and the single commands and short pipelines of concurrent callers (loads, metadata,
-  poll data) share pipelines (server.stores.redis_batch), in submission order.
+  applies the queue ops atomically. `commit_many` = those scripts in one round trip; each
+  is atomic on its own, so a conflict fails only its slot.
 - Search filters through the status / workflow-name sets when the query's top-level AND
   pins one of them (`status = X`, `status IN (...)`, `workflowType = 'x'`); otherwise it
   reads the index fields of *every* workflow (newest first, pipelined in chunks of
@@ -19,29 +18,23 @@ Rules:
   O(candidates) transfer and CPU: fine for admin use, not for a hot path.
 - Connection failures surface as core.errors.Unavailable (503, retryable).
 - Bodies, texts and ids are bytes in Redis and str/bytes here; nothing is decoded in Lua.
+  Replies are raw RESP2 (hiredis): HGETALL is a flat field/value list, SMEMBERS a list.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
 import msgspec
-import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core import search
 from core.errors import BadRequest, Unavailable, VersionConflict
 from core.search import And, Cond, Node
 from core.store import DECIDER_QUEUE, Commit, LogLine, PollRecord, SearchRequest, WorkflowRecord
-from server.stores.bridge import AsyncioBridge
 from server.stores.redis_batch import ScriptPipeliner
 from server.stores.redis_lua import SCRIPTS
-
-T = TypeVar("T")
+from server.stores.redis_wire import RedisAddress, RedisWire
 
 SEARCH_CHUNK = 500
 _RECORD_FIELDS = ("n", "wv", "st", "ct", "ut", "et", "c", "pa", "tx", "v")
@@ -70,11 +63,6 @@ def split_url(url: str) -> tuple[str, str]:
             f"store URL {url!r}: prefix must be non-empty, without spaces or * ? [ ] {{ }}"
         )
     return urlunparse(parsed._replace(query=urlencode(rest))), prefix
-
-
-async def _exec(r: aioredis.Redis, *args: Any) -> Any:
-    # redis-py leaves execute_command untyped; every reply here is checked by its caller.
-    return await r.execute_command(*args)  # type: ignore[no-untyped-call]
 
 
 def _text(value: bytes | None) -> str | None:
@@ -150,10 +138,8 @@ class RedisStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self._client_url, self.prefix = split_url(url)
-        self._bridge: AsyncioBridge | None = None
-        self._redis: aioredis.Redis | None = None
-        self._sha: dict[str, str] = {}
-        # Concurrent commits share pipelines (server.stores.redis_batch).
+        self._address = RedisAddress.from_url(self._client_url)
+        # All traffic, shared by concurrent callers (server.stores.redis_batch).
         self.pipeliner: ScriptPipeliner | None = None
 
     # ------------------------------------------------------------------ plumbing
@@ -161,94 +147,49 @@ class RedisStore:
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
 
-    async def _run(self, factory: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
-        bridge, client = self._bridge, self._redis
-        if bridge is None or client is None:
+    def _open_pipeliner(self) -> ScriptPipeliner:
+        pipeliner = self.pipeliner
+        if pipeliner is None:
             raise BadRequest("RedisStore is not open: call `await store.open()` first")
-        try:
-            return await bridge.run(lambda: factory(client))
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise Unavailable(f"Redis is unavailable: {exc}") from exc
+        return pipeliner
 
     async def open(self) -> None:
-        """Connect (on the bridge) and load the Lua scripts."""
-        if self._redis is not None:
+        """Connect, check the server answers, and start the pipeliner's drainer."""
+        if self.pipeliner is not None:
             return
-        bridge = AsyncioBridge.acquire()
+        wire = RedisWire(self._address)
+        pipeliner = ScriptPipeliner(wire, SCRIPTS)
+        pipeliner.start()
         try:
-
-            async def connect() -> aioredis.Redis:
-                client = aioredis.Redis.from_url(self._client_url, decode_responses=False)
-                await client.ping()
-                return client
-
-            try:
-                self._redis = client = await bridge.run(connect)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                raise Unavailable(f"Redis is unavailable at {self._client_url}: {exc}") from exc
-            self._bridge = bridge
-            await self._load_scripts()
-            self.pipeliner = ScriptPipeliner(
-                client,
-                SCRIPTS["commit"],
-                lambda: self._sha["commit"],
-                lambda sha: self._sha.__setitem__("commit", sha),
-            )
+            (pong,) = await pipeliner.run([("PING",)])
+            if isinstance(pong, Exception):
+                raise Unavailable(f"Redis at {self._address.describe()} refused PING: {pong}")
         except BaseException:
-            self._redis = None
-            self._bridge = None
-            bridge.release()
+            await pipeliner.close()
             raise
+        self.pipeliner = pipeliner
 
     async def close(self) -> None:
-        bridge, client = self._bridge, self._redis
-        if bridge is None or client is None:
-            return
-        self._bridge = self._redis = None
-        self.pipeliner = None
-        try:
-            await bridge.run(client.aclose)
-        finally:
-            bridge.release()
-
-    async def _load_scripts(self) -> None:
-        async def load(client: aioredis.Redis) -> dict[str, str]:
-            return {name: await client.script_load(src) for name, src in SCRIPTS.items()}
-
-        self._sha = await self._run(load)
-
-    async def _eval_on(self, client: aioredis.Redis, script: str, *args: Any) -> Any:
-        # asyncio side. NOSCRIPT means the server restarted or ran SCRIPT FLUSH: the script
-        # did not run, so loading it again and retrying is safe.
-        try:
-            return await client.evalsha(self._sha[script], 0, *args)
-        except NoScriptError:
-            self._sha[script] = await client.script_load(SCRIPTS[script])
-            return await client.evalsha(self._sha[script], 0, *args)
+        pipeliner, self.pipeliner = self.pipeliner, None
+        if pipeliner is not None:
+            await pipeliner.close()
 
     async def _eval(self, script: str, *args: Any) -> Any:
-        return await self._run(lambda client: self._eval_on(client, script, self.prefix, *args))
+        """One call of a Lua script (shares a round trip with concurrent callers)."""
+        (reply,) = await self._open_pipeliner().call(script, [[self.prefix, *args]])
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
 
     async def _cmd(self, *args: Any) -> Any:
         """One Redis command, one round trip (shared with concurrent callers)."""
         return (await self._pipe([args]))[0]
 
-    async def _pipe_on(self, r: aioredis.Redis, commands: list[tuple[Any, ...]]) -> list[Any]:
-        # asyncio side: several commands, one round trip (not a transaction).
-        if not commands:
-            return []
-        async with r.pipeline(transaction=False) as pipe:
-            for command in commands:
-                pipe.execute_command(*command)
-            replies: list[Any] = await pipe.execute()
-        return replies
-
     async def _pipe(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Several commands in one round trip (not a transaction); raises the first error."""
-        pipeliner = self.pipeliner
-        if pipeliner is None:
-            raise BadRequest("RedisStore is not open: call `await store.open()` first")
-        replies = await self._run(lambda _: pipeliner.run(commands))
+        if not commands:
+            return []
+        replies = await self._open_pipeliner().run(commands)
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
@@ -282,17 +223,13 @@ class RedisStore:
         if version is not None:
             value: bytes | None = await self._cmd("HGET", key, str(version))
             return value
-        found: dict[bytes, bytes] = await self._cmd("HGETALL", key)
+        found = _pairs(await self._cmd("HGETALL", key))
         return found[max(found, key=int)] if found else None
 
     async def list_workflow_defs(self) -> list[bytes]:
-        async def list_all(r: aioredis.Redis) -> list[Any]:
-            names = sorted(await _exec(r, "SMEMBERS", self._key("md", "wfnames")))
-            return await self._pipe_on(
-                r, [("HGETALL", self._key("md", "wf", n.decode())) for n in names]
-            )
-
-        per_name: list[dict[bytes, bytes]] = await self._run(list_all)
+        names = sorted(await self._cmd("SMEMBERS", self._key("md", "wfnames")))
+        replies = await self._pipe([("HGETALL", self._key("md", "wf", n.decode())) for n in names])
+        per_name = [_pairs(flat) for flat in replies]
         return [versions[v] for versions in per_name for v in sorted(versions, key=int)]
 
     async def delete_workflow_def(self, name: str, version: int) -> bool:
@@ -323,11 +260,9 @@ class RedisStore:
     async def commit_many(self, commits: list[Commit], now_ms: int) -> list[int | Exception]:
         if not commits:
             return []
-        pipeliner = self.pipeliner
-        if pipeliner is None:
-            raise BadRequest("RedisStore is not open: call `await store.open()` first")
+        pipeliner = self._open_pipeliner()
         arg_lists = [_commit_args(self.prefix, c, now_ms) for c in commits]
-        replies = await self._run(lambda _: pipeliner.submit(arg_lists))
+        replies = await pipeliner.call("commit", arg_lists)
         results: list[int | Exception] = []
         for commit, reply in zip(commits, replies, strict=True):
             if isinstance(reply, Exception):
@@ -378,27 +313,21 @@ class RedisStore:
         keys = search.parse_sort(request.sort)
         index_keys = self._candidate_sets(node)
 
-        async def gather(r: aioredis.Redis) -> list[WorkflowRecord]:
-            if index_keys is None:
-                raw = await _exec(r, "ZRANGE", self._key("wfs", "time"), 0, -1)
-            else:
-                raw = await _exec(r, "SUNION", *index_keys)
-            ids = [i.decode() for i in raw]
-            hits: list[WorkflowRecord] = []
-            for start in range(0, len(ids), SEARCH_CHUNK):
-                chunk = ids[start : start + SEARCH_CHUNK]
-                rows = await self._pipe_on(
-                    r, [("HMGET", self._key("wf", w), *_RECORD_FIELDS) for w in chunk]
-                )
-                for wid, row in zip(chunk, rows, strict=True):
-                    if row[0] is None:  # deleted between the index read and the fetch
-                        continue
-                    rec = _record(wid, row, b"")
-                    if search.matches(node, rec) and search.free_text_matches(terms, rec):
-                        hits.append(rec)
-            return hits
-
-        hits = await self._run(gather)
+        if index_keys is None:
+            raw = await self._cmd("ZRANGE", self._key("wfs", "time"), 0, -1)
+        else:
+            raw = await self._cmd("SUNION", *index_keys)
+        ids = [i.decode() for i in raw]
+        hits: list[WorkflowRecord] = []
+        for start in range(0, len(ids), SEARCH_CHUNK):
+            chunk = ids[start : start + SEARCH_CHUNK]
+            rows = await self._pipe([("HMGET", self._key("wf", w), *_RECORD_FIELDS) for w in chunk])
+            for wid, row in zip(chunk, rows, strict=True):
+                if row[0] is None:  # deleted between the index read and the fetch
+                    continue
+                rec = _record(wid, row, b"")
+                if search.matches(node, rec) and search.free_text_matches(terms, rec):
+                    hits.append(rec)
         page = search.sort_rows(hits, keys)[request.start : request.start + request.size]
         return len(hits), page
 
@@ -454,13 +383,9 @@ class RedisStore:
         return int(await self._cmd("ZCARD", self._key("q", queue)))
 
     async def sizes(self) -> dict[str, int]:
-        async def all_sizes(r: aioredis.Redis) -> list[tuple[str, int]]:
-            raw = await _exec(r, "SMEMBERS", self._key("queues"))
-            names = sorted(n.decode() for n in raw)
-            counts = await self._pipe_on(r, [("ZCARD", self._key("q", n)) for n in names])
-            return list(zip(names, counts, strict=True))
-
-        return {name: int(c) for name, c in await self._run(all_sizes) if c}
+        names = sorted(n.decode() for n in await self._cmd("SMEMBERS", self._key("queues")))
+        counts = await self._pipe([("ZCARD", self._key("q", n)) for n in names])
+        return {name: int(c) for name, c in zip(names, counts, strict=True) if c}
 
     async def peek(self, queue: str, count: int) -> list[str]:
         if count <= 0:
@@ -484,15 +409,13 @@ class RedisStore:
         )
 
     async def poll_data(self, task_type: str | None) -> list[PollRecord]:
-        async def read(r: aioredis.Redis) -> list[Any]:
-            if task_type is not None:
-                names = [task_type]
-            else:
-                raw = await _exec(r, "SMEMBERS", self._key("pollqueues"))
-                names = [n.decode() for n in raw]
-            return await self._pipe_on(r, [("HVALS", self._key("poll", n)) for n in names])
-
-        per_queue: list[list[bytes]] = await self._run(read)
+        if task_type is not None:
+            names = [task_type]
+        else:
+            names = [n.decode() for n in await self._cmd("SMEMBERS", self._key("pollqueues"))]
+        per_queue: list[list[bytes]] = await self._pipe(
+            [("HVALS", self._key("poll", n)) for n in names]
+        )
         rows = [_poll_decoder.decode(b) for bodies in per_queue for b in bodies]
         return sorted(rows, key=lambda p: (p.queue_name, p.domain or ""))
 
@@ -506,5 +429,11 @@ class RedisStore:
         return [_log_decoder.decode(b) for b in raw]
 
 
-def _sorted_values(found: dict[bytes, bytes]) -> list[bytes]:
+def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
+    """An HGETALL reply (field, value, field, value, ...) as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _sorted_values(flat: list[bytes]) -> list[bytes]:
+    found = _pairs(flat)
     return [found[k] for k in sorted(found)]

@@ -1,157 +1,193 @@
-"""Pipelined calls for RedisStore: concurrent commits and reads share one round trip.
+"""Pipelined calls for RedisStore: concurrent callers share one connection and round trip.
 
 Rules:
-- Runs on the bridge's asyncio loop (single-threaded: no locks).
-- Two kinds of call share one FIFO queue: the commit script (`submit`, one EVALSHA per
-  argument list) and plain commands (`run`: reads, and the metadata writes). While a
-  pipeline is on the wire, calls that arrive wait in `pending`; the next pipeline
-  carries all of them (up to `max_batch` slots), in submission order. Under no
-  concurrency a call goes out alone at once (no pipeline object: measurably cheaper),
-  so batching never adds latency.
-- Each slot is its own command or EVALSHA, atomic on its own; Redis runs a pipeline's
-  slots in order, so batching changes nothing about their outcome, only the number of
-  round trips and client-side awaits. A caller whose earlier call returned is in a
-  later pipeline, so it reads what that call wrote. Measured (redis-py, hiredis): a
-  lone command ~65 us of client CPU, a one-command pipeline ~110 us, a command in a
-  pipeline of 64 ~16 us; ~2.3x the commit throughput of one round trip per commit with
-  32 concurrent writers.
-- NOSCRIPT replies (the server lost the script) are retried once after reloading: a
-  script that got NOSCRIPT never ran.
-- A caller cancelled before its pipeline leaves is withdrawn; once sent, the commit's
-  outcome stands.
+- One drainer task per store (a trio system task, started by `start()` and cancelled by
+  `close()`) owns the connection (server.stores.redis_wire). Callers queue a request (plain
+  commands, or calls of a named Lua script) and wait; while a round trip is on the wire,
+  requests that arrive wait in `pending`, and the next round trip carries all of them (up to
+  `max_batch` slots) in submission order. A lone request goes out at once, so batching never
+  adds latency.
+- Each slot is its own command or EVALSHA, atomic on its own; Redis runs a pipeline's slots
+  in order, so batching changes nothing about their outcome, only the number of round trips.
+  A caller whose earlier call returned is in a later round trip, so it reads what that call
+  wrote. Replies are values: an error reply fails its slot only.
+- A script slot answered NOSCRIPT (the server restarted or ran SCRIPT FLUSH) never ran: the
+  script is loaded again and that slot retried once.
+- A caller cancelled before its request leaves is withdrawn; once sent, the outcome stands
+  (the caller just does not hear it). A failed connection fails every request of that round
+  trip with core.errors.Unavailable; the next round trip reconnects.
+- Single-threaded (trio): no locks.
 """
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, ResponseError
+import trio
+from redis.exceptions import NoScriptError
+
+from core.errors import InternalError, Unavailable
+from server.stores.redis_wire import RedisWire
+
+# (script name, argv after the key count) or (None, command argv), one per slot.
+Slot = tuple[str | None, tuple[Any, ...] | list[Any]]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Request:
-    # (True, script argv) or (False, command argv), one per slot.
-    slots: list[tuple[bool, list[Any] | tuple[Any, ...]]]
-    future: asyncio.Future[list[Any]]
+    slots: list[Slot]
+    done: trio.Event = field(default_factory=trio.Event)
+    sent: bool = False
+    replies: list[Any] | None = None
+    error: BaseException | None = None
+
+    async def replies_when_done(self, owner: ScriptPipeliner) -> list[Any]:
+        """Wait for the round trip; withdraw the request if cancelled before it left."""
+        try:
+            await self.done.wait()
+        except trio.Cancelled:
+            owner.withdraw(self)
+            raise
+        if self.error is not None:
+            raise self.error
+        assert self.replies is not None
+        return self.replies
 
 
 class ScriptPipeliner:
-    """Coalesces EVALSHAs of one script and plain commands from concurrent callers."""
+    """Coalesces the commands and script calls of concurrent callers into round trips."""
 
-    def __init__(
-        self,
-        client: aioredis.Redis,
-        source: str,
-        sha: Callable[[], str],
-        set_sha: Callable[[str], None],
-        *,
-        max_batch: int = 256,
-    ) -> None:
-        self._client = client
-        self._source = source
-        self._sha = sha
-        self._set_sha = set_sha
-        self._pending: deque[_Request] = deque()
-        self._busy = False
-        self._drainer: asyncio.Task[None] | None = None
+    def __init__(self, wire: RedisWire, scripts: dict[str, str], *, max_batch: int = 256) -> None:
+        self.wire = wire
+        self._sources = scripts
+        # The server computes a script's SHA1 the same way, so no load is needed up front.
+        self.sha = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in scripts.items()}
         self.max_batch = max_batch
+        self._pending: deque[_Request] = deque()
+        self._wakeup = trio.Event()
+        self._scope: trio.CancelScope | None = None
+        self._closed = False
         self.round_trips = 0
-        self.scripts = 0
+        self.script_calls = 0
 
-    async def submit(self, arg_lists: list[list[Any]]) -> list[Any]:
-        """Run the script once per argument list; replies in order (errors as values)."""
-        return await self._enqueue([(True, a) for a in arg_lists])
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the drainer task in the current trio run."""
+        if self._scope is not None:
+            raise InternalError("ScriptPipeliner.start: already started")
+        self._scope = trio.CancelScope()
+        trio.lowlevel.spawn_system_task(self._drain_forever, name="podium-redis-pipeliner")
+
+    async def close(self) -> None:
+        """Stop the drainer, fail what is still queued, close the connection."""
+        self._closed = True
+        if self._scope is not None:
+            self._scope.cancel()
+        while self._pending:
+            self._finish(self._pending.popleft(), error=Unavailable("the Redis store is closed"))
+        await self.wire.close()
+
+    # -- calls ----------------------------------------------------------------------------
 
     async def run(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Run the commands (not as a transaction); replies in order (errors as values)."""
-        return await self._enqueue([(False, c) for c in commands])
-
-    async def _enqueue(self, slots: list[tuple[bool, list[Any] | tuple[Any, ...]]]) -> list[Any]:
-        if not slots:
+        if not commands:
             return []
-        request = _Request(slots, asyncio.get_running_loop().create_future())
-        self._pending.append(request)
-        if not self._busy:
-            self._busy = True
-            self._drainer = asyncio.get_running_loop().create_task(self._drain())
-        try:
-            return await request.future
-        except asyncio.CancelledError:
-            if request in self._pending:
-                self._pending.remove(request)
-            raise
+        return await self.queue([(None, c) for c in commands]).replies_when_done(self)
 
-    async def _drain(self) -> None:
-        try:
-            while self._pending:
+    async def call(self, script: str, arg_lists: list[list[Any]]) -> list[Any]:
+        """Run the named script once per argument list; replies in order (errors as values)."""
+        if not arg_lists:
+            return []
+        return await self.queue([(script, a) for a in arg_lists]).replies_when_done(self)
+
+    def queue(self, slots: list[Slot]) -> _Request:
+        """Queue a request now (its place in submission order is fixed by this call)."""
+        if self._closed or self._scope is None:
+            raise Unavailable("the Redis store is closed")
+        for script, _args in slots:
+            if script is not None and script not in self.sha:
+                raise InternalError(f"ScriptPipeliner: no script named {script!r}")
+        request = _Request(slots)
+        self._pending.append(request)
+        self._wakeup.set()
+        return request
+
+    def withdraw(self, request: _Request) -> None:
+        if not request.sent and request in self._pending:
+            self._pending.remove(request)
+
+    # -- the drainer ----------------------------------------------------------------------
+
+    async def _drain_forever(self) -> None:
+        assert self._scope is not None
+        with self._scope:
+            while True:
+                if not self._pending:
+                    self._wakeup = trio.Event()
+                    await self._wakeup.wait()
+                    continue
                 batch: list[_Request] = []
                 size = 0
                 while self._pending and (not batch or size < self.max_batch):
                     request = self._pending.popleft()
+                    request.sent = True
                     batch.append(request)
                     size += len(request.slots)
                 try:
-                    replies = await self._send([a for r in batch for a in r.slots])
-                except Exception as exc:
+                    replies = await self._send([s for r in batch for s in r.slots])
+                except trio.Cancelled:
                     for request in batch:
-                        if not request.future.done():
-                            request.future.set_exception(exc)
+                        self._finish(request, error=Unavailable("the Redis store is closed"))
+                    raise
+                except Exception as exc:  # a system task must not raise: hand it over
+                    for request in batch:
+                        self._finish(request, error=exc)
                     continue
                 start = 0
                 for request in batch:
                     end = start + len(request.slots)
-                    if not request.future.done():
-                        request.future.set_result(replies[start:end])
+                    self._finish(request, replies=replies[start:end])
                     start = end
-        finally:
-            self._busy = False
 
-    async def _send(self, slots: list[tuple[bool, list[Any] | tuple[Any, ...]]]) -> list[Any]:
-        if len(slots) == 1:
-            return [await self._send_one(*slots[0])]
+    @staticmethod
+    def _finish(
+        request: _Request, *, replies: list[Any] | None = None, error: BaseException | None = None
+    ) -> None:
+        request.replies, request.error = replies, error
+        request.done.set()
+
+    async def _send(self, slots: list[Slot]) -> list[Any]:
         replies: list[Any] = [None] * len(slots)
         todo = list(range(len(slots)))
         for _attempt in range(2):
-            async with self._client.pipeline(transaction=False) as pipe:
-                for i in todo:
-                    is_script, args = slots[i]
-                    if is_script:
-                        pipe.evalsha(self._sha(), 0, *args)
-                        self.scripts += 1
-                    else:
-                        pipe.execute_command(*args)
-                got = await pipe.execute(raise_on_error=False)
+            commands: list[tuple[Any, ...]] = []
+            for i in todo:
+                script, args = slots[i]
+                if script is None:
+                    commands.append(tuple(args))
+                else:
+                    commands.append(("EVALSHA", self.sha[script], 0, *args))
+                    self.script_calls += 1
+            got = await self.wire.roundtrip(commands)
             self.round_trips += 1
             retry = []
             for i, reply in zip(todo, got, strict=True):
+                replies[i] = reply
                 if isinstance(reply, NoScriptError):
                     retry.append(i)  # never ran: safe to run again
-                replies[i] = reply
             if not retry:
                 break
-            self._set_sha(await self._client.script_load(self._source))
+            lost = sorted({name for i in retry if (name := slots[i][0]) is not None})
+            loaded = await self.wire.roundtrip([("SCRIPT", "LOAD", self._sources[n]) for n in lost])
+            self.round_trips += 1
+            for name, sha in zip(lost, loaded, strict=True):
+                if isinstance(sha, Exception):
+                    raise sha
+                self.sha[name] = sha.decode()
             todo = retry
         return replies
-
-    async def _send_one(self, is_script: bool, args: list[Any] | tuple[Any, ...]) -> Any:
-        # A lone call skips the pipeline machinery (measurably cheaper per call).
-        self.round_trips += 1
-        if not is_script:
-            try:
-                return await self._client.execute_command(*args)  # type: ignore[no-untyped-call]
-            except ResponseError as exc:  # as a pipeline would: the error is the reply
-                return exc
-        self.scripts += 1
-        try:
-            return await self._client.evalsha(self._sha(), 0, *args)
-        except NoScriptError:
-            self._set_sha(await self._client.script_load(self._source))
-            self.round_trips += 1
-            return await self._client.evalsha(self._sha(), 0, *args)
-        except ResponseError as exc:  # as a pipeline would: the error is the reply
-            return exc

@@ -7,7 +7,6 @@ as it was found.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -122,9 +121,13 @@ async def test_every_key_lives_under_the_prefix_and_prefixes_isolate(
 
 async def test_scripts_are_reloaded_after_the_server_forgets_them(store: RedisStore) -> None:
     # As after a restart, but only for this store (SCRIPT FLUSH would hit every user).
-    store._sha = {name: "0" * 40 for name in store._sha}
+    pipeliner = store.pipeliner
+    assert pipeliner is not None
+    real = dict(pipeliner.sha)
+    pipeliner.sha = {name: "0" * 40 for name in pipeliner.sha}
     assert await store.commit(Commit(record=rec("w1"), expected_version=0), T0) == 1
-    store._sha = {name: "0" * 40 for name in store._sha}  # again, for the pipelined path
+    assert pipeliner.sha["commit"] == real["commit"]
+    pipeliner.sha = {name: "0" * 40 for name in pipeliner.sha}  # again, for a batch
     results = await store.commit_many(
         [
             Commit(record=rec("w1", body=b"2"), expected_version=1),
@@ -137,11 +140,11 @@ async def test_scripts_are_reloaded_after_the_server_forgets_them(store: RedisSt
     assert await store.pop("q", 1, unack_ms=10, now_ms=T0) == ["m"]
 
 
-async def test_commit_many_is_one_crossing_with_per_slot_results(store: RedisStore) -> None:
+async def test_commit_many_is_one_round_trip_with_per_slot_results(store: RedisStore) -> None:
     await store.commit(Commit(record=rec("w1"), expected_version=0), T0)
-    bridge = store._bridge
-    assert bridge is not None
-    before = bridge.calls
+    pipeliner = store.pipeliner
+    assert pipeliner is not None
+    before = pipeliner.round_trips
     results = await store.commit_many(
         [
             Commit(record=rec("w1", body=b"a"), expected_version=1),
@@ -150,7 +153,7 @@ async def test_commit_many_is_one_crossing_with_per_slot_results(store: RedisSto
         ],
         T0,
     )
-    assert bridge.calls - before == 1
+    assert pipeliner.round_trips - before == 1
     assert results[0] == 2
     assert isinstance(results[1], VersionConflict)
     assert results[2] == 1
@@ -167,14 +170,11 @@ async def test_commits_from_concurrent_callers_share_one_pipeline(store: RedisSt
     commits = [Commit(record=rec(f"w{i}"), expected_version=0) for i in range(20)]
     commits.append(Commit(record=rec("w3"), expected_version=0))  # loses: w3 exists by then
     arg_lists = [_commit_args(store.prefix, c, T0) for c in commits]
-    before = (pipeliner.round_trips, pipeliner.scripts)
-
-    async def together() -> list[list[Any]]:
-        # 21 callers submit in one loop iteration, before the first pipeline leaves.
-        return await asyncio.gather(*(pipeliner.submit([a]) for a in arg_lists))
-
-    replies = await store._run(lambda _: together())
-    assert (pipeliner.round_trips - before[0], pipeliner.scripts - before[1]) == (1, 21)
+    before = (pipeliner.round_trips, pipeliner.script_calls)
+    # 21 callers queue before the drainer wakes (one step: nothing awaits in between).
+    requests = [pipeliner.queue([("commit", a)]) for a in arg_lists]
+    replies = [await r.replies_when_done(pipeliner) for r in requests]
+    assert (pipeliner.round_trips - before[0], pipeliner.script_calls - before[1]) == (1, 21)
     assert [r[0] for r in replies] == [[1, 1]] * 20 + [[0, 1]]
     assert len(await store.running_ids("order", None)) == 20
 
@@ -188,18 +188,15 @@ async def test_reads_and_commits_of_concurrent_callers_share_one_pipeline_in_ord
     assert pipeliner is not None
     wf_key = f"{store.prefix}:wf:w1"
     commit_args = _commit_args(store.prefix, Commit(record=rec("w1"), expected_version=0), T0)
-    before = (pipeliner.round_trips, pipeliner.scripts)
-
-    async def together() -> tuple[list[Any], list[Any], list[Any]]:
-        # Submitted in one loop iteration: a read before the commit, the commit, a read after.
-        return await asyncio.gather(
-            pipeliner.run([("HGET", wf_key, "v")]),
-            pipeliner.submit([commit_args]),
-            pipeliner.run([("HGET", wf_key, "v"), ("HGET", wf_key, "st")]),
-        )
-
-    first, committed, after = await store._run(lambda _: together())
-    assert (pipeliner.round_trips - before[0], pipeliner.scripts - before[1]) == (1, 1)
+    before = (pipeliner.round_trips, pipeliner.script_calls)
+    # Queued in one step, before the drainer wakes: a read, the commit, a read after it.
+    requests = [
+        pipeliner.queue([(None, ("HGET", wf_key, "v"))]),
+        pipeliner.queue([("commit", commit_args)]),
+        pipeliner.queue([(None, ("HGET", wf_key, "v")), (None, ("HGET", wf_key, "st"))]),
+    ]
+    first, committed, after = [await r.replies_when_done(pipeliner) for r in requests]
+    assert (pipeliner.round_trips - before[0], pipeliner.script_calls - before[1]) == (1, 1)
     assert first == [None]
     assert committed == [[1, 1]]
     assert after == [b"1", b"RUNNING"]
