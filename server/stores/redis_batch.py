@@ -30,7 +30,7 @@ import trio
 from redis.exceptions import NoScriptError
 
 from core.errors import InternalError, Unavailable
-from server.stores.redis_wire import RedisWire
+from server.stores.redis_wire import RedisWire, pack
 
 # (script name, argv after the key count) or (None, command argv), one per slot.
 Slot = tuple[str | None, tuple[Any, ...] | list[Any]]
@@ -39,6 +39,7 @@ Slot = tuple[str | None, tuple[Any, ...] | list[Any]]
 @dataclass(slots=True, eq=False)
 class _Request:
     slots: list[Slot]
+    packed: list[bytes]
     done: trio.Event = field(default_factory=trio.Event)
     sent: bool = False
     replies: list[Any] | None = None
@@ -109,13 +110,20 @@ class ScriptPipeliner:
         """Queue a request now (its place in submission order is fixed by this call)."""
         if self._closed or self._scope is None:
             raise Unavailable("the Redis store is closed")
-        for script, _args in slots:
-            if script is not None and script not in self.sha:
-                raise InternalError(f"ScriptPipeliner: no script named {script!r}")
-        request = _Request(slots)
+        # Packed here, by the caller: an argument that cannot be sent fails this call only.
+        request = _Request(slots, [self._pack(slot) for slot in slots])
         self._pending.append(request)
         self._wakeup.set()
         return request
+
+    def _pack(self, slot: Slot) -> bytes:
+        script, args = slot
+        if script is None:
+            return pack(tuple(args))
+        sha = self.sha.get(script)
+        if sha is None:
+            raise InternalError(f"ScriptPipeliner: no script named {script!r}")
+        return pack(("EVALSHA", sha, 0, *args))
 
     def withdraw(self, request: _Request) -> None:
         if not request.sent and request in self._pending:
@@ -139,7 +147,7 @@ class ScriptPipeliner:
                     batch.append(request)
                     size += len(request.slots)
                 try:
-                    replies = await self._send([s for r in batch for s in r.slots])
+                    replies = await self._send(batch)
                 except trio.Cancelled:
                     for request in batch:
                         self._finish(request, error=Unavailable("the Redis store is closed"))
@@ -161,33 +169,27 @@ class ScriptPipeliner:
         request.replies, request.error = replies, error
         request.done.set()
 
-    async def _send(self, slots: list[Slot]) -> list[Any]:
-        replies: list[Any] = [None] * len(slots)
-        todo = list(range(len(slots)))
-        for _attempt in range(2):
-            commands: list[tuple[Any, ...]] = []
-            for i in todo:
-                script, args = slots[i]
-                if script is None:
-                    commands.append(tuple(args))
-                else:
-                    commands.append(("EVALSHA", self.sha[script], 0, *args))
-                    self.script_calls += 1
-            got = await self.wire.roundtrip(commands)
-            self.round_trips += 1
-            retry = []
-            for i, reply in zip(todo, got, strict=True):
-                replies[i] = reply
-                if isinstance(reply, NoScriptError):
-                    retry.append(i)  # never ran: safe to run again
-            if not retry:
-                break
-            lost = sorted({name for i in retry if (name := slots[i][0]) is not None})
-            loaded = await self.wire.roundtrip([("SCRIPT", "LOAD", self._sources[n]) for n in lost])
-            self.round_trips += 1
-            for name, sha in zip(lost, loaded, strict=True):
-                if isinstance(sha, Exception):
-                    raise sha
-                self.sha[name] = sha.decode()
-            todo = retry
+    async def _send(self, batch: list[_Request]) -> list[Any]:
+        slots = [slot for r in batch for slot in r.slots]
+        packed = [p for r in batch for p in r.packed]
+        self.script_calls += sum(1 for script, _args in slots if script is not None)
+        replies = await self.wire.roundtrip_packed(b"".join(packed), len(packed))
+        self.round_trips += 1
+        retry = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if not retry:
+            return replies
+        # Those slots never ran: load the scripts again, then run just them once more.
+        lost = sorted({name for i in retry if (name := slots[i][0]) is not None})
+        loaded = await self.wire.roundtrip([("SCRIPT", "LOAD", self._sources[n]) for n in lost])
+        self.round_trips += 1
+        for name, sha in zip(lost, loaded, strict=True):
+            if isinstance(sha, Exception):
+                raise sha
+            self.sha[name] = sha.decode()
+        again = [self._pack(slots[i]) for i in retry]
+        self.script_calls += sum(1 for i in retry if slots[i][0] is not None)
+        retried = await self.wire.roundtrip_packed(b"".join(again), len(again))
+        self.round_trips += 1
+        for i, reply in zip(retry, retried, strict=True):
+            replies[i] = reply
         return replies

@@ -4,8 +4,11 @@ Rules:
 - No protocol code here: `hiredis.pack_command` writes each command and `hiredis.Reader`
   parses the replies (RESP2); this module only moves bytes over a trio stream.
 - `roundtrip(commands)` sends every command in one write and reads exactly as many
-  replies, in order. Error replies come back as values (redis.exceptions.ResponseError,
-  NoScriptError for NOSCRIPT), never raised, so one bad command fails only its slot.
+  replies, in order; `roundtrip_packed(data, count)` does the same for commands packed
+  beforehand with `pack(command)` (a command that cannot be packed raises TypeError there,
+  before anything is sent). Error replies come back as values
+  (redis.exceptions.ResponseError, NoScriptError for NOSCRIPT), never raised, so one bad
+  command fails only its slot.
 - Not safe for concurrent use: its one caller (server.stores.redis_batch) serializes.
 - Any failure of the connection (refused, reset, end of stream, TLS, timeout, a protocol
   error, or the caller being cancelled mid-way) closes it and raises core.errors.Unavailable;
@@ -32,6 +35,12 @@ from core.errors import BadRequest, Unavailable
 SUPPORTED_PARAMS = ("socket_timeout", "socket_connect_timeout", "ssl_cert_reqs", "ssl_ca_certs")
 _URL_FIELDS = {"host", "port", "db", "username", "password", "path", "connection_class"}
 _READ_SIZE = 65536
+
+
+def pack(command: tuple[Any, ...]) -> bytes:
+    """One command in RESP (str, bytes, int and float arguments); TypeError for others."""
+    packed: bytes = hiredis.pack_command(command)
+    return packed
 
 
 def _error_reply(message: str) -> ResponseError:
@@ -146,15 +155,17 @@ class RedisWire:
                     await self.close()
                     raise Unavailable(f"Redis at {a.describe()} refused the connection: {reply}")
 
-    async def roundtrip(self, commands: list[tuple[Any, ...]] | list[list[Any]]) -> list[Any]:
+    async def roundtrip(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Send the commands in one write; return their replies (errors as values)."""
         if not commands:
             return []
+        return await self.roundtrip_packed(b"".join([pack(c) for c in commands]), len(commands))
+
+    async def roundtrip_packed(self, data: bytes, wanted: int) -> list[Any]:
+        """Send `wanted` packed commands in one write; return their replies in order."""
         await self.connect()
         stream, reader = self._stream, self._reader
         assert stream is not None
-        data = b"".join([hiredis.pack_command(tuple(c)) for c in commands])
-        wanted = len(commands)
         replies: list[Any] = []
         timeout = self.address.reply_timeout_s
         try:

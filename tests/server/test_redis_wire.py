@@ -197,3 +197,21 @@ async def test_a_closed_pipeliner_refuses_calls(redis_url: str) -> None:
     assert not pipeliner.wire.connected
     with pytest.raises(Unavailable, match="closed"):
         await pipeliner.run([("PING",)])
+
+
+@pytest.mark.redis
+async def test_an_argument_that_cannot_be_sent_fails_only_its_caller(
+    redis_url: str, key: str
+) -> None:
+    pipeliner = ScriptPipeliner(RedisWire(RedisAddress.from_url(redis_url)), {})
+    pipeliner.start()
+    try:
+        good = pipeliner.queue([(None, ("SET", key, "kept"))])
+        with pytest.raises(TypeError, match="must be str, int, float or bytes"):
+            pipeliner.queue([(None, ("SET", key, None))])
+        assert await good.replies_when_done(pipeliner) == [b"OK"]
+        assert await pipeliner.run([("GET", key)]) == [b"kept"]
+        assert pipeliner.round_trips == 2
+    finally:
+        await pipeliner.close()
+        await _cleanup(redis_url, key)
