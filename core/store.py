@@ -5,6 +5,11 @@ Rules:
   module only declares shapes, so core/ stays free of IO.
 - The store never decodes workflow bodies: a workflow is an opaque `body` (bytes encoded
   by the engine) plus the few index fields search and listing need.
+- A workflow's definition travels beside its body, not in it: `definition` (opaque bytes)
+  named by `definition_ref` (a digest of them, so equal refs mean equal bytes). Thousands
+  of executions share one definition, so a store keeps one copy per ref (written with
+  the first commit that carries it, never deleted, never changed) and fills `definition`
+  back in on `load`. Both empty: the body needs no definition.
 - `commit()` is the unit of atomicity: one workflow write (checked against the version the
   caller loaded: optimistic concurrency), its task-id index changes, and the queue/timer
   operations the decision produced, applied all-or-nothing in one round trip. A version
@@ -40,6 +45,9 @@ class WorkflowRecord(msgspec.Struct, kw_only=True):
     # Text matched by search's freeText (the engine puts input and output JSON here).
     search_text: str = ""
     body: bytes = b""
+    # The definition the body refers to, stored once per ref (module rules).
+    definition_ref: str = ""
+    definition: bytes = b""
     # Optimistic-concurrency counter, set by the store: 1 after create, +1 per commit.
     version: int = 0
 
@@ -121,7 +129,10 @@ class ExecutionStore(Protocol):
         fails on its own, a VersionConflict is returned in its slot, not raised."""
         ...
 
-    async def load(self, workflow_id: str) -> WorkflowRecord | None: ...
+    async def load(self, workflow_id: str) -> WorkflowRecord | None:
+        """The record as committed, `definition` included (looked up by its ref)."""
+        ...
+
     async def load_many(self, workflow_ids: list[str]) -> list[WorkflowRecord | None]: ...
     async def delete(self, workflow_id: str) -> bool:
         """Remove the execution, its task-id index entries and its decider-queue message."""

@@ -20,6 +20,9 @@ Rules:
   the others commit.
 - A caller cancelled before its batch starts is withdrawn; once the batch is on the wire
   its outcome stands (like any write whose reply was lost).
+- A record's definition (core/store.py) is kept in its own row, in an envelope with the
+  body (`row_body`): PostgreSQL rows stay self-contained; they are not shared per ref as
+  the SQLite and Redis stores do (docs/compatibility.md).
 - Counters (`transactions`, `commits`, `largest_batch`) let tests assert batching
   without timing.
 """
@@ -31,9 +34,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from core.errors import BadRequest, VersionConflict
-from core.store import Commit, QueueOp
+from core.store import Commit, QueueOp, WorkflowRecord
 
 # SQLSTATEs worth retrying a whole batch for: deadlock_detected, serialization_failure.
 _TRANSIENT = frozenset({"40P01", "40001"})
@@ -53,6 +57,31 @@ class GroupStats:
     commits: int = 0
     largest_batch: int = 0
     batch_sizes: dict[int, int] = field(default_factory=dict)
+
+
+# A row's `body` column: the engine's body alone, or, for a record whose definition travels
+# beside its body (core/store.py), an envelope holding both. 0xC1 is a byte msgpack never
+# uses, so a plain body (always msgpack) never starts with it.
+_ENVELOPE = b"\xc1"
+_envelope_encoder = msgspec.msgpack.Encoder()
+_envelope_decoder = msgspec.msgpack.Decoder(tuple[str, bytes, bytes])
+
+
+def row_body(record: WorkflowRecord) -> bytes:
+    """The `body` column value for `record` (see `_ENVELOPE`)."""
+    if not record.definition_ref:
+        return record.body
+    return _ENVELOPE + _envelope_encoder.encode(
+        (record.definition_ref, record.definition, record.body)
+    )
+
+
+def split_row_body(value: bytes) -> tuple[bytes, str, bytes]:
+    """(body, definition_ref, definition) from a `body` column value."""
+    if not value.startswith(_ENVELOPE):
+        return value, "", b""
+    ref, definition, body = _envelope_decoder.decode(value[1:])
+    return body, ref, definition
 
 
 def conflict_for(commit: Commit, code: int) -> VersionConflict:
@@ -87,7 +116,7 @@ def batch_args(slots: list[_Slot]) -> list[Any]:
         corrs.append(r.correlation_id)
         parents.append(r.parent_workflow_id)
         texts.append(r.search_text)
-        bodies.append(r.body)
+        bodies.append(row_body(r))
         # Removals apply before additions: a task id in both ends up added.
         added = dict.fromkeys(c.added_task_ids)
         for task_id in dict.fromkeys(c.removed_task_ids):

@@ -39,7 +39,7 @@ from core.errors import BadRequest, Unavailable
 from core.store import DECIDER_QUEUE, Commit, LogLine, PollRecord, SearchRequest, WorkflowRecord
 from server.stores import sql_search
 from server.stores.bridge import AsyncioBridge
-from server.stores.pg_group_commit import GroupCommitter
+from server.stores.pg_group_commit import GroupCommitter, split_row_body
 from server.stores.pg_migrations import TERMINAL_SQL, check_schema_name, migrate
 
 T = TypeVar("T")
@@ -106,6 +106,13 @@ def parse_url(url: str) -> PgOptions:
             rest.append((key, value))
     dsn = urlunparse(parsed._replace(scheme="postgresql", query=urlencode(rest)))
     return PgOptions(dsn=dsn, schema=check_schema_name(schema), **ints)
+
+
+def _loaded(row: Any) -> WorkflowRecord:
+    body, ref, definition = split_row_body(row["body"])
+    record = _record(row, body)
+    record.definition_ref, record.definition = ref, definition
+    return record
 
 
 def _record(row: Any, body: bytes = b"") -> WorkflowRecord:
@@ -311,7 +318,7 @@ class PostgresStore:
         rows = await self._fetch(
             f"SELECT {_INDEX_COLUMNS}, body FROM workflow WHERE workflow_id = $1", workflow_id
         )
-        return _record(rows[0], rows[0]["body"]) if rows else None
+        return _loaded(rows[0]) if rows else None
 
     async def load_many(self, workflow_ids: list[str]) -> list[WorkflowRecord | None]:
         if not workflow_ids:
@@ -320,7 +327,7 @@ class PostgresStore:
             f"SELECT {_INDEX_COLUMNS}, body FROM workflow WHERE workflow_id = ANY($1::text[])",
             workflow_ids,
         )
-        found = {r["workflow_id"]: _record(r, r["body"]) for r in rows}
+        found = {r["workflow_id"]: _loaded(r) for r in rows}
         return [found.get(i) for i in workflow_ids]
 
     async def delete(self, workflow_id: str) -> bool:

@@ -18,11 +18,16 @@ Rules:
   O(candidates) transfer and CPU: fine for admin use, not for a hot path.
 - Connection failures surface as core.errors.Unavailable (503, retryable).
 - Bodies, texts and ids are bytes in Redis and str/bytes here; nothing is decoded in Lua.
+- Definitions (core/store.py) are stored once per ref (P:def:<ref>, SET NX by the commit
+  script). A commit sends the definition's bytes unless this store has seen the ref
+  stored (a commit carrying it succeeded, or a load read it); loads read definitions
+  this store has not cached yet in one more round trip.
   Replies are raw RESP2 (hiredis): HGETALL is a flat field/value list, SMEMBERS a list.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
@@ -37,6 +42,7 @@ from server.stores.redis_lua import SCRIPTS
 from server.stores.redis_wire import RedisAddress, RedisWire
 
 SEARCH_CHUNK = 500
+_DEFINITIONS_CACHED = 4096
 _RECORD_FIELDS = ("n", "wv", "st", "ct", "ut", "et", "c", "pa", "tx", "v")
 _encoder = msgspec.msgpack.Encoder()
 _poll_decoder = msgspec.msgpack.Decoder(PollRecord)
@@ -88,8 +94,11 @@ def _record(workflow_id: str, fields: list[bytes | None], body: bytes) -> Workfl
     )
 
 
-def _commit_args(prefix: str, commit: Commit, now_ms: int) -> list[Any]:
+def _commit_args(
+    prefix: str, commit: Commit, now_ms: int, known_refs: Collection[str] = ()
+) -> list[Any]:
     r = commit.record
+    ref = r.definition_ref
     args: list[Any] = [
         prefix,
         now_ms,
@@ -108,6 +117,8 @@ def _commit_args(prefix: str, commit: Commit, now_ms: int) -> list[Any]:
         len(commit.added_task_ids),
         len(commit.removed_task_ids),
         len(commit.queue_ops),
+        ref,
+        b"" if not ref or ref in known_refs else r.definition,
         *commit.added_task_ids,
         *commit.removed_task_ids,
     ]
@@ -141,6 +152,8 @@ class RedisStore:
         self._address = RedisAddress.from_url(self._client_url)
         # All traffic, shared by concurrent callers (server.stores.redis_batch).
         self.pipeliner: ScriptPipeliner | None = None
+        # Definitions known to be stored, by ref (immutable: never invalidated; bounded).
+        self._definitions: dict[str, bytes] = {}
 
     # ------------------------------------------------------------------ plumbing
 
@@ -261,7 +274,8 @@ class RedisStore:
         if not commits:
             return []
         pipeliner = self._open_pipeliner()
-        arg_lists = [_commit_args(self.prefix, c, now_ms) for c in commits]
+        known = self._definitions
+        arg_lists = [_commit_args(self.prefix, c, now_ms, known.keys()) for c in commits]
         replies = await pipeliner.call("commit", arg_lists)
         results: list[int | Exception] = []
         for commit, reply in zip(commits, replies, strict=True):
@@ -272,18 +286,45 @@ class RedisStore:
                 results.append(_commit_result(commit, reply))
             except VersionConflict as exc:
                 results.append(exc)
+                continue
+            if commit.record.definition_ref:
+                self._remember_definition(commit.record.definition_ref, commit.record.definition)
         return results
+
+    def _remember_definition(self, ref: str, definition: bytes) -> None:
+        if ref in self._definitions:
+            return
+        if len(self._definitions) >= _DEFINITIONS_CACHED:
+            self._definitions.clear()
+        self._definitions[ref] = definition
 
     async def load(self, workflow_id: str) -> WorkflowRecord | None:
         return (await self.load_many([workflow_id]))[0]
 
     async def load_many(self, workflow_ids: list[str]) -> list[WorkflowRecord | None]:
-        fields = (*_RECORD_FIELDS, "b")
+        fields = (*_RECORD_FIELDS, "b", "d")
         rows = await self._pipe([("HMGET", self._key("wf", w), *fields) for w in workflow_ids])
-        return [
-            None if row[0] is None else _record(wid, row[:-1], row[-1] or b"")
-            for wid, row in zip(workflow_ids, rows, strict=True)
-        ]
+        records: list[WorkflowRecord | None] = []
+        for wid, row in zip(workflow_ids, rows, strict=True):
+            if row[0] is None:
+                records.append(None)
+                continue
+            record = _record(wid, row[:-2], row[-2] or b"")
+            record.definition_ref = (row[-1] or b"").decode()
+            records.append(record)
+        wanted = {r.definition_ref for r in records if r and r.definition_ref}
+        definitions = {ref: d for ref in wanted if (d := self._definitions.get(ref)) is not None}
+        missing = sorted(wanted - definitions.keys())
+        if missing:
+            found = await self._pipe([("GET", self._key("def", ref)) for ref in missing])
+            for ref, definition in zip(missing, found, strict=True):
+                if definition is not None:  # absent: decoding the body will say so
+                    definitions[ref] = definition
+                    self._remember_definition(ref, definition)
+        for loaded in records:
+            if loaded is not None and loaded.definition_ref:
+                loaded.definition = definitions.get(loaded.definition_ref, b"")
+        return records
 
     async def delete(self, workflow_id: str) -> bool:
         return bool(await self._eval("delete", workflow_id, DECIDER_QUEUE))

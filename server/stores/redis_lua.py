@@ -8,7 +8,9 @@ Rules:
   length-prefixes the name so "a:b"+"c" and "a"+"b:c" never collide):
     P:wf:<id>             hash: n name, wv def version, st status, ct/ut/et times,
                           c correlation id, pa parent id (absent = None), tx search text,
-                          b body, v optimistic version
+                          b body, d definition ref, v optimistic version
+    P:def:<ref>           string: a workflow definition, written once (SET NX), never
+                          deleted; `d` in P:wf:<id> names it ("" = none)
     P:wfs:time            zset create_time -> id (search scans it newest first)
     P:wfs:st:<status>     set of ids          P:wfs:name:<name>   set of ids
     P:wfs:open:<name>     zset def version -> id, only non-terminal workflows
@@ -65,8 +67,9 @@ end
 """
 
 # ARGV: P, now, id, expected, name, wver, status, ct, ut, et, corr, parent, text, body,
-#       n_added, n_removed, n_ops, added ids..., removed ids..., ops (kind, queue, id,
-#       priority, delay)...  corr/parent: "" = None, else "=" + value.
+#       n_added, n_removed, n_ops, definition ref, definition bytes ("" = already stored),
+#       added ids..., removed ids..., ops (kind, queue, id, priority, delay)...
+#       corr/parent: "" = None, else "=" + value.
 # Returns {1, new_version} or {0, current_version} (0 = absent) on a version conflict.
 COMMIT = (
     _PRELUDE
@@ -84,7 +87,8 @@ local name, wver, status = ARGV[5], ARGV[6], ARGV[7]
 local corr, parent = ARGV[11], ARGV[12]
 local newv = curv + 1
 redis.call('HSET', wk, 'n', name, 'wv', wver, 'st', status, 'ct', ARGV[8], 'ut', ARGV[9],
-  'et', ARGV[10], 'tx', ARGV[13], 'b', ARGV[14], 'v', newv)
+  'et', ARGV[10], 'tx', ARGV[13], 'b', ARGV[14], 'v', newv, 'd', ARGV[18])
+if ARGV[19] ~= '' then redis.call('SET', P .. ':def:' .. ARGV[18], ARGV[19], 'NX') end
 local has_corr = corr ~= ''
 if has_corr then
   corr = string.sub(corr, 2)
@@ -105,7 +109,7 @@ if not TERMINAL[status] then redis.call('ZADD', P .. ':wfs:open:' .. name, tonum
 if has_corr then redis.call('SADD', corr_key(name, corr), id) end
 
 local n_added, n_removed, n_ops = tonumber(ARGV[15]), tonumber(ARGV[16]), tonumber(ARGV[17])
-local i = 18
+local i = 20
 local tk = P .. ':wft:' .. id
 for _ = 1, n_added do
   redis.call('HSET', P .. ':taskwf', ARGV[i], id)

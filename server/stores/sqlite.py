@@ -17,6 +17,9 @@ Rules:
 - A commit is one INSERT (create) or UPDATE (update) whose WHERE clause carries the
   version check, then its task-index and queue statements; nothing is read first. A
   commit that fails is reported by reading the stored version afterwards.
+- Definitions (core/store.py) live once per ref in `definition_blob`; a commit inserts its
+  definition (INSERT OR IGNORE) unless this store already committed that ref, and a
+  ref is remembered only after its transaction committed. Loads join it back in.
 - Schema created and migrated on open (server/stores/sqlite_schema.py).
 - Time comes from arguments (`now_ms`), never from the clock.
 """
@@ -48,11 +51,24 @@ _INDEX_COLUMNS = (
     "workflow_id, workflow_name, workflow_version, status, create_time, update_time, "
     "end_time, correlation_id, parent_workflow_id, search_text"
 )
-_ALL_COLUMNS = f"{_INDEX_COLUMNS}, body, version"
+_LOAD_COLUMNS = ", ".join(
+    [f"w.{c}" for c in f"{_INDEX_COLUMNS}, body, version, definition_ref".split(", ")] + ["d.body"]
+)
 _TERMINAL_SQL = ", ".join(f"'{s}'" for s in sorted(TERMINAL_STATUSES))
 
 T = TypeVar("T")
 Row = tuple[str, str, int, str, int, int, int, str | None, str | None, str, bytes, int]
+# _load_many's rows: Row, then the definition's ref and bytes.
+FullRow = tuple[
+    str, str, int, str, int, int, int, str | None, str | None, str, bytes, int, str, bytes | None
+]
+
+
+def _full_record(row: FullRow) -> WorkflowRecord:
+    record = _record(row[:12])
+    record.definition_ref = row[12]
+    record.definition = b"" if row[13] is None else bytes(row[13])
+    return record
 
 
 def _record(row: Row) -> WorkflowRecord:
@@ -97,20 +113,20 @@ def database_path(url: str) -> str:
 # matches no row and the full one runs. Both check the version in their WHERE clause.
 _UPDATE_UNINDEXED = (
     "UPDATE workflow SET workflow_version = ?, update_time = ?, end_time = ?, "
-    "search_text = ?, body = ?, version = ? "
+    "search_text = ?, body = ?, version = ?, definition_ref = ? "
     "WHERE workflow_id = ? AND version = ? AND status = ? AND workflow_name = ? "
     "AND create_time = ? AND correlation_id IS ? AND parent_workflow_id IS ?"
 )
 _UPDATE_ALL = (
     "UPDATE workflow SET workflow_name = ?, workflow_version = ?, status = ?, "
     "create_time = ?, update_time = ?, end_time = ?, correlation_id = ?, "
-    "parent_workflow_id = ?, search_text = ?, body = ?, version = ? "
+    "parent_workflow_id = ?, search_text = ?, body = ?, definition_ref = ?, version = ? "
     "WHERE workflow_id = ? AND version = ?"
 )
 _INSERT = (
     "INSERT INTO workflow (workflow_name, workflow_version, status, create_time, "
     "update_time, end_time, correlation_id, parent_workflow_id, search_text, body, "
-    "version, workflow_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) "
+    "definition_ref, version, workflow_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) "
     "ON CONFLICT (workflow_id) DO NOTHING"
 )
 _PUSH = (
@@ -133,6 +149,7 @@ def _columns(r: WorkflowRecord) -> tuple[object, ...]:
         r.parent_workflow_id,
         r.search_text,
         r.body,
+        r.definition_ref,
     )
 
 
@@ -159,6 +176,7 @@ def _write_record(conn: sqlite3.Connection, commit: Commit) -> int:
                 r.search_text,
                 r.body,
                 version,
+                r.definition_ref,
                 r.workflow_id,
                 expected,
                 r.status,
@@ -181,9 +199,17 @@ def _write_record(conn: sqlite3.Connection, commit: Commit) -> int:
     raise InternalError(f"workflow {r.workflow_id}: the write matched no row at a valid version")
 
 
-def _apply_commit(conn: sqlite3.Connection, commit: Commit, now_ms: int) -> int:
+_INSERT_DEFINITION = "INSERT OR IGNORE INTO definition_blob (ref, body) VALUES (?, ?)"
+
+
+def _apply_commit(
+    conn: sqlite3.Connection, commit: Commit, now_ms: int, known_refs: set[str]
+) -> int:
     version = _write_record(conn, commit)
-    workflow_id = commit.record.workflow_id
+    r = commit.record
+    if r.definition_ref and r.definition_ref not in known_refs:
+        conn.execute(_INSERT_DEFINITION, (r.definition_ref, r.definition))
+    workflow_id = r.workflow_id
     if commit.removed_task_ids:
         conn.executemany(
             "DELETE FROM task_index WHERE task_id = ? AND workflow_id = ?",
@@ -246,9 +272,12 @@ def _load_many(conn: sqlite3.Connection, ids: list[str]) -> list[WorkflowRecord 
         chunk = unique[i : i + 500]
         marks = ", ".join("?" * len(chunk))
         for row in conn.execute(
-            f"SELECT {_ALL_COLUMNS} FROM workflow WHERE workflow_id IN ({marks})", chunk
+            f"SELECT {_LOAD_COLUMNS} FROM workflow AS w "
+            "LEFT JOIN definition_blob AS d ON d.ref = w.definition_ref "
+            f"WHERE w.workflow_id IN ({marks})",
+            chunk,
         ):
-            found[row[0]] = _record(row)
+            found[row[0]] = _full_record(row)
     return [found.get(i) for i in ids]
 
 
@@ -280,6 +309,8 @@ class SqliteStore:
         self._writer: InlineWriter | None = None
         self._reader: InlineWriter | SqliteWorker | None = None
         self._checkpointer: SqliteWorker | None = None
+        # Definition refs a committed transaction of this store has written (never deleted).
+        self._known_refs: set[str] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -404,13 +435,25 @@ class SqliteStore:
     # ------------------------------------------------------------------ executions
 
     async def commit(self, commit: Commit, now_ms: int) -> int:
-        return await self._write(lambda c: _apply_commit(c, commit, now_ms))
+        known = self._known_refs
+        version = await self._write(lambda c: _apply_commit(c, commit, now_ms, known))
+        if commit.record.definition_ref:
+            known.add(commit.record.definition_ref)  # its transaction has committed
+        return version
 
     async def commit_many(self, commits: list[Commit], now_ms: int) -> list[int | Exception]:
         # One job per commit, queued together: each fails alone (see sqlite_worker.py).
-        return await self.worker.run_many(
-            [partial(_apply_commit, commit=commit, now_ms=now_ms) for commit in commits]
+        known = self._known_refs
+        results = await self.worker.run_many(
+            [
+                partial(_apply_commit, commit=commit, now_ms=now_ms, known_refs=known)
+                for commit in commits
+            ]
         )
+        for commit, result in zip(commits, results, strict=True):
+            if not isinstance(result, Exception) and commit.record.definition_ref:
+                known.add(commit.record.definition_ref)
+        return results
 
     async def load(self, workflow_id: str) -> WorkflowRecord | None:
         return (await self.load_many([workflow_id]))[0]

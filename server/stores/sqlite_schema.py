@@ -69,6 +69,12 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX workflow_by_correlation_id ON workflow (correlation_id)",
         "CREATE INDEX workflow_by_parent ON workflow (parent_workflow_id)",
     ),
+    # 3: workflow definitions stored once per digest, referenced by the workflow rows.
+    (
+        "ALTER TABLE workflow ADD COLUMN definition_ref TEXT NOT NULL DEFAULT ''",
+        """CREATE TABLE definition_blob (
+            ref TEXT PRIMARY KEY, body BLOB NOT NULL) WITHOUT ROWID""",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

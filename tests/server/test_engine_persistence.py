@@ -61,9 +61,15 @@ def _workflow(n: int = 20) -> Workflow:
     )
 
 
+def _round_trip(workflow: Workflow) -> Workflow:
+    """Encode as a store receives it (body, definition beside it) and decode."""
+    record = to_record(workflow)
+    return decode_body(record.body, record.definition)
+
+
 def test_round_trip_relinks_workflow_tasks() -> None:
     workflow = _workflow()
-    decoded = decode_body(encode_body(workflow))
+    decoded = _round_trip(workflow)
     assert decoded == workflow
     definition = decoded.workflow_definition
     assert isinstance(definition, type(workflow.workflow_definition))
@@ -72,10 +78,41 @@ def test_round_trip_relinks_workflow_tasks() -> None:
     assert decoded.tasks[3].workflow_task is definition.tasks[3]
     assert decoded.tasks[-2].workflow_task is definition.tasks[0]  # t0__2 -> t0
     # Two loads of workflows of one definition share one (frozen) definition object.
-    assert decode_body(encode_body(workflow)).workflow_definition is definition
+    assert _round_trip(workflow).workflow_definition is definition
     assert decoded.tasks[-1].workflow_task == WorkflowTask(
         name="dyn", task_reference_name="dyn_ref", type="SIMPLE"
     )
+
+
+def test_the_definition_travels_beside_the_body_named_by_its_digest() -> None:
+    import hashlib
+
+    workflow = _workflow()
+    record = to_record(workflow)
+    assert record.definition == msgspec.msgpack.encode(workflow.workflow_definition)
+    assert record.definition_ref == hashlib.blake2b(record.definition, digest_size=16).hexdigest()
+    assert record.definition not in record.body
+    # Another execution of the same definition names the same stored copy.
+    other = msgspec.structs.replace(workflow, workflow_id="wf-2", input={"x": 2})
+    assert to_record(other).definition_ref == record.definition_ref
+    # A workflow without a definition needs none.
+    bare = to_record(msgspec.structs.replace(workflow, workflow_definition=UNSET, tasks=[]))
+    assert (bare.definition_ref, bare.definition) == ("", b"")
+    assert from_record(bare).workflow_definition is UNSET
+
+
+def test_a_body_without_its_definition_is_refused_not_half_decoded() -> None:
+    import pytest
+
+    from core.errors import InternalError
+
+    workflow = _workflow(2)
+    record = to_record(workflow)
+    with pytest.raises(InternalError, match=f"definition {record.definition_ref} was not loaded"):
+        decode_body(record.body)
+    wrong = to_record(msgspec.structs.replace(workflow, workflow_definition=wf_def("other", [])))
+    with pytest.raises(InternalError, match="but its body needs"):
+        decode_body(record.body, wrong.definition)
 
 
 def test_body_is_compact() -> None:
@@ -107,7 +144,7 @@ def test_bodies_with_every_field_still_decode() -> None:
     workflow = _workflow()
     full = _full_body(workflow)
     assert len(full) > len(encode_body(workflow))
-    assert decode_body(full) == workflow == decode_body(encode_body(workflow))
+    assert decode_body(full) == workflow == _round_trip(workflow)
 
 
 def test_values_other_than_the_defaults_round_trip() -> None:
@@ -131,7 +168,7 @@ def test_values_other_than_the_defaults_round_trip() -> None:
     workflow.variables = {"v": [1, None]}
     workflow.parent_workflow_id = None
     workflow.restart_generation = 2
-    decoded = decode_body(encode_body(workflow))
+    decoded = _round_trip(workflow)
     assert decoded == workflow
     assert decoded.tasks[0].correlation_id is None
     assert decoded.tasks[0].callback_from_worker is False

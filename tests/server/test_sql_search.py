@@ -108,7 +108,7 @@ def database(rows: list[WorkflowRecord]) -> sqlite3.Connection:
     conn = _connection()
     conn.execute("DELETE FROM workflow")
     conn.executemany(
-        "INSERT INTO workflow VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, x'', 1)",
+        "INSERT INTO workflow VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, x'', 1, '')",
         [
             (
                 r.workflow_id,

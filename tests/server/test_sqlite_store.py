@@ -341,6 +341,28 @@ async def test_a_cancelled_caller_stops_waiting_but_its_commit_still_lands(
     assert await store.commit(Commit(record=rec("c"), expected_version=1), T0) == 2
 
 
+async def test_each_definition_is_stored_once_and_inserted_once(store: SqliteStore) -> None:
+    statements: list[str] = []
+
+    def trace(c: sqlite3.Connection) -> None:
+        c.set_trace_callback(statements.append)
+
+    await store.worker.run(trace, write=True)
+    for i in range(5):
+        record = msgspec.structs.replace(rec(f"w{i}"), definition_ref="r1", definition=b"d1")
+        await store.commit(Commit(record=record, expected_version=0), T0)
+    other = msgspec.structs.replace(rec("w9"), definition_ref="r2", definition=b"d2")
+    await store.commit_many([Commit(record=other, expected_version=0)], T0)
+    rows = await store.worker.run(
+        lambda c: c.execute("SELECT ref, body FROM definition_blob ORDER BY ref").fetchall()
+    )
+    assert rows == [("r1", b"d1"), ("r2", b"d2")]
+    # Only the first commit of each ref carried the INSERT (the store remembers it).
+    inserts = [s for s in statements if "INTO definition_blob" in s]
+    assert len(inserts) == 2
+    await store.worker.run(lambda c: c.set_trace_callback(None), write=True)
+
+
 async def test_an_older_schema_is_migrated_keeping_data(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     conn = sqlite_schema.connect(str(path))
@@ -363,6 +385,7 @@ async def test_an_older_schema_is_migrated_keeping_data(tmp_path: Path) -> None:
         loaded = await store.load("old")
         assert loaded is not None
         assert loaded.version == 4
+        assert (loaded.definition_ref, loaded.definition) == ("", b"")  # written before refs
         assert await store.ids_by_correlation("wf", "c", False) == ["old"]
     finally:
         await store.close()

@@ -11,11 +11,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import msgspec
 import pytest
 import trio
 
 from core.errors import BadRequest, VersionConflict
-from core.store import DECIDER_QUEUE, Commit, LogLine, PollRecord, QueueOp, Store
+from core.store import (
+    DECIDER_QUEUE,
+    Commit,
+    LogLine,
+    PollRecord,
+    QueueOp,
+    Store,
+    WorkflowRecord,
+)
 from server.stores import open_store
 from tests.server.contract_support import T0, create, open_backend, push, rec
 from tests.server.store_backends import backend_params, opened
@@ -374,6 +383,35 @@ async def test_ids_by_correlation(store: Store) -> None:
 # ====================================================================== lifecycle
 
 
+def _with_definition(record: WorkflowRecord, ref: str, definition: bytes) -> WorkflowRecord:
+    return msgspec.structs.replace(record, definition_ref=ref, definition=definition)
+
+
+async def test_definitions_travel_beside_bodies_and_come_back_on_load(store: Store) -> None:
+    d1, d2 = b"\x00definition one\xff", b"definition two"
+    await create(store, _with_definition(rec("w1"), "ref1", d1))
+    await create(store, _with_definition(rec("w2"), "ref1", d1))  # shares ref1
+    await create(store, _with_definition(rec("w3"), "ref2", d2))
+    await create(store, rec("w4"))  # no definition
+    # An update keeps (or moves) its ref; the body never holds the definition.
+    update = _with_definition(rec("w2", body=b"v2"), "ref2", d2)
+    assert await store.commit(Commit(record=update, expected_version=1), T0) == 2
+    loaded = await store.load_many(["w1", "w2", "w3", "w4"])
+    assert [(r.definition_ref, r.definition, r.body) for r in loaded if r] == [
+        ("ref1", d1, b'{"n":0}'),
+        ("ref2", d2, b"v2"),
+        ("ref2", d2, b'{"n":0}'),
+        ("", b"", b'{"n":0}'),
+    ]
+    # A conflicting commit writes nothing, its definition included.
+    lost = _with_definition(rec("w1", body=b"x"), "ref3", b"three")
+    with pytest.raises(VersionConflict):
+        await store.commit(Commit(record=lost, expected_version=5), T0)
+    only = await store.load("w1")
+    assert only is not None
+    assert (only.definition_ref, only.definition) == ("ref1", d1)
+
+
 @pytest.fixture(params=backend_params(persistent_only=True))
 async def persistent_store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
     async with open_backend(request) as s:
@@ -396,6 +434,7 @@ async def test_a_new_store_on_the_same_url_sees_everything(persistent_store: Sto
         PollRecord(queue_name="tasks", domain=None, worker_id="w", last_poll_time=7)
     )
     await s.add_logs([LogLine(task_id="t1", log="hi", created_time=1)])
+    await create(s, _with_definition(rec("w2"), "ref9", b"def nine"))
     async with opened(s.url) as again:
         assert await again.get_task_def("t") == b"td"
         assert await again.get_workflow_def("wf", None) == b"wd"
@@ -410,6 +449,9 @@ async def test_a_new_store_on_the_same_url_sees_everything(persistent_store: Sto
         assert await again.contains(DECIDER_QUEUE, "w1") is True
         assert [r.worker_id for r in await again.poll_data("tasks")] == ["w"]
         assert [x.log for x in await again.get_logs("t1")] == ["hi"]
+        with_def = await again.load("w2")
+        assert with_def is not None
+        assert (with_def.definition_ref, with_def.definition) == ("ref9", b"def nine")
         # Versions continue where they were.
         with pytest.raises(VersionConflict):
             await again.commit(Commit(record=rec("w1"), expected_version=1), T0)

@@ -301,3 +301,30 @@ async def test_an_unreachable_server_is_unavailable_not_a_crash() -> None:
         await store.open()
     with pytest.raises(BadRequest, match="not open"):
         await store.load("w1")
+
+
+async def test_a_definition_is_one_key_sent_once_per_store(
+    redis_url: str, store: RedisStore, prefix: str
+) -> None:
+    import msgspec
+
+    from server.stores.redis import _commit_args
+
+    def with_def(wf_id: str) -> WorkflowRecord:
+        return msgspec.structs.replace(rec(wf_id), definition_ref="r1", definition=b"d1")
+
+    first = Commit(record=with_def("w1"), expected_version=0)
+    assert b"d1" in _commit_args(store.prefix, first, T0, store._definitions.keys())
+    await store.commit(first, T0)
+    later = Commit(record=with_def("w2"), expected_version=0)
+    # Known to be stored now: the next commit names it without sending it again.
+    assert b"d1" not in _commit_args(store.prefix, later, T0, store._definitions.keys())
+    await store.commit(later, T0)
+    keys = await _keys(redis_url, f"{prefix}:def:*")
+    assert keys == [f"{prefix}:def:r1"]
+    fresh = await _open(redis_url, prefix)  # a cold cache reads it from Redis
+    try:
+        loaded = await fresh.load_many(["w1", "w2"])
+        assert [(r.definition_ref, r.definition) for r in loaded if r] == [("r1", b"d1")] * 2
+    finally:
+        await fresh.close()
