@@ -39,7 +39,7 @@ from core.search import And, Cond, Node
 from core.store import DECIDER_QUEUE, Commit, LogLine, PollRecord, SearchRequest, WorkflowRecord
 from server.stores.redis_batch import ScriptPipeliner
 from server.stores.redis_lua import SCRIPTS
-from server.stores.redis_wire import RedisAddress, RedisWire
+from server.stores.redis_wire import RedisAddress, RedisWire, store_error
 
 SEARCH_CHUNK = 500
 _DEFINITIONS_CACHED = 4096
@@ -191,7 +191,7 @@ class RedisStore:
         """One call of a Lua script (shares a round trip with concurrent callers)."""
         (reply,) = await self._open_pipeliner().call(script, [[self.prefix, *args]])
         if isinstance(reply, Exception):
-            raise reply
+            raise store_error(reply)
         return reply
 
     async def _cmd(self, *args: Any) -> Any:
@@ -205,7 +205,7 @@ class RedisStore:
         replies = await self._open_pipeliner().run(commands)
         for reply in replies:
             if isinstance(reply, Exception):
-                raise reply
+                raise store_error(reply)
         return replies
 
     # ------------------------------------------------------------------ metadata
@@ -280,7 +280,7 @@ class RedisStore:
         results: list[int | Exception] = []
         for commit, reply in zip(commits, replies, strict=True):
             if isinstance(reply, Exception):
-                results.append(reply)
+                results.append(store_error(reply))
                 continue
             try:
                 results.append(_commit_result(commit, reply))

@@ -8,7 +8,8 @@ Rules:
   beforehand with `pack(command)` (a command that cannot be packed raises TypeError there,
   before anything is sent). Error replies come back as values
   (redis.exceptions.ResponseError, NoScriptError for NOSCRIPT), never raised, so one bad
-  command fails only its slot.
+  command fails only its slot. `store_error` turns the transient ones (LOADING, BUSY,
+  OOM, READONLY, ...) into core.errors.Unavailable for the store's callers.
 - Not safe for concurrent use: its one caller (server.stores.redis_batch) serializes.
 - Any failure of the connection (refused, reset, end of stream, TLS, timeout, a protocol
   error, or the caller being cancelled mid-way) closes it and raises core.errors.Unavailable;
@@ -41,6 +42,23 @@ def pack(command: tuple[Any, ...]) -> bytes:
     """One command in RESP (str, bytes, int and float arguments); TypeError for others."""
     packed: bytes = hiredis.pack_command(command)
     return packed
+
+
+# Error replies that mean "Redis cannot serve this right now", not "this command is wrong":
+# still loading its dataset, a script running too long, out of memory, a replica that is
+# read-only or has lost its primary. A caller may retry them, so they become Unavailable.
+_TRANSIENT_ERRORS = ("LOADING", "BUSY", "OOM", "READONLY", "MASTERDOWN", "TRYAGAIN", "NOREPLICAS")
+
+
+def store_error(reply: Exception) -> Exception:
+    """What a Store raises for an error reply: Unavailable (503, retryable) for the
+    transient ones above, the reply itself (a ResponseError: a bug, 500) otherwise."""
+    code = str(reply).split(" ", 1)[0]
+    if code in _TRANSIENT_ERRORS:
+        failure = Unavailable(f"Redis cannot serve the request now: {reply}")
+        failure.__cause__ = reply
+        return failure
+    return reply
 
 
 def _error_reply(message: str) -> ResponseError:

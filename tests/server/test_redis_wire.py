@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import trio
 from redis.exceptions import NoScriptError, ResponseError
 
 from core.errors import BadRequest, Unavailable
+from core.store import Commit, WorkflowRecord
 from server.stores.redis_batch import ScriptPipeliner
 from server.stores.redis_wire import RedisAddress, RedisWire
 from tests.server.remote_stores import with_query
@@ -215,3 +217,59 @@ async def test_an_argument_that_cannot_be_sent_fails_only_its_caller(
     finally:
         await pipeliner.close()
         await _cleanup(redis_url, key)
+
+
+def test_transient_error_replies_become_unavailable_others_stay_errors() -> None:
+    from server.stores.redis_wire import store_error
+
+    for message in (
+        "LOADING Redis is loading the dataset in memory",
+        "BUSY Redis is busy running a script",
+        "OOM command not allowed when used memory > 'maxmemory'.",
+        "READONLY You can't write against a read only replica.",
+        "MASTERDOWN Link with MASTER is down",
+    ):
+        failure = store_error(ResponseError(message))
+        assert isinstance(failure, Unavailable), message
+        assert message in str(failure)
+    wrong = ResponseError("WRONGTYPE Operation against a key holding the wrong kind of value")
+    assert store_error(wrong) is wrong
+    assert store_error(ResponseError("ERR unknown command")).__class__ is ResponseError
+
+
+@pytest.mark.redis
+async def test_the_store_raises_transient_error_replies_as_unavailable(redis_url: str) -> None:
+    # Unit test: the wire is stubbed to answer every command as an out-of-memory Redis
+    # would (making the shared test Redis refuse writes would disturb everything else).
+    from server.stores.redis import RedisStore
+
+    store = RedisStore(with_query(redis_url, prefix=f"podium-oom-{uuid.uuid4().hex[:8]}"))
+    await store.open()
+    try:
+        pipeliner = store.pipeliner
+        assert pipeliner is not None
+
+        async def refusing(data: bytes, wanted: int) -> list[Any]:
+            oom = ResponseError("OOM command not allowed when used memory > 'maxmemory'.")
+            return [oom] * wanted
+
+        pipeliner.wire.roundtrip_packed = refusing  # type: ignore[method-assign]
+        with pytest.raises(Unavailable, match="OOM"):
+            await store.push("q", "m", now_ms=1)  # a script
+        with pytest.raises(Unavailable, match="OOM"):
+            await store.size("q")  # a command
+        (slot,) = await store.commit_many([Commit(record=_record("w1"), expected_version=0)], 1)
+        assert isinstance(slot, Unavailable)  # a commit slot
+    finally:
+        await store.close()
+
+
+def _record(wf_id: str) -> WorkflowRecord:
+    return WorkflowRecord(
+        workflow_id=wf_id,
+        workflow_name="wf",
+        workflow_version=1,
+        status="RUNNING",
+        create_time=1,
+        update_time=1,
+    )
