@@ -15,9 +15,10 @@ import trio
 from redis.exceptions import NoScriptError, ResponseError
 
 from core.errors import BadRequest, Unavailable
-from core.store import Commit, WorkflowRecord
+from core.store import Commit
 from server.stores.redis_batch import ScriptPipeliner
 from server.stores.redis_wire import RedisAddress, RedisWire
+from tests.server.contract_support import rec
 from tests.server.remote_stores import with_query
 
 
@@ -258,18 +259,7 @@ async def test_the_store_raises_transient_error_replies_as_unavailable(redis_url
             await store.push("q", "m", now_ms=1)  # a script
         with pytest.raises(Unavailable, match="OOM"):
             await store.size("q")  # a command
-        (slot,) = await store.commit_many([Commit(record=_record("w1"), expected_version=0)], 1)
+        (slot,) = await store.commit_many([Commit(record=rec("w1"), expected_version=0)], 1)
         assert isinstance(slot, Unavailable)  # a commit slot
     finally:
         await store.close()
-
-
-def _record(wf_id: str) -> WorkflowRecord:
-    return WorkflowRecord(
-        workflow_id=wf_id,
-        workflow_name="wf",
-        workflow_version=1,
-        status="RUNNING",
-        create_time=1,
-        update_time=1,
-    )
