@@ -20,9 +20,9 @@ Rules:
   the others commit.
 - A caller cancelled before its batch starts is withdrawn; once the batch is on the wire
   its outcome stands (like any write whose reply was lost).
-- A record's definition (core/store.py) is kept in its own row, in an envelope with the
-  body (`row_body`): PostgreSQL rows stay self-contained; they are not shared per ref as
-  the SQLite and Redis stores do (docs/compatibility.md).
+- A record's definition (core/store.py) is not written here: the row's `body` column holds
+  an envelope naming it (`row_body`); PostgresStore writes the definition to
+  definition_blob before it submits the commit.
 - Counters (`transactions`, `commits`, `largest_batch`) let tests assert batching
   without timing.
 """
@@ -59,29 +59,28 @@ class GroupStats:
     batch_sizes: dict[int, int] = field(default_factory=dict)
 
 
-# A row's `body` column: the engine's body alone, or, for a record whose definition travels
-# beside its body (core/store.py), an envelope holding both. 0xC1 is a byte msgpack never
-# uses, so a plain body (always msgpack) never starts with it.
-_ENVELOPE = b"\xc1"
+# A row's `body` column: the engine's body alone, or, for a record whose definition
+# travels beside its body (core/store.py), 0xC2 + msgpack (ref, body), the definition
+# being in definition_blob. 0xC2 is a byte msgpack never uses, so a plain body (always
+# msgpack) never starts with it.
+_SHARED = b"\xc2"
 _envelope_encoder = msgspec.msgpack.Encoder()
-_envelope_decoder = msgspec.msgpack.Decoder(tuple[str, bytes, bytes])
+_shared_decoder = msgspec.msgpack.Decoder(tuple[str, bytes])
 
 
 def row_body(record: WorkflowRecord) -> bytes:
-    """The `body` column value for `record` (see `_ENVELOPE`)."""
+    """The `body` column value for `record` (see `_SHARED`)."""
     if not record.definition_ref:
         return record.body
-    return _ENVELOPE + _envelope_encoder.encode(
-        (record.definition_ref, record.definition, record.body)
-    )
+    return _SHARED + _envelope_encoder.encode((record.definition_ref, record.body))
 
 
-def split_row_body(value: bytes) -> tuple[bytes, str, bytes]:
-    """(body, definition_ref, definition) from a `body` column value."""
-    if not value.startswith(_ENVELOPE):
-        return value, "", b""
-    ref, definition, body = _envelope_decoder.decode(value[1:])
-    return body, ref, definition
+def split_row_body(value: bytes) -> tuple[bytes, str]:
+    """(body, definition_ref) from a `body` column value (ref "" = none)."""
+    if value.startswith(_SHARED):
+        ref, body = _shared_decoder.decode(value[1:])
+        return body, ref
+    return value, ""
 
 
 def conflict_for(commit: Commit, code: int) -> VersionConflict:

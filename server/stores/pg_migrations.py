@@ -214,11 +214,18 @@ ALTER FUNCTION pop_messages(text, bigint, integer, bigint)
     SET plan_cache_mode = force_generic_plan;
 """
 
+# Workflow definitions shared by the executions that refer to them (core/store.py): a row
+# is written once per ref before the first commit that names it, never changed or deleted.
+_DEFINITION_BLOBS = """
+CREATE TABLE definition_blob (ref text PRIMARY KEY, body bytea NOT NULL);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tables", _TABLES),
     Migration(2, "commit_batch function", _COMMIT_BATCH),
     Migration(3, "pop_messages function (no WAL flush wait for pops)", _POP_MESSAGES),
     Migration(4, "generic plans for commit_batch and pop_messages", _GENERIC_PLANS),
+    Migration(5, "definition_blob: workflow definitions stored once", _DEFINITION_BLOBS),
 )
 
 

@@ -22,6 +22,10 @@ Rules:
 - Search renders core.search's AST to SQL (server.stores.sql_search, postgres dialect);
   values are always bound parameters.
 - Connection failures surface as core.errors.Unavailable (503, retryable).
+- Definitions (core/store.py) are stored once per ref in definition_blob, written before
+  the first commit of this store that names them; rows carry the ref in an envelope in
+  their `body` column (server.stores.pg_group_commit.row_body). Loads read the
+  definitions this store has not cached yet in one more query.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from server.stores.pg_group_commit import GroupCommitter, split_row_body
 from server.stores.pg_migrations import TERMINAL_SQL, check_schema_name, migrate
 
 T = TypeVar("T")
+_DEFINITIONS_CACHED = 4096
 
 _INDEX_COLUMNS = (
     "workflow_id, workflow_name, workflow_version, status, create_time, update_time, "
@@ -109,9 +114,9 @@ def parse_url(url: str) -> PgOptions:
 
 
 def _loaded(row: Any) -> WorkflowRecord:
-    body, ref, definition = split_row_body(row["body"])
+    body, ref = split_row_body(row["body"])
     record = _record(row, body)
-    record.definition_ref, record.definition = ref, definition
+    record.definition_ref = ref  # its definition: PostgresStore._with_definitions
     return record
 
 
@@ -152,6 +157,8 @@ class PostgresStore:
         self._bridge: AsyncioBridge | None = None
         self._pool: Any = None
         self.committer: GroupCommitter | None = None
+        # Definitions known to be in definition_blob, by ref (immutable; bounded).
+        self._definitions: dict[str, bytes] = {}
 
     # ------------------------------------------------------------------ plumbing
 
@@ -312,13 +319,60 @@ class PostgresStore:
             for op in c.queue_ops:
                 if op.kind not in ("push", "remove", "ack"):
                     raise BadRequest(f"queue op kind {op.kind!r}: use push, remove or ack")
+        await self._store_definitions(commits)
         return await self._run(lambda _: committer.submit(commits, now_ms))
+
+    async def _store_definitions(self, commits: list[Commit]) -> None:
+        """Write the definitions these commits name that this store has not written yet,
+        before the commits (an orphan left by a crash in between is harmless: a row is
+        only ever looked up by the ref of a workflow that names it)."""
+        new = {
+            r.definition_ref: r.definition
+            for r in (c.record for c in commits)
+            if r.definition_ref and r.definition_ref not in self._definitions
+        }
+        if not new:
+            return
+        await self._execute(
+            "INSERT INTO definition_blob (ref, body) SELECT * FROM unnest($1::text[], "
+            "$2::bytea[]) ON CONFLICT (ref) DO NOTHING",
+            list(new),
+            list(new.values()),
+        )
+        for ref, definition in new.items():
+            self._remember_definition(ref, definition)
+
+    def _remember_definition(self, ref: str, definition: bytes) -> None:
+        if len(self._definitions) >= _DEFINITIONS_CACHED:
+            self._definitions.clear()
+        self._definitions[ref] = definition
+
+    async def _with_definitions(self, records: list[WorkflowRecord]) -> None:
+        """Fill in the definitions of loaded records that named one (one query for those
+        not cached yet)."""
+        wanted = {r.definition_ref for r in records if r.definition_ref}
+        found = {ref: d for ref in wanted if (d := self._definitions.get(ref)) is not None}
+        missing = sorted(wanted - found.keys())
+        if missing:
+            rows = await self._fetch(
+                "SELECT ref, body FROM definition_blob WHERE ref = ANY($1::text[])", missing
+            )
+            for row in rows:
+                found[row["ref"]] = row["body"]
+                self._remember_definition(row["ref"], row["body"])
+        for record in records:
+            if record.definition_ref:
+                record.definition = found.get(record.definition_ref, b"")
 
     async def load(self, workflow_id: str) -> WorkflowRecord | None:
         rows = await self._fetch(
             f"SELECT {_INDEX_COLUMNS}, body FROM workflow WHERE workflow_id = $1", workflow_id
         )
-        return _loaded(rows[0]) if rows else None
+        if not rows:
+            return None
+        record = _loaded(rows[0])
+        await self._with_definitions([record])
+        return record
 
     async def load_many(self, workflow_ids: list[str]) -> list[WorkflowRecord | None]:
         if not workflow_ids:
@@ -328,6 +382,7 @@ class PostgresStore:
             workflow_ids,
         )
         found = {r["workflow_id"]: _loaded(r) for r in rows}
+        await self._with_definitions(list(found.values()))
         return [found.get(i) for i in workflow_ids]
 
     async def delete(self, workflow_id: str) -> bool:

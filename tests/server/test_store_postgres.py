@@ -459,3 +459,32 @@ async def test_a_pop_skips_the_flush_wait_only_for_its_own_transaction(
         assert await store.pop("q", 1, unack_ms=10, now_ms=T0 + 1000) == ["m"]
     finally:
         await store.close()
+
+
+async def test_a_definition_is_one_row_and_rows_only_name_it(
+    store: PostgresStore, schema: str, sql: Callable[..., Awaitable[Any]]
+) -> None:
+    import msgspec
+
+    definition = b"\x00the definition\xff" * 20
+
+    def with_def(wf_id: str) -> WorkflowRecord:
+        return msgspec.structs.replace(rec(wf_id), definition_ref="r1", definition=definition)
+
+    await store.commit(Commit(record=with_def("w1"), expected_version=0), T0)
+    await store.commit_many(
+        [Commit(record=with_def(f"w{i}"), expected_version=0) for i in (2, 3)], T0
+    )
+    blobs = await sql(lambda c: c.fetch(f'SELECT ref, body FROM "{schema}".definition_blob'))
+    assert [(b["ref"], b["body"]) for b in blobs] == [("r1", definition)]
+    bodies = await sql(lambda c: c.fetch(f'SELECT body FROM "{schema}".workflow'))
+    assert all(definition not in b["body"] for b in bodies)
+    fresh = PostgresStore(store.url)  # a cold cache reads r1 from definition_blob
+    await fresh.open()
+    try:
+        loaded = await fresh.load_many(["w1", "w2", "w3"])
+        assert [(r.definition_ref, r.definition, r.body) for r in loaded if r] == [
+            ("r1", definition, b"{}")
+        ] * 3
+    finally:
+        await fresh.close()
