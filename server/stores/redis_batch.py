@@ -16,7 +16,8 @@ Rules:
 - A caller cancelled before its request leaves is withdrawn; once sent, the outcome stands
   (the caller just does not hear it). A failed connection fails every request of that round
   trip with core.errors.Unavailable; the next round trip reconnects.
-- Single-threaded (trio): no locks.
+- Single-threaded (trio): no locks. Used only from the trio run that started it (another
+  run's request is refused with InternalError rather than left waiting for ever).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class ScriptPipeliner:
         self._pending: deque[_Request] = deque()
         self._wakeup = trio.Event()
         self._scope: trio.CancelScope | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
         self._closed = False
         self.round_trips = 0
         self.script_calls = 0
@@ -81,6 +83,7 @@ class ScriptPipeliner:
         if self._scope is not None:
             raise InternalError("ScriptPipeliner.start: already started")
         self._scope = trio.CancelScope()
+        self._token = trio.lowlevel.current_trio_token()
         trio.lowlevel.spawn_system_task(self._drain_forever, name="podium-redis-pipeliner")
 
     async def close(self) -> None:
@@ -110,6 +113,10 @@ class ScriptPipeliner:
         """Queue a request now (its place in submission order is fixed by this call)."""
         if self._closed or self._scope is None:
             raise Unavailable("the Redis store is closed")
+        if trio.lowlevel.current_trio_token() is not self._token:
+            # Its drainer lives in the run that opened it: a request from here would wait
+            # for ever.
+            raise InternalError("the Redis store was opened in another trio run: open one per run")
         # Packed here, by the caller: an argument that cannot be sent fails this call only.
         request = _Request(slots, [self._pack(slot) for slot in slots])
         self._pending.append(request)

@@ -263,3 +263,23 @@ async def test_the_store_raises_transient_error_replies_as_unavailable(redis_url
         assert isinstance(slot, Unavailable)  # a commit slot
     finally:
         await store.close()
+
+
+@pytest.mark.redis
+async def test_a_pipeliner_used_from_another_trio_run_refuses_instead_of_hanging(
+    redis_url: str,
+) -> None:
+    from core.errors import InternalError
+
+    pipeliner = ScriptPipeliner(RedisWire(RedisAddress.from_url(redis_url)), {})
+    pipeliner.start()
+    try:
+
+        async def elsewhere() -> None:
+            with pytest.raises(InternalError, match="opened in another trio run"):
+                await pipeliner.run([("PING",)])
+
+        await trio.to_thread.run_sync(trio.run, elsewhere)
+        assert await pipeliner.run([("PING",)]) == [b"PONG"]
+    finally:
+        await pipeliner.close()
