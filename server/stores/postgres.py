@@ -43,11 +43,11 @@ from core.errors import BadRequest, Unavailable
 from core.store import DECIDER_QUEUE, Commit, LogLine, PollRecord, SearchRequest, WorkflowRecord
 from server.stores import sql_search
 from server.stores.bridge import AsyncioBridge
+from server.stores.definitions import StoredDefinitions
 from server.stores.pg_group_commit import GroupCommitter, split_row_body
 from server.stores.pg_migrations import TERMINAL_SQL, check_schema_name, migrate
 
 T = TypeVar("T")
-_DEFINITIONS_CACHED = 4096
 
 _INDEX_COLUMNS = (
     "workflow_id, workflow_name, workflow_version, status, create_time, update_time, "
@@ -116,7 +116,7 @@ def parse_url(url: str) -> PgOptions:
 def _loaded(row: Any) -> WorkflowRecord:
     body, ref = split_row_body(row["body"])
     record = _record(row, body)
-    record.definition_ref = ref  # its definition: PostgresStore._with_definitions
+    record.definition_ref = ref  # its definition: StoredDefinitions.fill
     return record
 
 
@@ -157,8 +157,8 @@ class PostgresStore:
         self._bridge: AsyncioBridge | None = None
         self._pool: Any = None
         self.committer: GroupCommitter | None = None
-        # Definitions known to be in definition_blob, by ref (immutable; bounded).
-        self._definitions: dict[str, bytes] = {}
+        # Definitions known to be in definition_blob (server.stores.definitions).
+        self._definitions = StoredDefinitions()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -326,11 +326,7 @@ class PostgresStore:
         """Write the definitions these commits name that this store has not written yet,
         before the commits (an orphan left by a crash in between is harmless: a row is
         only ever looked up by the ref of a workflow that names it)."""
-        new = {
-            r.definition_ref: r.definition
-            for r in (c.record for c in commits)
-            if r.definition_ref and r.definition_ref not in self._definitions
-        }
+        new = self._definitions.unknown([c.record for c in commits])
         if not new:
             return
         await self._execute(
@@ -340,29 +336,13 @@ class PostgresStore:
             list(new.values()),
         )
         for ref, definition in new.items():
-            self._remember_definition(ref, definition)
+            self._definitions.remember(ref, definition)
 
-    def _remember_definition(self, ref: str, definition: bytes) -> None:
-        if len(self._definitions) >= _DEFINITIONS_CACHED:
-            self._definitions.clear()
-        self._definitions[ref] = definition
-
-    async def _with_definitions(self, records: list[WorkflowRecord]) -> None:
-        """Fill in the definitions of loaded records that named one (one query for those
-        not cached yet)."""
-        wanted = {r.definition_ref for r in records if r.definition_ref}
-        found = {ref: d for ref in wanted if (d := self._definitions.get(ref)) is not None}
-        missing = sorted(wanted - found.keys())
-        if missing:
-            rows = await self._fetch(
-                "SELECT ref, body FROM definition_blob WHERE ref = ANY($1::text[])", missing
-            )
-            for row in rows:
-                found[row["ref"]] = row["body"]
-                self._remember_definition(row["ref"], row["body"])
-        for record in records:
-            if record.definition_ref:
-                record.definition = found.get(record.definition_ref, b"")
+    async def _read_definitions(self, refs: list[str]) -> dict[str, bytes]:
+        rows = await self._fetch(
+            "SELECT ref, body FROM definition_blob WHERE ref = ANY($1::text[])", refs
+        )
+        return {row["ref"]: row["body"] for row in rows}
 
     async def load(self, workflow_id: str) -> WorkflowRecord | None:
         rows = await self._fetch(
@@ -371,7 +351,7 @@ class PostgresStore:
         if not rows:
             return None
         record = _loaded(rows[0])
-        await self._with_definitions([record])
+        await self._definitions.fill([record], self._read_definitions)
         return record
 
     async def load_many(self, workflow_ids: list[str]) -> list[WorkflowRecord | None]:
@@ -382,7 +362,7 @@ class PostgresStore:
             workflow_ids,
         )
         found = {r["workflow_id"]: _loaded(r) for r in rows}
-        await self._with_definitions(list(found.values()))
+        await self._definitions.fill(list(found.values()), self._read_definitions)
         return [found.get(i) for i in workflow_ids]
 
     async def delete(self, workflow_id: str) -> bool:

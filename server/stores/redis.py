@@ -27,7 +27,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Container
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
@@ -37,12 +37,12 @@ from core import search
 from core.errors import BadRequest, Unavailable, VersionConflict
 from core.search import And, Cond, Node
 from core.store import DECIDER_QUEUE, Commit, LogLine, PollRecord, SearchRequest, WorkflowRecord
+from server.stores.definitions import StoredDefinitions
 from server.stores.redis_batch import ScriptPipeliner
 from server.stores.redis_lua import SCRIPTS
 from server.stores.redis_wire import RedisAddress, RedisWire, store_error
 
 SEARCH_CHUNK = 500
-_DEFINITIONS_CACHED = 4096
 _RECORD_FIELDS = ("n", "wv", "st", "ct", "ut", "et", "c", "pa", "tx", "v")
 _encoder = msgspec.msgpack.Encoder()
 _poll_decoder = msgspec.msgpack.Decoder(PollRecord)
@@ -95,7 +95,7 @@ def _record(workflow_id: str, fields: list[bytes | None], body: bytes) -> Workfl
 
 
 def _commit_args(
-    prefix: str, commit: Commit, now_ms: int, known_refs: Collection[str] = ()
+    prefix: str, commit: Commit, now_ms: int, known_refs: Container[str] = ()
 ) -> list[Any]:
     r = commit.record
     ref = r.definition_ref
@@ -152,8 +152,8 @@ class RedisStore:
         self._address = RedisAddress.from_url(self._client_url)
         # All traffic, shared by concurrent callers (server.stores.redis_batch).
         self.pipeliner: ScriptPipeliner | None = None
-        # Definitions known to be stored, by ref (immutable: never invalidated; bounded).
-        self._definitions: dict[str, bytes] = {}
+        # Definitions known to be stored (server.stores.definitions).
+        self._definitions = StoredDefinitions()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -275,7 +275,7 @@ class RedisStore:
             return []
         pipeliner = self._open_pipeliner()
         known = self._definitions
-        arg_lists = [_commit_args(self.prefix, c, now_ms, known.keys()) for c in commits]
+        arg_lists = [_commit_args(self.prefix, c, now_ms, known) for c in commits]
         replies = await pipeliner.call("commit", arg_lists)
         results: list[int | Exception] = []
         for commit, reply in zip(commits, replies, strict=True):
@@ -286,17 +286,8 @@ class RedisStore:
                 results.append(_commit_result(commit, reply))
             except VersionConflict as exc:
                 results.append(exc)
-                continue
-            if commit.record.definition_ref:
-                self._remember_definition(commit.record.definition_ref, commit.record.definition)
+        known.remember_committed(commits, results)
         return results
-
-    def _remember_definition(self, ref: str, definition: bytes) -> None:
-        if ref in self._definitions:
-            return
-        if len(self._definitions) >= _DEFINITIONS_CACHED:
-            self._definitions.clear()
-        self._definitions[ref] = definition
 
     async def load(self, workflow_id: str) -> WorkflowRecord | None:
         return (await self.load_many([workflow_id]))[0]
@@ -312,19 +303,12 @@ class RedisStore:
             record = _record(wid, row[:-2], row[-2] or b"")
             record.definition_ref = (row[-1] or b"").decode()
             records.append(record)
-        wanted = {r.definition_ref for r in records if r and r.definition_ref}
-        definitions = {ref: d for ref in wanted if (d := self._definitions.get(ref)) is not None}
-        missing = sorted(wanted - definitions.keys())
-        if missing:
-            found = await self._pipe([("GET", self._key("def", ref)) for ref in missing])
-            for ref, definition in zip(missing, found, strict=True):
-                if definition is not None:  # absent: decoding the body will say so
-                    definitions[ref] = definition
-                    self._remember_definition(ref, definition)
-        for loaded in records:
-            if loaded is not None and loaded.definition_ref:
-                loaded.definition = definitions.get(loaded.definition_ref, b"")
+        await self._definitions.fill(records, self._read_definitions)
         return records
+
+    async def _read_definitions(self, refs: list[str]) -> dict[str, bytes]:
+        found = await self._pipe([("GET", self._key("def", ref)) for ref in refs])
+        return {ref: d for ref, d in zip(refs, found, strict=True) if d is not None}
 
     async def delete(self, workflow_id: str) -> bool:
         return bool(await self._eval("delete", workflow_id, DECIDER_QUEUE))

@@ -43,6 +43,7 @@ from core.store import (
 )
 from server.stores import sqlite_schema
 from server.stores.commit_rules import TERMINAL_STATUSES, next_version
+from server.stores.definitions import StoredDefinitions
 from server.stores.sql_search import render_order_by, render_where
 from server.stores.sqlite_inline import InlineWriter
 from server.stores.sqlite_worker import SqliteWorker
@@ -203,7 +204,7 @@ _INSERT_DEFINITION = "INSERT OR IGNORE INTO definition_blob (ref, body) VALUES (
 
 
 def _apply_commit(
-    conn: sqlite3.Connection, commit: Commit, now_ms: int, known_refs: set[str]
+    conn: sqlite3.Connection, commit: Commit, now_ms: int, known_refs: StoredDefinitions
 ) -> int:
     version = _write_record(conn, commit)
     r = commit.record
@@ -309,8 +310,8 @@ class SqliteStore:
         self._writer: InlineWriter | None = None
         self._reader: InlineWriter | SqliteWorker | None = None
         self._checkpointer: SqliteWorker | None = None
-        # Definition refs a committed transaction of this store has written (never deleted).
-        self._known_refs: set[str] = set()
+        # Definitions a committed transaction of this store has written (never deleted).
+        self._known_refs = StoredDefinitions()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -437,8 +438,7 @@ class SqliteStore:
     async def commit(self, commit: Commit, now_ms: int) -> int:
         known = self._known_refs
         version = await self._write(lambda c: _apply_commit(c, commit, now_ms, known))
-        if commit.record.definition_ref:
-            known.add(commit.record.definition_ref)  # its transaction has committed
+        known.remember_committed([commit], [version])  # its transaction has committed
         return version
 
     async def commit_many(self, commits: list[Commit], now_ms: int) -> list[int | Exception]:
@@ -450,9 +450,7 @@ class SqliteStore:
                 for commit in commits
             ]
         )
-        for commit, result in zip(commits, results, strict=True):
-            if not isinstance(result, Exception) and commit.record.definition_ref:
-                known.add(commit.record.definition_ref)
+        known.remember_committed(commits, results)
         return results
 
     async def load(self, workflow_id: str) -> WorkflowRecord | None:

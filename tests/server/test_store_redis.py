@@ -314,11 +314,11 @@ async def test_a_definition_is_one_key_sent_once_per_store(
         return msgspec.structs.replace(rec(wf_id), definition_ref="r1", definition=b"d1")
 
     first = Commit(record=with_def("w1"), expected_version=0)
-    assert b"d1" in _commit_args(store.prefix, first, T0, store._definitions.keys())
+    assert b"d1" in _commit_args(store.prefix, first, T0, store._definitions)
     await store.commit(first, T0)
     later = Commit(record=with_def("w2"), expected_version=0)
     # Known to be stored now: the next commit names it without sending it again.
-    assert b"d1" not in _commit_args(store.prefix, later, T0, store._definitions.keys())
+    assert b"d1" not in _commit_args(store.prefix, later, T0, store._definitions)
     await store.commit(later, T0)
     keys = await _keys(redis_url, f"{prefix}:def:*")
     assert keys == [f"{prefix}:def:r1"]
